@@ -8,3 +8,5 @@ measurespath = _os.path.join(
 )
 measures_auto_update = False
 data_auto_update = False
+# Every workflow job sets its own log with casalog.setlogfile(); no stray casa-*.log in the working dir.
+logfile = _os.devnull

@@ -1,0 +1,26 @@
+"""ALMA interferometric calibration of an MOUS, one execution block (EB) per wildcard.
+
+Products follow the names of the ALMA manual-calibration scripts: {eb}.ms, {eb}.ms.tsys,
+{eb}.ms.antpos, {eb}.ms.split, {eb}.ms.split.bandpass, ..., {eb}.ms.split.cal.
+"""
+
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config/config.yaml"
+
+
+include: "workflow/rules/common.smk"
+include: "workflow/rules/demo.smk"
+include: "workflow/rules/import.smk"
+include: "workflow/rules/prepare.smk"
+include: "workflow/rules/calibrate.smk"
+include: "workflow/rules/apply.smk"
+include: "workflow/rules/report.smk"
+
+
+rule all:
+    input:
+        all_products(),

@@ -1,0 +1,149 @@
+import os
+import re
+from pathlib import Path
+
+from snakemake.utils import validate
+
+
+validate(config, schema="../schemas/config.schema.yaml")
+
+# Offline CASA: measures data from the pinned `casadata` package (envs/casasiteconfig.py).
+# Set here so that every job, local or on a cluster node, inherits it.
+os.environ.setdefault(
+    "CASASITECONFIG", str(Path(workflow.basedir, "envs", "casasiteconfig.py").resolve())
+)
+
+
+def _eb_table():
+    """(mous, eb) -> the EB's config entry, with EB names unique across MOUSes."""
+    table = {}
+    for mous, entry in config["mous"].items():
+        for eb, eb_entry in entry["ebs"].items():
+            clash = [m for (m, e) in table if e == eb]
+            if clash:
+                raise ValueError(
+                    f"config: EB {eb} is listed under MOUS {clash[0]} and {mous}"
+                )
+            table[(mous, eb)] = eb_entry
+    return table
+
+
+EBS = _eb_table()
+
+
+def _alternatives(names):
+    return "|".join(re.escape(name) for name in sorted(set(names)))
+
+
+wildcard_constraints:
+    mous=_alternatives(mous for mous, _ in EBS),
+    eb=_alternatives(eb for _, eb in EBS),
+
+
+# Every product of one EB lives in results/<mous>/<eb>/, named as in the ALMA scripts.
+EB_DIR = "results/{mous}/{eb}"
+MS = EB_DIR + "/{eb}.ms"
+SPLIT = EB_DIR + "/{eb}.ms.split"
+LOGS = "logs/{mous}/{eb}"
+
+
+def casa_logs(step):
+    """The CASA log and the recorded task calls of one job (fails on SEVERE lines)."""
+    return {
+        "casa": f"{LOGS}/{step}.casa.log",
+        "commands": f"{LOGS}/{step}.casa_commands.py",
+    }
+
+
+def eb_entry(wildcards):
+    return EBS[(wildcards.mous, wildcards.eb)]
+
+
+def raw_input(wildcards):
+    """The EB's raw ASDM directory or existing measurement set."""
+    return eb_entry(wildcards)["raw"]
+
+
+def has_antenna_positions(wildcards):
+    return "antenna_positions" in eb_entry(wildcards)
+
+
+def antpos_table(wildcards):
+    """Antenna-position caltable of the EB, if a position file is configured."""
+    if has_antenna_positions(wildcards):
+        return expand(MS + ".antpos", **wildcards)
+    return []
+
+
+def choice(key):
+    """A calibration choice, overridden per EB under `overrides:` in config."""
+
+    def lookup(wildcards):
+        overrides = eb_entry(wildcards).get("overrides", {})
+        return overrides.get(key, config["calibration"].get(key))
+
+    return lookup
+
+
+def flag_files(stage):
+    """The MOUS-wide and per-EB flag files of one stage ('raw' or 'split') that exist."""
+
+    def existing(wildcards):
+        folder = Path(config["mous"][wildcards.mous]["flags_dir"])
+        names = [f"mous.{stage}.flags.txt", f"{wildcards.eb}.{stage}.flags.txt"]
+        return [str(folder / name) for name in names if (folder / name).exists()]
+
+    return existing
+
+
+def all_products():
+    products = []
+    for mous, eb in EBS:
+        products += expand(SPLIT + ".cal", mous=mous, eb=eb)
+    for mous in config["mous"]:
+        products += expand("results/{mous}/{mous}.calibration_summary.json", mous=mous)
+        products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
+    return products
+
+
+DEMO_RAW = "resources/demo_mous/raw"
+
+
+def is_demo(wildcards):
+    """EBs of the built-in simulated MOUS, made by workflow/rules/demo.smk."""
+    return Path(raw_input(wildcards)).parent == Path(DEMO_RAW)
+
+
+def has_syscal(wildcards):
+    """Whether the raw data carry Tsys (ASDM SysCal table or MS SYSCAL subtable)."""
+    raw = Path(raw_input(wildcards))
+    return (raw / "SysCal.xml").exists() or (raw / "SYSCAL").is_dir() or is_demo(wildcards)
+
+
+def tsys_inputs(wildcards):
+    if has_syscal(wildcards):
+        return {"tsys": MS + ".tsys", "tsys_spwmap": MS + ".tsys.spwmap.json"}
+    return {}
+
+
+def mous_ebs(mous):
+    return [eb for m, eb in EBS if m == mous]
+
+
+# Jobs of one EB in the order they run (for the MOUS casa_commands.log).
+PROCESSING_ORDER = [
+    "import_eb",
+    "flag_apriori",
+    "gencal_tsys",
+    "gencal_antpos",
+    "split_eb",
+    "flag_split",
+    "setjy_flux_model",
+    "gaincal_ap_pre_bandpass",
+    "bandpass",
+    "gaincal_phase_int",
+    "gaincal_phase_inf",
+    "gaincal_ampli_inf",
+    "fluxscale",
+    "applycal_split_cal",
+]

@@ -1,0 +1,64 @@
+"""Edge channels and split-stage user flags on {eb}.ms.split, from its as-split flag version."""
+
+from __future__ import annotations
+
+import eb_metadata
+import flag_state
+from casa_job import CasaJob
+
+
+def edge_selection(metadata: dict, spws: list[int], fraction: float) -> str:
+    """flagdata spw selection of the edge channels of each spw ('' when none)."""
+    parts = []
+    for spw in metadata["spws"]:
+        if spw["id"] not in spws:
+            continue
+        n = spw["nchan"]
+        edge = int(round(fraction * n))
+        if edge > 0:
+            parts.append(f"{spw['id']}:0~{edge - 1};{n - edge}~{n - 1}")
+    return ",".join(parts)
+
+
+def flag_split(
+    *,
+    vis: str,
+    metadata: str,
+    flag_files: list[str],
+    summary: str,
+    edge_channel_fraction: float,
+    science_spws: list[int],
+    log: str,
+    commands: str,
+) -> None:
+    md = eb_metadata.load(metadata)
+    spws = eb_metadata.science_spws(md, science_spws)
+    with CasaJob(log=log, commands=commands, title=f"split-stage flags of {vis}") as job:
+        flag_state.restore(job, vis, flag_state.SPLIT_ORIGINAL)
+        edges = edge_selection(md, spws, edge_channel_fraction)
+        if edges:
+            job.task("flagdata", vis=vis, mode="manual", spw=edges, flagbackup=False)
+        n_user = flag_state.apply_flag_files(job, vis, flag_files, "split-stage user flags")
+        flag_state.save(job, vis, flag_state.SPLIT_USER, "edge channels and user flags")
+        flag_state.write_json(
+            summary,
+            {
+                "edge_channels": edges,
+                "user_flag_files": flag_files,
+                "user_flag_commands": n_user,
+                **flag_state.summary(job, vis),
+            },
+        )
+
+
+if "snakemake" in globals():
+    flag_split(
+        vis=snakemake.input.vis,
+        metadata=snakemake.input.metadata,
+        flag_files=list(snakemake.input.flag_files),
+        summary=snakemake.output.summary,
+        edge_channel_fraction=snakemake.params.edge_channel_fraction,
+        science_spws=snakemake.params.science_spws,
+        log=snakemake.log.casa,
+        commands=snakemake.log.commands,
+    )

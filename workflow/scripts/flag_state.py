@@ -1,0 +1,78 @@
+"""Named flag versions: how a job brings a measurement set to a known flag state.
+
+A job that changes flags of an MS it does not own first restores the flag version left by the
+job upstream of it, so running it twice (or after an edit upstream) gives the same flags.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+from casa_job import CasaJob
+
+# Flag versions, in the order jobs write them.
+ORIGINAL = "Original"  # as imported (importasdm's own backup)
+APRIORI = "apriori"  # {eb}.ms after the a-priori flags
+RAW_USER = "raw_user"  # {eb}.ms after the raw-stage user flags (what the split sees)
+SPLIT_ORIGINAL = "split_original"  # {eb}.ms.split as split wrote it
+SPLIT_USER = "split_user"  # {eb}.ms.split after edge channels and split-stage user flags
+
+
+def versions(vis: str) -> list[str]:
+    """Names of the flag versions saved for ``vis``."""
+    listing = Path(f"{vis}.flagversions/FLAG_VERSION_LIST")
+    if not listing.exists():
+        return []
+    return [line.split(" : ")[0].strip() for line in listing.read_text().splitlines() if line]
+
+
+def save(job: CasaJob, vis: str, version: str, comment: str) -> None:
+    """Save the current flags of ``vis`` as ``version``, replacing an older one."""
+    if version in versions(vis):
+        job.task("flagmanager", vis=vis, mode="delete", versionname=version)
+    job.task("flagmanager", vis=vis, mode="save", versionname=version, comment=comment)
+
+
+def restore(job: CasaJob, vis: str, version: str) -> None:
+    """Bring the flags of ``vis`` back to ``version``; fail if it was never saved."""
+    if version not in versions(vis):
+        raise RuntimeError(f"{vis}: flag version {version!r} missing; rerun the job that makes it")
+    job.task("flagmanager", vis=vis, mode="restore", versionname=version, merge="replace")
+
+
+def apply_flag_files(job: CasaJob, vis: str, files: list[str], reason: str) -> int:
+    """Apply flagdata list-mode files; returns the number of commands applied."""
+    commands = []
+    for name in files:
+        for line in Path(name).read_text().splitlines():
+            line = line.strip()
+            if line and not line.startswith("#"):
+                commands.append(line)
+    if commands:
+        job.note(f"{reason}: {len(commands)} command(s) from {', '.join(files)}")
+        job.task("flagdata", vis=vis, mode="list", inpfile=commands, reason="any",
+                 action="apply", flagbackup=False)
+    return len(commands)
+
+
+def summary(job: CasaJob, vis: str) -> dict[str, Any]:
+    """Flag fractions of ``vis``: total and per antenna, spw, field and correlation."""
+    result = job.task("flagdata", vis=vis, mode="summary", flagbackup=False)
+
+    def fractions(entries: dict) -> dict[str, float]:
+        return {
+            key: round(val["flagged"] / val["total"], 6) if val["total"] else 0.0
+            for key, val in sorted(entries.items())
+        }
+
+    return {
+        "flagged_fraction": round(result["flagged"] / result["total"], 6) if result["total"] else 0.0,
+        "total": float(result["total"]),
+        **{by: fractions(result[by]) for by in ("antenna", "spw", "field", "correlation") if by in result},
+    }
+
+
+def write_json(path: str, data: dict) -> None:
+    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
