@@ -2,18 +2,20 @@ rule applycal_split_cal:
     """Final applycal by field role and split of the calibrated data to {eb}.ms.split.cal."""
     input:
         **SPLIT_STATE,
-        bandpass=SPLIT + ".bandpass",
-        phase_int=SPLIT + ".phase_int",
-        phase_inf=SPLIT + ".phase_inf",
-        flux_inf=SPLIT + ".flux_inf",
+        bandpass=eb_path(".ms.split.bandpass"),
+        phase_int=eb_path(".ms.split.phase_int"),
+        phase_inf=eb_path(".ms.split.phase_inf"),
+        flux_inf=eb_path(".ms.split.flux_inf"),
     output:
-        cal=directory(SPLIT + ".cal"),
-        summary=SPLIT + ".cal.json",
-    params:
-        field_roles=choice("field_roles"),
+        cal=directory(eb_path(".ms.split.cal")),
+        summary=eb_path(".ms.split.cal.json"),
     log:
         **casa_logs("applycal_split_cal"),
     benchmark:
         "benchmarks/{mous}/{eb}/applycal_split_cal.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        field_roles=choice("field_roles"),
     script:
         "../scripts/applycal_split_cal.py"

@@ -1,9 +1,10 @@
 import os
 import re
+
+import yaml
 from pathlib import Path
 
 from snakemake.utils import validate
-
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -41,17 +42,16 @@ wildcard_constraints:
 
 
 # Every product of one EB lives in results/<mous>/<eb>/, named as in the ALMA scripts.
-EB_DIR = "results/{mous}/{eb}"
-MS = EB_DIR + "/{eb}.ms"
-SPLIT = EB_DIR + "/{eb}.ms.split"
-LOGS = "logs/{mous}/{eb}"
+def eb_path(suffix):
+    """Product of one EB: eb_path(".ms.split.bandpass") is results/<mous>/<eb>/<eb>.ms.split.bandpass."""
+    return f"results/{{mous}}/{{eb}}/{{eb}}{suffix}"
 
 
 def casa_logs(step):
     """The CASA log and the recorded task calls of one job (fails on SEVERE lines)."""
     return {
-        "casa": f"{LOGS}/{step}.casa.log",
-        "commands": f"{LOGS}/{step}.casa_commands.py",
+        "casa": f"logs/{{mous}}/{{eb}}/{step}.casa.log",
+        "commands": f"logs/{{mous}}/{{eb}}/{step}.casa_commands.py",
     }
 
 
@@ -71,7 +71,7 @@ def has_antenna_positions(wildcards):
 def antpos_table(wildcards):
     """Antenna-position caltable of the EB, if a position file is configured."""
     if has_antenna_positions(wildcards):
-        return expand(MS + ".antpos", **wildcards)
+        return expand(eb_path(".ms.antpos"), **wildcards)
     return []
 
 
@@ -99,7 +99,7 @@ def flag_files(stage):
 def all_products():
     products = []
     for mous, eb in EBS:
-        products += expand(SPLIT + ".cal", mous=mous, eb=eb)
+        products += expand(eb_path(".ms.split.cal"), mous=mous, eb=eb)
     for mous in config["mous"]:
         products += expand("results/{mous}/{mous}.calibration_summary.json", mous=mous)
         products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
@@ -107,6 +107,16 @@ def all_products():
 
 
 DEMO_RAW = "resources/demo_mous/raw"
+
+
+def demo_path(suffix):
+    """Raw data of a simulated demo EB: demo_path(".truth.json")."""
+    return f"{DEMO_RAW}/{{eb}}{suffix}"
+
+
+def demo_parameters(wildcards):
+    with open(config.get("demo_parameters", "resources/demo_mous.yaml")) as stream:
+        return yaml.safe_load(stream)
 
 
 def is_demo(wildcards):
@@ -117,12 +127,17 @@ def is_demo(wildcards):
 def has_syscal(wildcards):
     """Whether the raw data carry Tsys (ASDM SysCal table or MS SYSCAL subtable)."""
     raw = Path(raw_input(wildcards))
-    return (raw / "SysCal.xml").exists() or (raw / "SYSCAL").is_dir() or is_demo(wildcards)
+    return (
+        (raw / "SysCal.xml").exists() or (raw / "SYSCAL").is_dir() or is_demo(wildcards)
+    )
 
 
 def tsys_inputs(wildcards):
     if has_syscal(wildcards):
-        return {"tsys": MS + ".tsys", "tsys_spwmap": MS + ".tsys.spwmap.json"}
+        return {
+            "tsys": eb_path(".ms.tsys"),
+            "tsys_spwmap": eb_path(".ms.tsys.spwmap.json"),
+        }
     return {}
 
 
@@ -147,3 +162,23 @@ PROCESSING_ORDER = [
     "fluxscale",
     "applycal_split_cal",
 ]
+
+
+# Every job below reads {eb}.ms.split in the flag state left by flag_split and the model left by
+# setjy_flux_model; only those two jobs (and the final applycal) write to it, in DAG order.
+SPLIT_STATE = {
+    "vis": eb_path(".ms.split"),
+    "metadata": eb_path(".ms.metadata.json"),
+    "flags": eb_path(".ms.split.flags_user.json"),
+    "model": eb_path(".ms.split.setjy.json"),
+}
+
+
+def solve_params(table):
+    """Field roles, reference antenna and the solve settings of one caltable."""
+    return {
+        "field_roles": choice("field_roles"),
+        "refant": choice("refant"),
+        "minsnr": config["calibration"]["minsnr"],
+        "solve": config["calibration"][table],
+    }

@@ -3,13 +3,15 @@ rule import_eb:
     input:
         raw=raw_input,
     output:
-        ms=directory(MS),
-        listobs=MS + ".listobs.txt",
-        metadata=MS + ".metadata.json",
+        ms=directory(eb_path(".ms")),
+        listobs=eb_path(".ms.listobs.txt"),
+        metadata=eb_path(".ms.metadata.json"),
     log:
         **casa_logs("import_eb"),
     benchmark:
         "benchmarks/{mous}/{eb}/import_eb.tsv"
+    conda:
+        "../../envs/casa.yaml"
     script:
         "../scripts/import_eb.py"
 
@@ -17,13 +19,15 @@ rule import_eb:
 rule flag_apriori:
     """A-priori flags on {eb}.ms: online flags, shadowing, autocorrelations, non-science intents."""
     input:
-        ms=MS,
-        metadata=MS + ".metadata.json",
+        ms=eb_path(".ms"),
+        metadata=eb_path(".ms.metadata.json"),
     output:
-        summary=MS + ".flags_apriori.json",
+        summary=eb_path(".ms.flags_apriori.json"),
     log:
         **casa_logs("flag_apriori"),
     benchmark:
         "benchmarks/{mous}/{eb}/flag_apriori.tsv"
+    conda:
+        "../../envs/casa.yaml"
     script:
         "../scripts/flag_apriori.py"

@@ -1,19 +1,21 @@
 rule gencal_tsys:
     """Tsys caltable {eb}.ms.tsys from the SYSCAL table, and the TDM->FDM spw map."""
     input:
-        ms=MS,
-        metadata=MS + ".metadata.json",
-        apriori=MS + ".flags_apriori.json",
+        ms=eb_path(".ms"),
+        metadata=eb_path(".ms.metadata.json"),
+        apriori=eb_path(".ms.flags_apriori.json"),
     output:
-        tsys=directory(MS + ".tsys"),
-        spwmap=MS + ".tsys.spwmap.json",
-    params:
-        science_spws=choice("science_spws"),
-        tsys_spwmap=choice("tsys_spwmap"),
+        tsys=directory(eb_path(".ms.tsys")),
+        spwmap=eb_path(".ms.tsys.spwmap.json"),
     log:
         **casa_logs("gencal_tsys"),
     benchmark:
         "benchmarks/{mous}/{eb}/gencal_tsys.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        science_spws=choice("science_spws"),
+        tsys_spwmap=choice("tsys_spwmap"),
     script:
         "../scripts/gencal_tsys.py"
 
@@ -21,15 +23,17 @@ rule gencal_tsys:
 rule gencal_antpos:
     """Antenna-position caltable {eb}.ms.antpos from the position-service JSON."""
     input:
-        ms=MS,
-        apriori=MS + ".flags_apriori.json",
+        ms=eb_path(".ms"),
+        apriori=eb_path(".ms.flags_apriori.json"),
         positions=lambda w: eb_entry(w)["antenna_positions"],
     output:
-        antpos=directory(MS + ".antpos"),
+        antpos=directory(eb_path(".ms.antpos")),
     log:
         **casa_logs("gencal_antpos"),
     benchmark:
         "benchmarks/{mous}/{eb}/gencal_antpos.tsv"
+    conda:
+        "../../envs/casa.yaml"
     script:
         "../scripts/gencal_antpos.py"
 
@@ -38,20 +42,22 @@ rule split_eb:
     """Raw-stage user flags, applycal of Tsys and antenna positions, split of the science spws."""
     input:
         unpack(tsys_inputs),
-        ms=MS,
-        metadata=MS + ".metadata.json",
-        apriori=MS + ".flags_apriori.json",
+        ms=eb_path(".ms"),
+        metadata=eb_path(".ms.metadata.json"),
+        apriori=eb_path(".ms.flags_apriori.json"),
         antpos=antpos_table,
         flag_files=flag_files("raw"),
     output:
-        split=directory(SPLIT),
-        summary=SPLIT + ".split.json",
-    params:
-        field_roles=choice("field_roles"),
-        science_spws=choice("science_spws"),
+        split=directory(eb_path(".ms.split")),
+        summary=eb_path(".ms.split.split.json"),
     log:
         **casa_logs("split_eb"),
     benchmark:
         "benchmarks/{mous}/{eb}/split_eb.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        field_roles=choice("field_roles"),
+        science_spws=choice("science_spws"),
     script:
         "../scripts/split_eb.py"

@@ -1,16 +1,26 @@
 rule mous_summary:
     """MOUS-level summary: per EB flags, fluxscale fluxes; phase calibrator flux across EBs."""
     input:
-        fluxes=lambda w: expand(SPLIT + ".fluxscale.json", mous=w.mous, eb=mous_ebs(w.mous)),
-        split=lambda w: expand(SPLIT + ".split.json", mous=w.mous, eb=mous_ebs(w.mous)),
-        flags=lambda w: expand(SPLIT + ".flags_user.json", mous=w.mous, eb=mous_ebs(w.mous)),
-        cal=lambda w: expand(SPLIT + ".cal.json", mous=w.mous, eb=mous_ebs(w.mous)),
+        fluxes=lambda w: expand(
+            eb_path(".ms.split.fluxscale.json"), mous=w.mous, eb=mous_ebs(w.mous)
+        ),
+        split=lambda w: expand(
+            eb_path(".ms.split.split.json"), mous=w.mous, eb=mous_ebs(w.mous)
+        ),
+        flags=lambda w: expand(
+            eb_path(".ms.split.flags_user.json"), mous=w.mous, eb=mous_ebs(w.mous)
+        ),
+        cal=lambda w: expand(
+            eb_path(".ms.split.cal.json"), mous=w.mous, eb=mous_ebs(w.mous)
+        ),
     output:
         summary="results/{mous}/{mous}.calibration_summary.json",
-    params:
-        ebs=lambda w: mous_ebs(w.mous),
     log:
         "logs/{mous}/mous_summary.log",
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        ebs=lambda w: mous_ebs(w.mous),
     script:
         "../scripts/mous_summary.py"
 
@@ -18,14 +28,18 @@ rule mous_summary:
 rule casa_commands:
     """Every CASA task call of the MOUS, per EB in processing order (like casa_commands.log)."""
     input:
-        cal=lambda w: expand(SPLIT + ".cal.json", mous=w.mous, eb=mous_ebs(w.mous)),
+        cal=lambda w: expand(
+            eb_path(".ms.split.cal.json"), mous=w.mous, eb=mous_ebs(w.mous)
+        ),
     output:
         commands="results/{mous}/{mous}.casa_commands.log",
+    log:
+        "logs/{mous}/casa_commands.log",
+    conda:
+        "../../envs/casa.yaml"
     params:
         ebs=lambda w: mous_ebs(w.mous),
         steps=PROCESSING_ORDER,
         logs="logs/{mous}",
-    log:
-        "logs/{mous}/casa_commands.log",
     script:
         "../scripts/collect_casa_commands.py"
