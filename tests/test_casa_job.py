@@ -1,0 +1,33 @@
+"""A job fails on a CASA SEVERE line, except the known leap-second notice, and records its calls."""
+
+from __future__ import annotations
+
+import pytest
+
+from casa_job import CasaJob, CasaSevereError
+
+
+def test_severe_line_fails_the_job(tmp_path):
+    with pytest.raises(CasaSevereError, match="antenna table is broken"):
+        with CasaJob(log=str(tmp_path / "job.log"), commands=str(tmp_path / "c.py"), title="t"):
+            from casatasks import casalog
+
+            casalog.post("antenna table is broken", "SEVERE")
+
+
+def test_leap_second_notice_is_harmless(tmp_path):
+    with CasaJob(log=str(tmp_path / "job.log"), commands=str(tmp_path / "c.py"), title="t"):
+        from casatasks import casalog
+
+        casalog.post("Leap second table TAI_UTC seems out-of-date.", "SEVERE")
+        casalog.post("all fine", "INFO")
+    assert "TAI_UTC" in (tmp_path / "job.log").read_text()
+
+
+def test_task_calls_are_recorded_and_run(tmp_path):
+    listfile = tmp_path / "none.txt"
+    commands = tmp_path / "c.py"
+    with pytest.raises(Exception):
+        with CasaJob(log=str(tmp_path / "job.log"), commands=str(commands), title="listobs") as job:
+            job.task("listobs", vis=str(tmp_path / "missing.ms"), listfile=str(listfile))
+    assert "listobs(\n    vis=" in commands.read_text()
