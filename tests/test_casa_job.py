@@ -31,3 +31,20 @@ def test_task_calls_are_recorded_and_run(tmp_path):
         with CasaJob(log=str(tmp_path / "job.log"), commands=str(commands), title="listobs") as job:
             job.task("listobs", vis=str(tmp_path / "missing.ms"), listfile=str(listfile))
     assert "listobs(\n    vis=" in commands.read_text()
+
+
+def test_continuation_lines_of_the_leap_second_notice_are_harmless(tmp_path):
+    origin = "task::MeasTable::dUTC(Double) (file MeasTable.cc, line 4290)"
+    log = tmp_path / "job.log"
+    log.write_text(
+        f"2026-11-21 08:36:31\tSEVERE\t{origin}\tLeap second table TAI_UTC seems out-of-date.\n"
+        f"2026-11-21 08:36:31\tSEVERE\t{origin}+\tUntil the table is updated,\n"
+        f"2026-11-21 08:36:31\tSEVERE\tgaincal::solve\tNo solutions\n"
+        f"2026-11-21 08:36:31\tSEVERE\tgaincal::solve+\tfor spw 1\n"
+    )
+    from casa_job import severe_lines
+
+    assert severe_lines(log) == [
+        "2026-11-21 08:36:31\tSEVERE\tgaincal::solve\tNo solutions\n"
+        "2026-11-21 08:36:31\tSEVERE\tgaincal::solve+\tfor spw 1"
+    ]

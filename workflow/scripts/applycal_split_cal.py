@@ -7,8 +7,6 @@ restores the split-stage flag version afterwards, so {eb}.ms.split keeps the sta
 jobs saw.
 """
 
-from __future__ import annotations
-
 import eb_metadata
 import flag_state
 from casa_job import CasaJob

@@ -1,7 +1,5 @@
 """Bandpass table {eb}.ms.split.bandpass on the bandpass calibrator (optionally smoothed)."""
 
-from __future__ import annotations
-
 import eb_metadata
 from casa_job import CasaJob
 

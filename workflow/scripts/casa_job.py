@@ -6,8 +6,6 @@ ALMA pipeline's casa_commands.log) and raises when the log holds a SEVERE line o
 known notice about the out-of-date leap-second table of the offline measures data.
 """
 
-from __future__ import annotations
-
 import importlib
 from pathlib import Path
 from typing import Any
@@ -20,12 +18,24 @@ class CasaSevereError(RuntimeError):
 
 
 def severe_lines(log: str | Path) -> list[str]:
-    """SEVERE lines of a CASA log, without the known harmless ones."""
-    lines = Path(log).read_text(errors="replace").splitlines()
+    """SEVERE messages of a CASA log, without the known harmless ones.
+
+    A message continues on lines whose origin field ends with '+'; it is judged whole.
+    """
+    messages: list[list[str]] = []
+    for line in Path(log).read_text(errors="replace").splitlines():
+        fields = line.split("\t")
+        if len(fields) < 4:
+            continue
+        if fields[2].endswith("+") and messages:
+            messages[-1].append(line)
+        else:
+            messages.append([line])
     return [
-        line
-        for line in lines
-        if "\tSEVERE\t" in line and not any(text in line for text in HARMLESS_SEVERE)
+        "\n".join(message)
+        for message in messages
+        if "\tSEVERE\t" in message[0]
+        and not any(text in "".join(message) for text in HARMLESS_SEVERE)
     ]
 
 

@@ -1,7 +1,5 @@
 """Gather the recorded CASA task calls of every job of an MOUS into one file."""
 
-from __future__ import annotations
-
 from pathlib import Path
 
 

@@ -6,8 +6,6 @@ functions derive field roles, science spws, the Tsys spw map and the reference a
 that dict, each overridable from config.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Any
@@ -96,7 +94,7 @@ def read_metadata(ms: str) -> dict[str, Any]:
                     "itrf_m": [float(pos[k]["value"]) for k in ("m0", "m1", "m2")],
                 }
             )
-        correlations = md.corrtypesforpol(0).tolist() if md.npol() else []
+        correlations = [int(c) for c in md.corrtypesforpol(0)]
     finally:
         md.close()
     tb = table()

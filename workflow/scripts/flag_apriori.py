@@ -1,7 +1,5 @@
 """A-priori flags on {eb}.ms: online flags, shadowing, autocorrelations, non-science intents."""
 
-from __future__ import annotations
-
 import eb_metadata
 import flag_state
 from casa_job import CasaJob

@@ -1,7 +1,5 @@
 """Edge channels and split-stage user flags on {eb}.ms.split, from its as-split flag version."""
 
-from __future__ import annotations
-
 import eb_metadata
 import flag_state
 from casa_job import CasaJob

@@ -4,8 +4,6 @@ A job that changes flags of an MS it does not own first restores the flag versio
 job upstream of it, so running it twice (or after an edit upstream) gives the same flags.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 from typing import Any

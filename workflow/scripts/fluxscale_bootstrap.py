@@ -1,7 +1,5 @@
 """fluxscale: {eb}.ms.split.flux_inf from ampli_inf, and the fitted fluxes as JSON."""
 
-from __future__ import annotations
-
 import eb_metadata
 import flag_state
 from casa_job import CasaJob

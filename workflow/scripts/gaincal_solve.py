@@ -1,7 +1,5 @@
 """One gaincal table on {eb}.ms.split: ap_pre_bandpass, phase_int, phase_inf or ampli_inf."""
 
-from __future__ import annotations
-
 import eb_metadata
 from casa_job import CasaJob
 

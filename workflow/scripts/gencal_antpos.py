@@ -1,7 +1,5 @@
 """Antenna-position caltable {eb}.ms.antpos from the ALMA position-service JSON."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

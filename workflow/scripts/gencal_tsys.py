@@ -1,7 +1,5 @@
 """Tsys caltable {eb}.ms.tsys (gencal caltype='tsys') and the TDM->FDM spw map."""
 
-from __future__ import annotations
-
 import numpy as np
 
 import eb_metadata

@@ -1,7 +1,5 @@
 """Import one EB: importasdm for a raw ASDM, a copy for an existing MS; listobs; metadata."""
 
-from __future__ import annotations
-
 import shutil
 from pathlib import Path
 

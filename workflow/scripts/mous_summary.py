@@ -1,7 +1,5 @@
 """MOUS summary: per-EB flags and fluxscale results, and the phase calibrators' flux across EBs."""
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 

@@ -6,8 +6,6 @@ The job first resets MODEL_DATA to a 1 Jy point source for every field (clearcal
 model it leaves does not depend on what ran before.
 """
 
-from __future__ import annotations
-
 from pathlib import Path
 
 import pandas as pd
@@ -65,7 +63,8 @@ def setjy_flux_model(
                     )
                 row = row.iloc[0]
                 stokes = [float(row[c]) for c in ("I", "Q", "U", "V")]
-                reffreq = f"{spws[spw]['ref_freq_hz'] / 1e9:.9f}GHz"
+                centre_hz = 0.5 * (spws[spw]["first_freq_hz"] + spws[spw]["last_freq_hz"])
+                reffreq = f"{centre_hz / 1e9:.9f}GHz"
                 job.task("setjy", vis=vis, field=field, spw=str(spw), standard="manual",
                          fluxdensity=stokes, spix=[float(row["spix"])], reffreq=reffreq,
                          usescratch=True)

@@ -5,8 +5,6 @@ the raw-stage flag files, applies the a-priori calibration field by field (Tsys 
 own ATMOSPHERE scans, nearest in time, as the ALMA scripts do) and splits the science spws.
 """
 
-from __future__ import annotations
-
 import json
 from pathlib import Path
 
