@@ -143,7 +143,7 @@ rule gaincal_ampli_inf:
         **solve_params("ampli_inf"),
         fields="calibrators",
         calmode="a",
-        gaintype="T",
+        gaintype=config["calibration"]["ampli_inf"].get("gaintype", "G"),
     script:
         "../scripts/gaincal_solve.py"
 

@@ -1,7 +1,5 @@
 import os
 import re
-
-import yaml
 from pathlib import Path
 
 from snakemake.utils import validate
@@ -112,16 +110,6 @@ DEMO_RAW = "resources/demo_mous/raw"
 def demo_path(suffix):
     """Raw data of a simulated demo EB: demo_path(".truth.json")."""
     return f"{DEMO_RAW}/{{eb}}{suffix}"
-
-
-def demo_parameters(wildcards):
-    with open(config.get("demo_parameters", "resources/demo_mous.yaml")) as stream:
-        return yaml.safe_load(stream)
-
-
-def is_demo(wildcards):
-    """EBs of the built-in simulated MOUS, made by workflow/rules/demo.smk."""
-    return Path(raw_input(wildcards)).parent == Path(DEMO_RAW)
 
 
 def has_syscal(wildcards):

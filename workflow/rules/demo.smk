@@ -1,4 +1,6 @@
 rule simulate_demo_eb:
+    input:
+        parameters=config.get("demo_parameters", "resources/demo_mous.yaml"),
     """The built-in demo: one simulated ALMA EB written as a real ASDM, with its truth."""
     output:
         asdm=directory(demo_path("")),
@@ -10,7 +12,5 @@ rule simulate_demo_eb:
         "benchmarks/demo/{eb}.simulate.tsv"
     conda:
         "../../envs/casa.yaml"
-    params:
-        demo=demo_parameters,
     script:
         "../scripts/simulate_eb.py"

@@ -45,6 +45,7 @@ def applycal_split_cal(
     md = eb_metadata.load(metadata)
     roles = eb_metadata.field_roles(md, field_roles)
     plan = applycal_plan(roles, tables)
+    flag_state.forget(cal)
     with CasaJob(log=log, commands=commands, title=f"final applycal and split of {vis}") as job:
         flag_state.restore(job, vis, flag_state.SPLIT_USER)
         try:

@@ -5,6 +5,7 @@ job upstream of it, so running it twice (or after an edit upstream) gives the sa
 """
 
 import json
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -16,6 +17,11 @@ APRIORI = "apriori"  # {eb}.ms after the a-priori flags
 RAW_USER = "raw_user"  # {eb}.ms after the raw-stage user flags (what the split sees)
 SPLIT_ORIGINAL = "split_original"  # {eb}.ms.split as split wrote it
 SPLIT_USER = "split_user"  # {eb}.ms.split after edge channels and split-stage user flags
+
+
+def forget(vis: str) -> None:
+    """Remove the flag versions left by an earlier run of a job that (re)creates ``vis``."""
+    shutil.rmtree(f"{vis}.flagversions", ignore_errors=True)
 
 
 def versions(vis: str) -> list[str]:

@@ -22,9 +22,11 @@ def fitted_fluxes(result: dict, field_names: list[str]) -> dict:
                     "n_solutions": int(spw_entry["numSol"][0]),
                     "freq_hz": float(freqs[int(spw_key)]) if int(spw_key) < len(freqs) else None,
                 }
+        spidx = list(entry.get("spidx", []))
         fit = {
-            "flux_jy": [float(v) for v in entry.get("fitFluxd", [])] if "fitFluxd" in entry else None,
-            "spix": [float(v) for v in entry.get("spidx", [])[1:]] if "spidx" in entry else None,
+            "flux_jy": float(entry["fitFluxd"]) if "fitFluxd" in entry else None,
+            "error_jy": float(entry["fitFluxdErr"]) if "fitFluxdErr" in entry else None,
+            "spix": float(spidx[1]) if len(spidx) > 1 else None,
             "reffreq_hz": float(entry["fitRefFreq"]) if "fitRefFreq" in entry else None,
         }
         fluxes[name] = {"spws": per_spw, "fit": fit}

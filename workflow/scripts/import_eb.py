@@ -14,7 +14,7 @@ ASIS_TABLES = ("SBSummary", "ExecBlock", "Antenna", "Station", "Receiver", "Sour
 
 def import_eb(*, raw: str, ms: str, listobs: str, metadata: str, log: str, commands: str) -> None:
     raw_path = Path(raw)
-    shutil.rmtree(f"{ms}.flagversions", ignore_errors=True)
+    flag_state.forget(ms)
     with CasaJob(log=log, commands=commands, title=f"import {raw_path.name} -> {ms}") as job:
         if (raw_path / "ASDM.xml").exists():
             asis = " ".join(t for t in ASIS_TABLES if (raw_path / f"{t}.xml").exists())

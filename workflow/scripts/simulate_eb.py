@@ -1201,5 +1201,9 @@ def _write_antpos(setup: dict, path: str, outfile: str) -> None:
 
 
 if "snakemake" in globals():
-    simulate_eb(params=snakemake.params.demo, eb=snakemake.wildcards.eb, asdm=snakemake.output.asdm,  # noqa: F821
+    import yaml
+
+    with open(snakemake.input.parameters) as stream:  # noqa: F821
+        demo = yaml.safe_load(stream)
+    simulate_eb(params=demo, eb=snakemake.wildcards.eb, asdm=snakemake.output.asdm,  # noqa: F821
                 truth=snakemake.output.truth, antpos_json=snakemake.output.antpos, log=snakemake.log[0])  # noqa: F821

@@ -34,6 +34,7 @@ def split_eb(
         f for f in roles["target"] if f not in eb_metadata.calibrator_fields(roles)
     ]
     spws = eb_metadata.spw_selection(eb_metadata.science_spws(md, science_spws))
+    flag_state.forget(split)
     with_tsys = {f["name"] for f in md["fields"] if "CALIBRATE_ATMOSPHERE" in f["intents"]}
     with CasaJob(log=log, commands=commands, title=f"a-priori calibration and split of {ms}") as job:
         flag_state.restore(job, ms, flag_state.APRIORI)

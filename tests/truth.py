@@ -1,0 +1,102 @@
+"""Read calibrated products and the injected truth of a demo EB, for known-answer tests."""
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+MOUS = "uid___A001_Xdemo_X1"
+DEMO_EBS = ["uid___A002_Xdemo_X1", "uid___A002_Xdemo_X2"]
+
+
+def product(eb: str, suffix: str, mous: str = MOUS, root: Path = ROOT) -> Path:
+    return root / "results" / mous / eb / f"{eb}{suffix}"
+
+
+def load_truth(eb: str) -> dict:
+    return json.loads((ROOT / "resources/demo_mous/raw" / f"{eb}.truth.json").read_text())
+
+
+@dataclass
+class Visibilities:
+    """One spw of one MS: rows x channels x correlations, with the truth spw it matches."""
+
+    time: np.ndarray
+    ant1: np.ndarray
+    ant2: np.ndarray
+    field: np.ndarray  # field names
+    data: np.ndarray  # complex [row, chan, corr]
+    flag: np.ndarray  # bool [row, chan, corr]
+    freq_hz: np.ndarray
+    truth_spw: dict
+
+
+def read_visibilities(ms: Path, truth: dict, column: str = "DATA") -> list[Visibilities]:
+    """All cross-correlation rows of ``ms`` per spectral window, matched to truth spws by frequency."""
+    from casatools import table
+
+    tb = table()
+    tb.open(f"{ms}/FIELD")
+    field_names = np.array(tb.getcol("NAME"))
+    tb.close()
+    tb.open(f"{ms}/SPECTRAL_WINDOW")
+    chan_freqs = [tb.getcell("CHAN_FREQ", i) for i in range(tb.nrows())]
+    tb.close()
+    tb.open(f"{ms}/DATA_DESCRIPTION")
+    ddi_spw = tb.getcol("SPECTRAL_WINDOW_ID")
+    tb.close()
+    tb.open(str(ms))
+    result = []
+    try:
+        for ddi in np.unique(tb.getcol("DATA_DESC_ID")):
+            sub = tb.query(f"DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2")
+            freqs = chan_freqs[ddi_spw[ddi]]
+            match = [
+                s for s in truth["spws"]
+                if len(s["chan_freq_hz"]) == len(freqs)
+                and np.allclose(s["chan_freq_hz"], freqs, rtol=0, atol=1.0)
+            ]
+            assert len(match) == 1, f"{ms}: spw of DDI {ddi} matches no truth spw"
+            result.append(
+                Visibilities(
+                    time=sub.getcol("TIME"),
+                    ant1=sub.getcol("ANTENNA1"),
+                    ant2=sub.getcol("ANTENNA2"),
+                    field=field_names[sub.getcol("FIELD_ID")],
+                    data=np.transpose(sub.getcol(column), (2, 1, 0)),
+                    flag=np.transpose(sub.getcol("FLAG"), (2, 1, 0)),
+                    freq_hz=np.asarray(freqs),
+                    truth_spw=match[0],
+                )
+            )
+            sub.close()
+    finally:
+        tb.close()
+    return result
+
+
+def field_truth(truth: dict, role: str) -> dict:
+    return next(f for f in truth["fields"] if f["role"] == role)
+
+
+def source_spectrum(field: dict, freq_hz: np.ndarray) -> np.ndarray:
+    """Injected flux density of a point-source field (Jy) at ``freq_hz``."""
+    return field["S0_jy"] * (np.asarray(freq_hz) / field["nu0_hz"]) ** field["spix"]
+
+
+def true_corruption(truth: dict, vis: Visibilities) -> np.ndarray:
+    """g_i g_j* B_i B_j* per row, channel and correlation (no Tsys)."""
+    gains = truth["gains"]
+    times = np.asarray(gains["times_mjd_s"])
+    t_index = np.array([np.argmin(np.abs(times - t)) for t in vis.time])
+    assert np.all(np.abs(times[t_index] - vis.time) < 0.01), "integration times differ from truth"
+    g = np.asarray(gains["amp"]) * np.exp(1j * np.deg2rad(gains["phase_deg"]))  # [ant, pol, t]
+    bp = truth["bandpass"]["spw"][str(vis.truth_spw["id"])]
+    b = np.asarray(bp["amp"]) * np.exp(1j * np.deg2rad(bp["phase_deg"]))  # [ant, pol, chan]
+    gi = g[vis.ant1, :, t_index][:, None, :]  # [row, 1, pol]
+    gj = g[vis.ant2, :, t_index][:, None, :]
+    bi = np.transpose(b[vis.ant1], (0, 2, 1))  # [row, chan, pol]
+    bj = np.transpose(b[vis.ant2], (0, 2, 1))
+    return gi * np.conj(gj) * bi * np.conj(bj)
