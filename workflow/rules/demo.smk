@@ -1,7 +1,7 @@
 rule simulate_demo_eb:
+    """The built-in demo: one simulated ALMA EB written as a real ASDM, with its truth."""
     input:
         parameters=config.get("demo_parameters", "resources/demo_mous.yaml"),
-    """The built-in demo: one simulated ALMA EB written as a real ASDM, with its truth."""
     output:
         asdm=directory(demo_path("")),
         truth=demo_path(".truth.json"),
