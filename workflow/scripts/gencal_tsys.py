@@ -7,14 +7,15 @@ import flag_state
 from casa_job import CasaJob
 
 
-def caltable_spws(caltable: str) -> list[int]:
+def caltable_ids(caltable: str, column: str) -> list[int]:
+    """Distinct values of an id column (SPECTRAL_WINDOW_ID, FIELD_ID) of a caltable."""
     from casatools import table
 
     tb = table()
     tb.open(caltable)
-    spws = sorted(int(s) for s in np.unique(tb.getcol("SPECTRAL_WINDOW_ID")))
+    ids = sorted(int(i) for i in np.unique(tb.getcol(column)))
     tb.close()
-    return spws
+    return ids
 
 
 def gencal_tsys(
@@ -31,7 +32,9 @@ def gencal_tsys(
     md = eb_metadata.load(metadata)
     with CasaJob(log=log, commands=commands, title=f"Tsys table of {ms}") as job:
         job.task("gencal", vis=ms, caltable=tsys, caltype="tsys")
-        tsys_spws = caltable_spws(tsys)
+        tsys_spws = caltable_ids(tsys, "SPECTRAL_WINDOW_ID")
+        names = {f["id"]: f["name"] for f in md["fields"]}
+        tsys_fields = [names[i] for i in caltable_ids(tsys, "FIELD_ID")]
         science = eb_metadata.science_spws(md, science_spws)
         mapping = eb_metadata.tsys_spwmap(md, tsys_spws, tsys_spwmap)
         unmapped = [s for s in science if mapping[s] not in tsys_spws]
@@ -43,6 +46,7 @@ def gencal_tsys(
             {
                 "spwmap": mapping,
                 "tsys_spws": tsys_spws,
+                "tsys_fields": tsys_fields,
                 "science_spws": science,
                 "source": "config" if tsys_spwmap else "baseband and frequency coverage",
             },

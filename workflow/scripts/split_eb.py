@@ -2,7 +2,8 @@
 
 The job owns the flags of {eb}.ms from the a-priori version on: it restores that version, applies
 the raw-stage flag files, applies the a-priori calibration field by field (Tsys from the field's
-own ATMOSPHERE scans, nearest in time, as the ALMA scripts do) and splits the science spws.
+own Tsys measurements when the Tsys table has them, as the ALMA scripts do; otherwise interpolated
+in time) and splits the science spws.
 """
 
 import json
@@ -35,15 +36,16 @@ def split_eb(
     ]
     spws = eb_metadata.spw_selection(eb_metadata.science_spws(md, science_spws))
     flag_state.forget(split)
-    with_tsys = {f["name"] for f in md["fields"] if "CALIBRATE_ATMOSPHERE" in f["intents"]}
     with CasaJob(log=log, commands=commands, title=f"a-priori calibration and split of {ms}") as job:
         flag_state.restore(job, ms, flag_state.APRIORI)
         n_user = flag_state.apply_flag_files(job, ms, flag_files, "raw-stage user flags")
         flag_state.save(job, ms, flag_state.RAW_USER, "a-priori and raw-stage user flags")
         gaintables = []
+        with_tsys = set()  # fields with their own Tsys measurements
         if tsys:
-            spwmap = json.loads(Path(tsys_spwmap).read_text())["spwmap"]
-            gaintables.append(("tsys", tsys, spwmap))
+            tsys_setup = json.loads(Path(tsys_spwmap).read_text())
+            with_tsys = set(tsys_setup["tsys_fields"])
+            gaintables.append(("tsys", tsys, tsys_setup["spwmap"]))
         if antpos:
             gaintables.append(("antpos", antpos, []))
         for field in fields:
