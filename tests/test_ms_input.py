@@ -34,9 +34,10 @@ def ms_without_intents(asdm: Path, ms: Path) -> None:
 def ms_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("ms_input")
     source_eb = DEMO_EBS[0]
-    raw = ROOT / "resources/demo_mous/raw" / source_eb
-    if not raw.exists():  # the demo data are made by the workflow itself
+    raw = Path("resources/demo_mous/raw") / source_eb
+    if not (ROOT / raw).exists():  # the demo data are made by the workflow itself
         subprocess.run([BIN / "snakemake", "--cores", "2", str(raw)], cwd=ROOT, check=True)
+    raw = ROOT / raw
     ms_without_intents(raw, work / f"{EB}.ms")
     flux = (ROOT / "config/flux.csv").read_text().replace(f"{source_eb}.ms", f"{EB}.ms")
     (work / "flux.csv").write_text(flux)

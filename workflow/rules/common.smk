@@ -112,6 +112,11 @@ def demo_path(suffix):
     return f"{DEMO_RAW}/{{eb}}{suffix}"
 
 
+def is_demo(wildcards):
+    """EBs of the built-in simulated MOUS, made by workflow/rules/demo.smk."""
+    return Path(raw_input(wildcards)).parent == Path(DEMO_RAW)
+
+
 def has_syscal(wildcards):
     """Whether the raw data carry Tsys (ASDM SysCal table or MS SYSCAL subtable)."""
     raw = Path(raw_input(wildcards))
