@@ -8,7 +8,7 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 MOUS = "uid___A001_Xdemo_X1"
-DEMO_EBS = ["uid___A002_Xdemo_X1", "uid___A002_Xdemo_X2"]
+DEMO_EBS = ["uid___A002_Xdemo_X1", "uid___A002_Xdemo_X2", "uid___A002_Xdemo_X3"]
 
 
 def product(eb: str, suffix: str, mous: str = MOUS, root: Path = ROOT) -> Path:

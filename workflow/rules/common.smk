@@ -1,6 +1,8 @@
 import os
 import re
+import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 from snakemake.utils import validate
 
@@ -92,6 +94,38 @@ def flag_files(stage):
         return [str(folder / name) for name in names if (folder / name).exists()]
 
     return existing
+
+
+sys.path.insert(0, str(Path(workflow.basedir, "workflow", "scripts")))
+import eb_metadata
+import flag_files as user_flags
+
+
+def check_user_flags():
+    """Check every flag-file line against the EBs already imported, before any job runs.
+
+    EBs not imported yet are checked by the job that applies their flags, before any CASA call.
+    """
+    errors = []
+    for mous, eb in EBS:
+        metadata = Path(f"results/{mous}/{eb}/{eb}.ms.metadata.json")
+        if not metadata.exists():
+            continue
+        md = eb_metadata.load(metadata)
+        wildcards = SimpleNamespace(mous=mous, eb=eb)
+        science = eb_metadata.science_spws(md, choice("science_spws")(wildcards))
+        for stage, spws in (("raw", [s["id"] for s in md["spws"]]), ("split", science)):
+            files = flag_files(stage)(wildcards)
+            own = [f for f in files if Path(f).name.startswith(f"{eb}.")]
+            try:
+                user_flags.checked_commands(files, md, spws, eb_files=own)
+            except user_flags.FlagFileError as err:
+                errors.append(f"EB {eb}: {err}")
+    if errors:
+        raise user_flags.FlagFileError("\n".join(errors))
+
+
+check_user_flags()
 
 
 def all_products():

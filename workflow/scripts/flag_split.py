@@ -1,6 +1,9 @@
 """Edge channels and split-stage user flags on {eb}.ms.split, from its as-split flag version."""
 
+from pathlib import Path
+
 import eb_metadata
+import flag_files as user_flags
 import flag_state
 from casa_job import CasaJob
 
@@ -20,6 +23,7 @@ def edge_selection(metadata: dict, spws: list[int], fraction: float) -> str:
 
 def flag_split(
     *,
+    eb: str,
     vis: str,
     metadata: str,
     flag_files: list[str],
@@ -31,12 +35,14 @@ def flag_split(
 ) -> None:
     md = eb_metadata.load(metadata)
     spws = eb_metadata.science_spws(md, science_spws)
+    own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
+    user_commands = user_flags.checked_commands(flag_files, md, spws, eb_files=own)
     with CasaJob(log=log, commands=commands, title=f"split-stage flags of {vis}") as job:
         flag_state.restore(job, vis, flag_state.SPLIT_ORIGINAL)
         edges = edge_selection(md, spws, edge_channel_fraction)
         if edges:
             job.task("flagdata", vis=vis, mode="manual", spw=edges, flagbackup=False)
-        n_user = flag_state.apply_flag_files(job, vis, flag_files, "split-stage user flags")
+        n_user = flag_state.apply_flag_commands(job, vis, user_commands, "split-stage user flags")
         flag_state.save(job, vis, flag_state.SPLIT_USER, "edge channels and user flags")
         flag_state.write_json(
             summary,
@@ -51,6 +57,7 @@ def flag_split(
 
 if "snakemake" in globals():
     flag_split(
+        eb=snakemake.wildcards.eb,
         vis=snakemake.input.vis,
         metadata=snakemake.input.metadata,
         flag_files=list(snakemake.input.flag_files),

@@ -46,18 +46,13 @@ def restore(job: CasaJob, vis: str, version: str) -> None:
     job.task("flagmanager", vis=vis, mode="restore", versionname=version, merge="replace")
 
 
-def apply_flag_files(job: CasaJob, vis: str, files: list[str], reason: str) -> int:
-    """Apply flagdata list-mode files; returns the number of commands applied."""
-    commands = []
-    for name in files:
-        for line in Path(name).read_text().splitlines():
-            line = line.strip()
-            if line and not line.startswith("#"):
-                commands.append(line)
+def apply_flag_commands(job: CasaJob, vis: str, commands: list, reason: str) -> int:
+    """Apply checked user flag commands (flag_files.FlagCommand) in one flagdata list call."""
     if commands:
-        job.note(f"{reason}: {len(commands)} command(s) from {', '.join(files)}")
-        job.task("flagdata", vis=vis, mode="list", inpfile=commands, reason="any",
-                 action="apply", flagbackup=False)
+        sources = sorted({c.file for c in commands})
+        job.note(f"{reason}: {len(commands)} command(s) from {', '.join(sources)}")
+        job.task("flagdata", vis=vis, mode="list", inpfile=[c.text for c in commands],
+                 reason="any", action="apply", flagbackup=False)
     return len(commands)
 
 

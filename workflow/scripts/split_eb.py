@@ -10,12 +10,14 @@ import json
 from pathlib import Path
 
 import eb_metadata
+import flag_files as user_flags
 import flag_state
 from casa_job import CasaJob
 
 
 def split_eb(
     *,
+    eb: str,
     ms: str,
     metadata: str,
     tsys: str | None,
@@ -35,10 +37,13 @@ def split_eb(
         f for f in roles["target"] if f not in eb_metadata.calibrator_fields(roles)
     ]
     spws = eb_metadata.spw_selection(eb_metadata.science_spws(md, science_spws))
+    all_spws = [s["id"] for s in md["spws"]]
+    own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
+    user_commands = user_flags.checked_commands(flag_files, md, all_spws, eb_files=own)
     flag_state.forget(split)
     with CasaJob(log=log, commands=commands, title=f"a-priori calibration and split of {ms}") as job:
         flag_state.restore(job, ms, flag_state.APRIORI)
-        n_user = flag_state.apply_flag_files(job, ms, flag_files, "raw-stage user flags")
+        n_user = flag_state.apply_flag_commands(job, ms, user_commands, "raw-stage user flags")
         flag_state.save(job, ms, flag_state.RAW_USER, "a-priori and raw-stage user flags")
         gaintables = []
         with_tsys = set()  # fields with their own Tsys measurements
@@ -90,6 +95,7 @@ def split_eb(
 
 if "snakemake" in globals():
     split_eb(
+        eb=snakemake.wildcards.eb,
         ms=snakemake.input.ms,
         metadata=snakemake.input.metadata,
         tsys=snakemake.input.get("tsys"),
