@@ -1,0 +1,432 @@
+"""Shared pieces of the QA scripts: caltable and MS readers, the antenna grid, colours, scores.
+
+Not a job script itself: the qa_plot_*, qa_eb_summary and qa_report scripts import it. Plots are
+made with matplotlib's headless Agg backend; caltables and measurement sets are read with the
+casatools ``table`` tool, per spectral window, so that spws of different channel counts work.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.dates as mdates  # noqa: E402
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+DPI = 90
+MJD_EPOCH = np.datetime64("1858-11-17T00:00:00", "us")
+# Correlation type codes of the MS POLARIZATION table -> names (Stokes enumeration of casacore).
+CORRELATION_NAMES = {5: "RR", 6: "RL", 7: "LR", 8: "LL", 9: "XX", 10: "XY", 11: "YX", 12: "YY"}
+MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
+
+
+def eb_name(metadata: dict) -> str:
+    """EB name from the metadata of its measurement set (``.../<eb>.ms``)."""
+    return Path(metadata["ms"]).name.removesuffix(".ms")
+
+
+def receptors(metadata: dict) -> list[str]:
+    """Receptor labels of antenna-based solutions (pol axis of a caltable): X, Y or R, L."""
+    names = [CORRELATION_NAMES.get(c, str(c)) for c in metadata.get("correlation_types", [])]
+    parallel = [n[0] for n in names if len(n) == 2 and n[0] == n[1]]
+    return parallel or ["X", "Y"]
+
+
+def correlations(metadata: dict) -> list[str]:
+    return [CORRELATION_NAMES.get(c, str(c)) for c in metadata.get("correlation_types", [])]
+
+
+def mjd_seconds_to_datetime(seconds: np.ndarray) -> np.ndarray:
+    """MS/caltable TIME (MJD seconds, UTC) -> numpy datetime64 for matplotlib."""
+    return MJD_EPOCH + np.round(np.asarray(seconds) * 1e6).astype("timedelta64[us]")
+
+
+def series_colour(index_spw: int, index_pol: int) -> tuple:
+    """One colour per (spw, polarization): a dark/light pair of tab20 per spw."""
+    cmap = plt.get_cmap("tab20")
+    return cmap((2 * index_spw + min(index_pol, 1)) % 20)
+
+
+@dataclass
+class CalSpw:
+    """Rows of one spw of a caltable: param [pol, chan, row], flag like it."""
+
+    time: np.ndarray
+    field: np.ndarray
+    antenna: np.ndarray
+    refant: np.ndarray
+    scan: np.ndarray
+    param: np.ndarray
+    flag: np.ndarray
+    freq_hz: np.ndarray
+
+
+@dataclass
+class CalTable:
+    path: str
+    viscal: str
+    antennas: list[str]
+    fields: list[str]
+    spws: dict[int, CalSpw]
+
+
+def read_caltable(path: str) -> CalTable:
+    """A caltable, per spw (CPARAM or FPARAM, FLAG, TIME, FIELD_ID, ANTENNA1/2, SCAN_NUMBER)."""
+    from casatools import table
+
+    tb = table()
+    tb.open(f"{path}/ANTENNA")
+    antennas = list(tb.getcol("NAME"))
+    tb.close()
+    tb.open(f"{path}/FIELD")
+    fields = list(tb.getcol("NAME"))
+    tb.close()
+    tb.open(f"{path}/SPECTRAL_WINDOW")
+    freqs = [np.asarray(tb.getcell("CHAN_FREQ", i)) for i in range(tb.nrows())]
+    tb.close()
+    tb.open(path)
+    try:
+        viscal = str(tb.getkeyword("VisCal")) if "VisCal" in tb.keywordnames() else ""
+        column = "CPARAM" if "CPARAM" in tb.colnames() else "FPARAM"
+        spws = {}
+        for spw in sorted(int(s) for s in np.unique(tb.getcol("SPECTRAL_WINDOW_ID"))):
+            sub = tb.query(f"SPECTRAL_WINDOW_ID=={spw}", sortlist="TIME,ANTENNA1")
+            try:
+                spws[spw] = CalSpw(
+                    time=sub.getcol("TIME"),
+                    field=sub.getcol("FIELD_ID"),
+                    antenna=sub.getcol("ANTENNA1"),
+                    refant=sub.getcol("ANTENNA2"),
+                    scan=sub.getcol("SCAN_NUMBER"),
+                    param=sub.getcol(column),
+                    flag=sub.getcol("FLAG"),
+                    freq_hz=freqs[spw],
+                )
+            finally:
+                sub.close()
+    finally:
+        tb.close()
+    return CalTable(path=str(path), viscal=viscal, antennas=antennas, fields=fields, spws=spws)
+
+
+@dataclass
+class VisSpw:
+    """Cross-correlation rows of one field and spw of an MS, reduced for plotting.
+
+    ``chan_avg`` [row, corr]: channel-averaged visibility (flagged channels left out, NaN when a
+    row is flagged entirely); ``spectrum`` [baseline-scan, bin, corr]: vector average over the
+    integrations of each baseline and scan, per channel bin.
+    """
+
+    time: np.ndarray
+    uvdist_m: np.ndarray
+    chan_avg: np.ndarray
+    freq_hz: np.ndarray
+    spectrum: np.ndarray
+
+
+def ms_layout(ms: str) -> tuple[list[str], dict[int, int], list[np.ndarray]]:
+    """Field names, DATA_DESC_ID -> spw id, channel frequencies per spw."""
+    from casatools import table
+
+    tb = table()
+    tb.open(f"{ms}/FIELD")
+    fields = list(tb.getcol("NAME"))
+    tb.close()
+    tb.open(f"{ms}/DATA_DESCRIPTION")
+    ddi_spw = {i: int(s) for i, s in enumerate(tb.getcol("SPECTRAL_WINDOW_ID"))}
+    tb.close()
+    tb.open(f"{ms}/SPECTRAL_WINDOW")
+    freqs = [np.asarray(tb.getcell("CHAN_FREQ", i)) for i in range(tb.nrows())]
+    tb.close()
+    return fields, ddi_spw, freqs
+
+
+def read_reduced_visibilities(
+    ms: str, fields: list[str], max_bins: int = 128, chunk_rows: int = 20000
+) -> dict[tuple[str, int], VisSpw]:
+    """Per (field, spw): channel-averaged rows and per-baseline-scan spectra of the DATA column.
+
+    Reads in chunks of rows, so that memory stays bounded by the reduced products.
+    """
+    from casatools import table
+
+    names, ddi_spw, freqs = ms_layout(ms)
+    tb = table()
+    tb.open(ms)
+    result = {}
+    try:
+        ddis = sorted(int(d) for d in np.unique(tb.getcol("DATA_DESC_ID")))
+        for name in fields:
+            if name not in names:
+                continue
+            field_id = names.index(name)
+            for ddi in ddis:
+                sub = tb.query(
+                    f"FIELD_ID=={field_id} && DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2",
+                    sortlist="TIME,ANTENNA1,ANTENNA2",
+                )
+                try:
+                    n = sub.nrows()
+                    if n == 0:
+                        continue
+                    spw = ddi_spw[ddi]
+                    nchan = len(freqs[spw])
+                    width = max(1, math.ceil(nchan / max_bins))
+                    nbin = math.ceil(nchan / width)
+                    bin_of = np.arange(nchan) // width
+                    ant1 = sub.getcol("ANTENNA1")
+                    ant2 = sub.getcol("ANTENNA2")
+                    scan = sub.getcol("SCAN_NUMBER")
+                    keys = np.stack([ant1, ant2, scan], axis=1)
+                    groups, group_of = np.unique(keys, axis=0, return_inverse=True)
+                    group_of = group_of.ravel()
+                    ncorr = None
+                    chan_avg = []
+                    sums = counts = None
+                    for start in range(0, n, chunk_rows):
+                        nrow = min(chunk_rows, n - start)
+                        data = sub.getcol("DATA", startrow=start, nrow=nrow)  # [corr, chan, row]
+                        flag = sub.getcol("FLAG", startrow=start, nrow=nrow)
+                        if ncorr is None:
+                            ncorr = data.shape[0]
+                            sums = np.zeros((len(groups), nbin, ncorr), complex)
+                            counts = np.zeros((len(groups), nbin, ncorr))
+                        good = ~flag
+                        weighted = np.where(good, data, 0)
+                        n_good = good.sum(axis=1)  # [corr, row]
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            chan_avg.append((weighted.sum(axis=1) / n_good).T)  # [row, corr]
+                        starts = np.arange(0, nchan, width)
+                        binned = np.add.reduceat(weighted, starts, axis=1)  # [corr, bin, row]
+                        nbinned = np.add.reduceat(good.astype(np.int64), starts, axis=1)
+                        rows_group = group_of[start : start + nrow]
+                        np.add.at(sums, rows_group, np.transpose(binned, (2, 1, 0)))
+                        np.add.at(counts, rows_group, np.transpose(nbinned, (2, 1, 0)))
+                    uvw = sub.getcol("UVW")
+                    with np.errstate(invalid="ignore", divide="ignore"):
+                        spectrum = np.where(counts > 0, sums / counts, np.nan)
+                    bin_freq = np.array(
+                        [freqs[spw][bin_of == b].mean() for b in range(nbin)]
+                    )
+                    result[(name, spw)] = VisSpw(
+                        time=sub.getcol("TIME"),
+                        uvdist_m=np.hypot(uvw[0], uvw[1]),
+                        chan_avg=np.concatenate(chan_avg, axis=0),
+                        freq_hz=bin_freq,
+                        spectrum=spectrum,
+                    )
+                finally:
+                    sub.close()
+    finally:
+        tb.close()
+    return result
+
+
+def antenna_grid(n: int, title: str, panel=(3.3, 2.3), ncols: int | None = None):
+    """Figure with one panel per antenna (or per item), shared axes: fig, flat axes, ncols."""
+    ncols = ncols or min(n, max(4, math.ceil(math.sqrt(1.6 * n))))
+    nrows = math.ceil(n / ncols)
+    fig, axes = plt.subplots(
+        nrows,
+        ncols,
+        figsize=(panel[0] * ncols, panel[1] * nrows + 1.1),
+        sharex=True,
+        sharey=True,
+        squeeze=False,
+    )
+    axes = axes.ravel()
+    for ax in axes[n:]:
+        ax.set_visible(False)
+    fig.suptitle(title, fontsize=13)
+    return fig, axes[:n], ncols
+
+
+def label_grid(axes, ncols: int, xlabel: str, ylabel: str) -> None:
+    """Axis labels on the outer panels only."""
+    n = len(axes)
+    for i, ax in enumerate(axes):
+        if i % ncols == 0:
+            ax.set_ylabel(ylabel)
+        if i >= n - ncols:
+            ax.set_xlabel(xlabel)
+            ax.tick_params(labelbottom=True)
+        ax.grid(alpha=0.3)
+
+
+def time_axis(ax) -> None:
+    """UTC time ticks that stay readable from seconds to hours."""
+    locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
+    ax.xaxis.set_major_locator(locator)
+    ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))
+
+
+def figure_legend(fig, handles, labels, ncol: int | None = None) -> None:
+    fig.legend(
+        handles,
+        labels,
+        loc="upper center",
+        bbox_to_anchor=(0.5, 1 - 0.42 / fig.get_figheight()),
+        ncol=ncol or min(len(labels), 8),
+        frameon=False,
+        fontsize=9,
+    )
+
+
+def save(fig, path: str) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
+    fig.savefig(path, dpi=DPI)
+    plt.close(fig)
+
+
+def placeholder(path: str, title: str, text: str) -> None:
+    """A plot saying why there is nothing to plot (e.g. an EB without Tsys)."""
+    fig, ax = plt.subplots(figsize=(8, 2.5))
+    ax.axis("off")
+    ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, wrap=True)
+    fig.suptitle(title, fontsize=13)
+    save(fig, path)
+
+
+def score(value: float, good: float, bad: float) -> float:
+    """Linear ramp: 1 at ``good`` or better, 0 at ``bad`` or worse (either direction)."""
+    if value is None or not np.isfinite(value):
+        return 0.0
+    if good == bad:
+        return 1.0 if value <= good else 0.0
+    return float(np.clip((bad - value) / (bad - good), 0.0, 1.0))
+
+
+def load_json(path: str) -> dict:
+    return json.loads(Path(path).read_text())
+
+
+def write_json(path: str, data) -> None:
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(data, indent=2) + "\n")
+
+
+# The QA checks: what is measured, and the thresholds of the linear score ramp (1 at `good` or
+# better, 0 at `bad` or worse). `scope` is "eb" (qa_eb_summary) or "mous" (qa_report).
+CHECKS = {
+    "flagged_fraction": {
+        "title": "Flagged data",
+        "unit": "fraction",
+        "good": 0.15,
+        "bad": 0.50,
+        "scope": "eb",
+        "measure": "fraction of the cross-correlation visibilities of <eb>.ms.split.cal that are "
+        "flagged (all fields and science spws; edge channels included)",
+    },
+    "flagged_by_calibration": {
+        "title": "Flagged by calibration",
+        "unit": "fraction",
+        "good": 0.01,
+        "bad": 0.10,
+        "scope": "eb",
+        "measure": "fraction of the cross-correlation visibilities flagged by the final applycal "
+        "because a solution was missing (<eb>.ms.split.cal minus <eb>.ms.split before the solves)",
+    },
+    "antenna_flagging": {
+        "title": "Antenna flagging outlier",
+        "unit": "fraction",
+        "good": 0.05,
+        "bad": 0.30,
+        "scope": "eb",
+        "measure": "flagged fraction of the worst antenna's cross-correlations in <eb>.ms.split.cal "
+        "minus that of the median antenna",
+    },
+    "solutions_succeeded": {
+        "title": "Calibration solutions",
+        "unit": "fraction",
+        "good": 0.95,
+        "bad": 0.60,
+        "scope": "eb",
+        "measure": "succeeded / expected solutions (antennas x solution intervals in the data) of "
+        "the worst caltable and spw",
+    },
+    "bandpass_amplitude_scatter": {
+        "title": "Bandpass amplitude flatness",
+        "unit": "fraction",
+        "good": 0.01,
+        "bad": 0.05,
+        "scope": "eb",
+        "measure": "rms channel-to-channel scatter of the bandpass amplitude about its 9-channel "
+        "running median (worst antenna, spw, polarization)",
+    },
+    "bandpass_phase_scatter": {
+        "title": "Bandpass phase flatness",
+        "unit": "deg",
+        "good": 2.0,
+        "bad": 10.0,
+        "scope": "eb",
+        "measure": "rms channel-to-channel scatter of the bandpass phase about its 9-channel "
+        "running median (worst antenna, spw, polarization)",
+    },
+    "calibrated_phase_rms": {
+        "title": "Calibrated calibrator phase rms",
+        "unit": "deg",
+        "good": 10.0,
+        "bad": 30.0,
+        "scope": "eb",
+        "measure": "rms phase of the calibrated calibrators in <eb>.ms.split.cal (per baseline and "
+        "integration, channel-averaged; worst calibrator and spw); 30 deg costs 13 % coherence",
+    },
+    "tsys_outlier": {
+        "title": "Tsys outlier",
+        "unit": "factor",
+        "good": 1.5,
+        "bad": 2.0,
+        "scope": "eb",
+        "measure": "median Tsys of the worst antenna and spw over (or under) the array median of "
+        "that spw, as a factor (2 is the limit of the pipeline's tsysflag nmedian test)",
+    },
+    "fluxscale_error": {
+        "title": "Fluxscale uncertainty",
+        "unit": "fraction",
+        "good": 0.02,
+        "bad": 0.10,
+        "scope": "eb",
+        "measure": "fractional error of the fluxscale-derived flux density (worst transfer field "
+        "and spw)",
+    },
+    "flux_consistency": {
+        "title": "Phase-calibrator flux consistency",
+        "unit": "fraction",
+        "good": 0.05,
+        "bad": 0.15,
+        "scope": "mous",
+        "measure": "|S_EB / median over the MOUS's EBs - 1| of the phase calibrator's fluxscale "
+        "flux density (worst spw); needs two EBs or more",
+    },
+}
+
+
+def make_score(check: str, eb: str, value: float, subject: str) -> dict:
+    """One scored check, with its thresholds stated."""
+    spec = CHECKS[check]
+    higher_is_better = spec["good"] > spec["bad"]
+    op_good, op_bad = (">=", "<=") if higher_is_better else ("<=", ">=")
+    return {
+        "check": check,
+        "title": spec["title"],
+        "eb": eb,
+        "subject": subject,
+        "value": None if value is None else round(float(value), 6),
+        "unit": spec["unit"],
+        "score": round(score(value, spec["good"], spec["bad"]), 3),
+        "good": spec["good"],
+        "bad": spec["bad"],
+        "threshold": f"1 if {op_good} {spec['good']}, 0 if {op_bad} {spec['bad']}, linear between",
+        "measure": spec["measure"],
+    }
+
+
+def worst_first(scores: list[dict]) -> list[dict]:
+    return sorted(scores, key=lambda s: (s["score"], s["check"], s["eb"], s["subject"]))
