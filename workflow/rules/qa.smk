@@ -1,0 +1,193 @@
+# Quality assessment: plots per calibration product, numbers and scores per EB, and one static
+# HTML report per MOUS (results/<mous>/qa/index.html). Each plot rule reads only the product it
+# plots, so an edit reruns only the stale plots. Readers of {eb}.ms.split wait for the final
+# applycal ({eb}.ms.split.cal.json), which changes its flags while it runs.
+
+# The plots of one EB, in results/<mous>/<eb>/qa/ (the report copies them into its folder).
+QA_EB_PLOTS = [
+    "results/{mous}/{eb}/qa/{eb}.tsys.png",
+    "results/{mous}/{eb}/qa/{eb}.bandpass_amplitude.png",
+    "results/{mous}/{eb}/qa/{eb}.bandpass_phase.png",
+    "results/{mous}/{eb}/qa/{eb}.phase_int.png",
+    "results/{mous}/{eb}/qa/{eb}.phase_inf.png",
+    "results/{mous}/{eb}/qa/{eb}.flux_inf.png",
+    "results/{mous}/{eb}/qa/{eb}.calibrated_uvdist.png",
+    "results/{mous}/{eb}/qa/{eb}.calibrated_time.png",
+    "results/{mous}/{eb}/qa/{eb}.calibrated_frequency.png",
+]
+QA_CALTABLES = ["ap_pre_bandpass", "bandpass", "phase_int", "phase_inf", "ampli_inf"]
+
+
+rule qa_plot_tsys:
+    """Tsys vs frequency per antenna, one colour per spw and polarization ({eb}.ms.tsys)."""
+    input:
+        unpack(tsys_inputs),
+        metadata=eb_path(".ms.metadata.json"),
+    output:
+        plot="results/{mous}/{eb}/qa/{eb}.tsys.png",
+    log:
+        **casa_logs("qa_plot_tsys"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_plot_tsys.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    script:
+        "../scripts/qa_plot_tsys.py"
+
+
+rule qa_plot_bandpass:
+    """Bandpass amplitude and phase vs channel per antenna ({eb}.ms.split.bandpass)."""
+    input:
+        bandpass=eb_path(".ms.split.bandpass"),
+        metadata=eb_path(".ms.metadata.json"),
+    output:
+        amplitude="results/{mous}/{eb}/qa/{eb}.bandpass_amplitude.png",
+        phase="results/{mous}/{eb}/qa/{eb}.bandpass_phase.png",
+    log:
+        **casa_logs("qa_plot_bandpass"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_plot_bandpass.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    script:
+        "../scripts/qa_plot_bandpass.py"
+
+
+rule qa_plot_phase_int:
+    """Per-integration phases vs time per antenna ({eb}.ms.split.phase_int)."""
+    input:
+        caltable=eb_path(".ms.split.phase_int"),
+        metadata=eb_path(".ms.metadata.json"),
+    output:
+        plot="results/{mous}/{eb}/qa/{eb}.phase_int.png",
+    log:
+        **casa_logs("qa_plot_phase_int"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_plot_phase_int.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        quantity="phase",
+    script:
+        "../scripts/qa_plot_gain.py"
+
+
+rule qa_plot_phase_inf:
+    """Per-scan phases vs time per antenna ({eb}.ms.split.phase_inf)."""
+    input:
+        caltable=eb_path(".ms.split.phase_inf"),
+        metadata=eb_path(".ms.metadata.json"),
+    output:
+        plot="results/{mous}/{eb}/qa/{eb}.phase_inf.png",
+    log:
+        **casa_logs("qa_plot_phase_inf"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_plot_phase_inf.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        quantity="phase",
+    script:
+        "../scripts/qa_plot_gain.py"
+
+
+rule qa_plot_flux_inf:
+    """Flux-scaled amplitude gains vs time per antenna ({eb}.ms.split.flux_inf)."""
+    input:
+        caltable=eb_path(".ms.split.flux_inf"),
+        metadata=eb_path(".ms.metadata.json"),
+    output:
+        plot="results/{mous}/{eb}/qa/{eb}.flux_inf.png",
+    log:
+        **casa_logs("qa_plot_flux_inf"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_plot_flux_inf.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        quantity="amplitude",
+    script:
+        "../scripts/qa_plot_gain.py"
+
+
+rule qa_plot_calibrated:
+    """Calibrators before ({eb}.ms.split DATA) and after calibration ({eb}.ms.split.cal):
+    amplitude and phase vs uv distance, time and frequency."""
+    input:
+        split=eb_path(".ms.split"),
+        cal=eb_path(".ms.split.cal"),
+        cal_summary=eb_path(".ms.split.cal.json"),
+        metadata=eb_path(".ms.metadata.json"),
+    output:
+        uvdist="results/{mous}/{eb}/qa/{eb}.calibrated_uvdist.png",
+        time="results/{mous}/{eb}/qa/{eb}.calibrated_time.png",
+        frequency="results/{mous}/{eb}/qa/{eb}.calibrated_frequency.png",
+    log:
+        **casa_logs("qa_plot_calibrated"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_plot_calibrated.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        field_roles=choice("field_roles"),
+    script:
+        "../scripts/qa_plot_calibrated.py"
+
+
+rule qa_eb_summary:
+    """QA numbers and scores of one EB: flags per stage, solutions, fluxes, phase rms, Tsys."""
+    input:
+        unpack(tsys_inputs),
+        metadata=eb_path(".ms.metadata.json"),
+        apriori=eb_path(".ms.flags_apriori.json"),
+        split_summary=eb_path(".ms.split.split.json"),
+        user_flags=eb_path(".ms.split.flags_user.json"),
+        cal_summary=eb_path(".ms.split.cal.json"),
+        fluxscale=eb_path(".ms.split.fluxscale.json"),
+        split=eb_path(".ms.split"),
+        cal=eb_path(".ms.split.cal"),
+        ap_pre_bandpass=eb_path(".ms.split.ap_pre_bandpass"),
+        bandpass=eb_path(".ms.split.bandpass"),
+        phase_int=eb_path(".ms.split.phase_int"),
+        phase_inf=eb_path(".ms.split.phase_inf"),
+        ampli_inf=eb_path(".ms.split.ampli_inf"),
+        flux_inf=eb_path(".ms.split.flux_inf"),
+    output:
+        summary="results/{mous}/{eb}/qa/{eb}.qa_summary.json",
+    log:
+        **casa_logs("qa_eb_summary"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_eb_summary.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        solints={
+            **{t: config["calibration"][t]["solint"] for t in QA_CALTABLES},
+            "flux_inf": config["calibration"]["ampli_inf"]["solint"],
+        },
+        field_roles=choice("field_roles"),
+    script:
+        "../scripts/qa_eb_summary.py"
+
+
+rule qa_report:
+    """The MOUS QA report: results/{mous}/qa/index.html with every EB's plots and numbers."""
+    input:
+        summaries=lambda w: expand(
+            "results/{mous}/{eb}/qa/{eb}.qa_summary.json",
+            mous=w.mous,
+            eb=mous_ebs(w.mous),
+        ),
+        plots=lambda w: expand(QA_EB_PLOTS, mous=w.mous, eb=mous_ebs(w.mous)),
+    output:
+        report=directory("results/{mous}/qa"),
+    log:
+        "logs/{mous}/qa_report.log",
+    benchmark:
+        "benchmarks/{mous}/qa_report.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    params:
+        ebs=lambda w: mous_ebs(w.mous),
+    script:
+        "../scripts/qa_report.py"
