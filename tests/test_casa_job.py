@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import pytest
 
-from casa_job import CasaJob, CasaSevereError
+from casa_job import CasaJob, CasaSevereError, casatasks_package
 
 
 def test_severe_line_fails_the_job(tmp_path):
     with pytest.raises(CasaSevereError, match="antenna table is broken"):
         with CasaJob(log=str(tmp_path / "job.log"), commands=str(tmp_path / "c.py"), title="t"):
-            from casatasks import casalog
+            casalog = casatasks_package().casalog
 
             casalog.post("antenna table is broken", "SEVERE")
 
 
 def test_leap_second_notice_is_harmless(tmp_path):
     with CasaJob(log=str(tmp_path / "job.log"), commands=str(tmp_path / "c.py"), title="t"):
-        from casatasks import casalog
+        casalog = casatasks_package().casalog
 
         casalog.post("Leap second table TAI_UTC seems out-of-date.", "SEVERE")
         casalog.post("all fine", "INFO")

@@ -19,10 +19,10 @@ MOUS = "uid___A001_Xmsinput_X1"
 
 def ms_without_intents(asdm: Path, ms: Path) -> None:
     """Import a demo ASDM, then blank every scan intent (as an array without ALMA intents)."""
-    from casatasks import importasdm
+    from casa_job import load_task
     from casatools import table
 
-    importasdm(asdm=str(asdm), vis=str(ms))
+    load_task("importasdm")(asdm=str(asdm), vis=str(ms))
     shutil.rmtree(f"{ms}.flagversions", ignore_errors=True)
     tb = table()
     tb.open(f"{ms}/STATE", nomodify=False)

@@ -15,6 +15,10 @@ rule applycal_split_cal:
         "benchmarks/{mous}/{eb}/applycal_split_cal.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         field_roles=choice("field_roles"),
     script:

@@ -12,6 +12,10 @@ rule flag_split:
         "benchmarks/{mous}/{eb}/flag_split.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
         science_spws=choice("science_spws"),
@@ -34,6 +38,10 @@ rule setjy_flux_model:
         "benchmarks/{mous}/{eb}/setjy_flux_model.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         field_roles=choice("field_roles"),
         science_spws=choice("science_spws"),
@@ -53,6 +61,10 @@ rule gaincal_ap_pre_bandpass:
         "benchmarks/{mous}/{eb}/gaincal_ap_pre_bandpass.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         **solve_params("ap_pre_bandpass"),
         fields="bandpass",
@@ -76,6 +88,10 @@ rule bandpass:
         "benchmarks/{mous}/{eb}/bandpass.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         **solve_params("bandpass"),
     script:
@@ -95,6 +111,10 @@ rule gaincal_phase_int:
         "benchmarks/{mous}/{eb}/gaincal_phase_int.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         **solve_params("phase_int"),
         fields="calibrators",
@@ -117,6 +137,10 @@ rule gaincal_phase_inf:
         "benchmarks/{mous}/{eb}/gaincal_phase_inf.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         **solve_params("phase_inf"),
         fields="calibrators",
@@ -139,6 +163,10 @@ rule gaincal_ampli_inf:
         "benchmarks/{mous}/{eb}/gaincal_ampli_inf.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         **solve_params("ampli_inf"),
         fields="calibrators",
@@ -162,6 +190,10 @@ rule fluxscale:
         "benchmarks/{mous}/{eb}/fluxscale.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         field_roles=choice("field_roles"),
     script:

@@ -55,6 +55,17 @@ def casa_logs(step):
     }
 
 
+def casa_mem_mb(wildcards, input, attempt):
+    """Memory of a CASA job (MB): about 300 MB measured on the demo (benchmarks/), plus room for
+    the data it reads; doubled on a retry."""
+    return int(1000 + 2 * input.size_mb) * attempt
+
+
+def casa_runtime(wildcards, input, attempt):
+    """Wall-time limit of a CASA job (minutes): 2-8 s each on the demo, scaled with its input."""
+    return int(10 + input.size_mb / 20) * attempt
+
+
 def eb_entry(wildcards):
     return EBS[(wildcards.mous, wildcards.eb)]
 

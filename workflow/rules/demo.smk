@@ -12,5 +12,9 @@ rule simulate_demo_eb:
         "benchmarks/demo/{eb}.simulate.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     script:
         "../scripts/simulate_eb.py"

@@ -12,6 +12,10 @@ rule import_eb:
         "benchmarks/{mous}/{eb}/import_eb.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     script:
         "../scripts/import_eb.py"
 
@@ -29,5 +33,9 @@ rule flag_apriori:
         "benchmarks/{mous}/{eb}/flag_apriori.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     script:
         "../scripts/flag_apriori.py"

@@ -13,6 +13,10 @@ rule gencal_tsys:
         "benchmarks/{mous}/{eb}/gencal_tsys.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         science_spws=choice("science_spws"),
         tsys_spwmap=choice("tsys_spwmap"),
@@ -34,6 +38,10 @@ rule gencal_antpos:
         "benchmarks/{mous}/{eb}/gencal_antpos.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     script:
         "../scripts/gencal_antpos.py"
 
@@ -56,6 +64,10 @@ rule split_eb:
         "benchmarks/{mous}/{eb}/split_eb.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         field_roles=choice("field_roles"),
         science_spws=choice("science_spws"),

@@ -1,3 +1,9 @@
+# MOUS summaries read small JSON files: on a cluster they run on the submitting node.
+localrules:
+    mous_summary,
+    casa_commands,
+
+
 rule mous_summary:
     """MOUS-level summary: per EB flags, fluxscale fluxes; phase calibrator flux across EBs."""
     input:
