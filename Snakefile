@@ -19,6 +19,7 @@ include: "workflow/rules/prepare.smk"
 include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/apply.smk"
 include: "workflow/rules/report.smk"
+include: "workflow/rules/qa.smk"
 
 
 rule all:

@@ -6,29 +6,15 @@ main command does, and every assertion compares a product with the injected trut
 """
 
 import json
-import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from truth import (
-    DEMO_EBS, ROOT, field_truth, load_truth, product, read_visibilities, source_spectrum,
+    DEMO_EBS, field_truth, load_truth, product, read_visibilities, source_spectrum,
     true_corruption,
 )
-
-BIN = Path(sys.executable).parent
-
-
-@pytest.fixture(scope="session")
-def demo_run():
-    """Run the workflow on the demo MOUS (a no-op when results are up to date)."""
-    run = subprocess.run(
-        [BIN / "snakemake", "--cores", "2"], cwd=ROOT, capture_output=True, text=True
-    )
-    assert run.returncode == 0, run.stderr[-5000:]
-    return run
 
 
 @pytest.fixture(scope="session", params=DEMO_EBS)

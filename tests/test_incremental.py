@@ -21,12 +21,22 @@ SPLIT_CHAIN = {
     "flag_split", "setjy_flux_model", "gaincal_ap_pre_bandpass", "bandpass", "gaincal_phase_int",
     "gaincal_phase_inf", "gaincal_ampli_inf", "fluxscale", "applycal_split_cal",
 }
-MOUS_LEVEL = {("mous_summary", None), ("casa_commands", None)}
+# QA of each product: its plot rule, and every EB's QA summary.
+QA_OF = {
+    "bandpass": {"qa_plot_bandpass"},
+    "gaincal_phase_int": {"qa_plot_phase_int"},
+    "gaincal_phase_inf": {"qa_plot_phase_inf"},
+    "fluxscale": {"qa_plot_flux_inf"},
+    "applycal_split_cal": {"qa_plot_calibrated"},
+}
+MOUS_LEVEL = {("mous_summary", None), ("casa_commands", None), ("qa_report", None)}
 CALTABLES = (".ap_pre_bandpass", ".bandpass", ".phase_int", ".phase_inf", ".ampli_inf", ".flux_inf")
 
 
 def chain(rules: set[str], ebs: list[str]) -> set[tuple[str, str | None]]:
-    return {(rule, eb) for rule in rules for eb in ebs} | MOUS_LEVEL
+    """Jobs that remaking ``rules`` for ``ebs`` implies: their QA, the EB and MOUS summaries."""
+    with_qa = set(rules).union(*(QA_OF.get(rule, set()) for rule in rules)) | {"qa_eb_summary"}
+    return {(rule, eb) for rule in with_qa for eb in ebs} | MOUS_LEVEL
 
 
 def products(workdir: Path, eb: str) -> dict[str, dict[str, np.ndarray]]:

@@ -146,6 +146,7 @@ def all_products():
     for mous in config["mous"]:
         products += expand("results/{mous}/{mous}.calibration_summary.json", mous=mous)
         products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
+        products += expand("results/{mous}/qa", mous=mous)
     return products
 
 

@@ -31,6 +31,10 @@ rule qa_plot_tsys:
         "benchmarks/{mous}/{eb}/qa_plot_tsys.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     script:
         "../scripts/qa_plot_tsys.py"
 
@@ -49,6 +53,10 @@ rule qa_plot_bandpass:
         "benchmarks/{mous}/{eb}/qa_plot_bandpass.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     script:
         "../scripts/qa_plot_bandpass.py"
 
@@ -66,6 +74,10 @@ rule qa_plot_phase_int:
         "benchmarks/{mous}/{eb}/qa_plot_phase_int.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         quantity="phase",
     script:
@@ -85,6 +97,10 @@ rule qa_plot_phase_inf:
         "benchmarks/{mous}/{eb}/qa_plot_phase_inf.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         quantity="phase",
     script:
@@ -104,6 +120,10 @@ rule qa_plot_flux_inf:
         "benchmarks/{mous}/{eb}/qa_plot_flux_inf.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         quantity="amplitude",
     script:
@@ -128,6 +148,10 @@ rule qa_plot_calibrated:
         "benchmarks/{mous}/{eb}/qa_plot_calibrated.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         field_roles=choice("field_roles"),
     script:
@@ -160,6 +184,10 @@ rule qa_eb_summary:
         "benchmarks/{mous}/{eb}/qa_eb_summary.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         solints={
             **{t: config["calibration"][t]["solint"] for t in QA_CALTABLES},
@@ -187,6 +215,10 @@ rule qa_report:
         "benchmarks/{mous}/qa_report.tsv"
     conda:
         "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
     params:
         ebs=lambda w: mous_ebs(w.mous),
     script:

@@ -1,7 +1,8 @@
-# MOUS summaries read small JSON files: on a cluster they run on the submitting node.
+# MOUS summaries and the QA report read small files: on a cluster they run on the submitting node.
 localrules:
     mous_summary,
     casa_commands,
+    qa_report,
 
 
 rule mous_summary:

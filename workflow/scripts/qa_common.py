@@ -259,6 +259,14 @@ def label_grid(axes, ncols: int, xlabel: str, ylabel: str) -> None:
         ax.grid(alpha=0.3)
 
 
+def mark_empty(axes, has_data, text: str = "all solutions flagged") -> None:
+    """Say so in the panels of antennas without any unflagged value."""
+    for ax, filled in zip(axes, has_data):
+        if not filled:
+            ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
+                    color="0.4", fontsize=10)
+
+
 def time_axis(ax) -> None:
     """UTC time ticks that stay readable from seconds to hours."""
     locator = mdates.AutoDateLocator(minticks=3, maxticks=7)
@@ -339,8 +347,8 @@ CHECKS = {
         "good": 0.05,
         "bad": 0.30,
         "scope": "eb",
-        "measure": "flagged fraction of the worst antenna's cross-correlations in <eb>.ms.split.cal "
-        "minus that of the median antenna",
+        "measure": "flagged fraction of the worst antenna's cross-correlations in "
+        "<eb>.ms.split.cal minus that of the median antenna",
     },
     "solutions_succeeded": {
         "title": "Calibration solutions",
@@ -423,10 +431,18 @@ def make_score(check: str, eb: str, value: float, subject: str) -> dict:
         "score": round(score(value, spec["good"], spec["bad"]), 3),
         "good": spec["good"],
         "bad": spec["bad"],
-        "threshold": f"1 if {op_good} {spec['good']}, 0 if {op_bad} {spec['bad']}, linear between",
+        "threshold": f"1 if {op_good} {spec['good']}, 0 if {op_bad} {spec['bad']}",
         "measure": spec["measure"],
     }
 
 
+def _closeness(entry: dict) -> float:
+    """How far the value has gone from the good threshold towards the bad one (0 at good)."""
+    if entry["value"] is None:
+        return float("inf")
+    return (entry["value"] - entry["good"]) / (entry["bad"] - entry["good"])
+
+
 def worst_first(scores: list[dict]) -> list[dict]:
-    return sorted(scores, key=lambda s: (s["score"], s["check"], s["eb"], s["subject"]))
+    """Lowest score first; among equal scores, the value closest to its bad threshold first."""
+    return sorted(scores, key=lambda s: (s["score"], -_closeness(s), s["check"], s["eb"]))

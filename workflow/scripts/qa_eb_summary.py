@@ -27,6 +27,7 @@ TABLE_FIELDS = {
 }
 COMBINE_SCANS = {"bandpass"}
 RUNNING_MEDIAN = 9  # channels
+CHUNK_ROWS = 20000
 
 
 def _stages(eb: str, apriori: dict, split: dict, user: dict, cal: dict) -> list[dict]:
@@ -65,18 +66,24 @@ def _cross_flags(ms: str, antennas: list[str]) -> dict:
         for ddi in sorted(int(d) for d in np.unique(tb.getcol("DATA_DESC_ID"))):
             sub = tb.query(f"DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2")
             try:
-                flag = sub.getcol("FLAG")  # [corr, chan, row]
-                per_row = flag.sum(axis=(0, 1)).astype(float)
-                size = float(flag.shape[0] * flag.shape[1])
+                n = sub.nrows()
+                per_row = np.zeros(n)
+                size = 0.0
+                for start in range(0, n, CHUNK_ROWS):  # bounded memory on large MSs
+                    flag = sub.getcol("FLAG", startrow=start, nrow=min(CHUNK_ROWS, n - start))
+                    per_row[start : start + flag.shape[2]] = flag.sum(axis=(0, 1))
+                    size = float(flag.shape[0] * flag.shape[1])  # [corr, chan, row]
                 keys = {
                     "antenna": (sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")),
                     "field": (sub.getcol("FIELD_ID"),),
                 }
             finally:
                 sub.close()
+            if n == 0:
+                continue
             spw = str(ddi_spw[ddi])
             flagged["spw"][spw] = flagged["spw"].get(spw, 0.0) + per_row.sum()
-            total["spw"][spw] = total["spw"].get(spw, 0.0) + size * len(per_row)
+            total["spw"][spw] = total["spw"].get(spw, 0.0) + size * n
             for by, columns in keys.items():
                 names = antennas if by == "antenna" else fields
                 for column in columns:
@@ -260,7 +267,7 @@ def qa_eb_summary(
         tables = {name: qa_common.read_caltable(path) for name, path in caltables.items()}
         tsys_table = qa_common.read_caltable(tsys) if tsys else None
         calibrated = _phase_rms(cal, calibrators)
-        job.note(f"read {split}, {cal}, caltables {sorted(caltables)}" + (f", {tsys}" if tsys else ""))
+        job.note(f"read {split}, {cal}, {sorted(caltables.values())}, Tsys table {tsys}")
 
     # Solution statistics: expected intervals from the data the solve selects.
     solutions = {}
@@ -275,7 +282,8 @@ def qa_eb_summary(
                 groups.setdefault(key, []).append(times)
         for key, times in groups.items():
             spw = key[-1]
-            intervals[spw] = intervals.get(spw, 0) + _solint_intervals(np.concatenate(times), solint)
+            n = _solint_intervals(np.concatenate(times), solint)
+            intervals[spw] = intervals.get(spw, 0) + n
         solutions[name] = {
             "caltable": Path(table.path).name,
             "solint": solint,
@@ -285,18 +293,30 @@ def qa_eb_summary(
         }
     tsys_stats = None
     if tsys_table is not None:
-        tsys_spws = qa_common.load_json(tsys_spwmap)["tsys_spws"] if tsys_spwmap else sorted(tsys_table.spws)
+        tsys_spws = (
+            qa_common.load_json(tsys_spwmap)["tsys_spws"] if tsys_spwmap
+            else sorted(tsys_table.spws)
+        )
+        atm_scans = [s for s in md["scans"] if "CALIBRATE_ATMOSPHERE" in s["intents"]]
         intervals = {}
-        for scan in md["scans"]:
-            if "CALIBRATE_ATMOSPHERE" in scan["intents"]:
+        if atm_scans:
+            for scan in atm_scans:
                 for spw in scan["spws"]:
                     if spw in tsys_spws:
                         intervals[spw] = intervals.get(spw, 0) + 1
+            solint = "one per CALIBRATE_ATMOSPHERE scan"
+            fields = sorted({s["field"] for s in atm_scans})
+        else:  # no scan intents: the Tsys scans are those the table holds
+            for spw, rows in tsys_table.spws.items():
+                intervals[spw] = len(np.unique(rows.scan))
+            solint = "one per Tsys scan (scans of the Tsys table: the data carry no intents)"
+            fields = sorted({tsys_table.fields[int(f)] for rows in tsys_table.spws.values()
+                             for f in np.unique(rows.field)})
         solutions["tsys"] = {
             "caltable": Path(tsys_table.path).name,
-            "solint": "one per CALIBRATE_ATMOSPHERE scan",
+            "solint": solint,
             "combine": "",
-            "fields": sorted({s["field"] for s in md["scans"] if "CALIBRATE_ATMOSPHERE" in s["intents"]}),
+            "fields": fields,
             "per_spw": _solution_counts(tsys_table, intervals, len(antennas)),
         }
         tsys_stats = _tsys_medians(tsys_table)
@@ -324,7 +344,9 @@ def qa_eb_summary(
     # Scores.
     scores = []
     after = cross["calibrated"]
-    scores.append(qa_common.make_score("flagged_fraction", eb, after["flagged_fraction"], "all data"))
+    scores.append(
+        qa_common.make_score("flagged_fraction", eb, after["flagged_fraction"], "all data")
+    )
     scores.append(
         qa_common.make_score(
             "flagged_by_calibration",
@@ -367,7 +389,8 @@ def qa_eb_summary(
             for spw, value in spws.items():
                 ref = tsys_stats["array_median_k"][spw]
                 if ref and value:
-                    factors[f"{ant} spw {spw} ({value:.0f} K vs {ref:.0f} K)"] = max(value / ref, ref / value)
+                    key = f"{ant} spw {spw} ({value:.0f} K vs {ref:.0f} K)"
+                    factors[key] = max(value / ref, ref / value)
         key, worst = _worst(factors)
         if key is not None:
             scores.append(qa_common.make_score("tsys_outlier", eb, worst, key))

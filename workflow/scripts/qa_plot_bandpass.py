@@ -23,6 +23,7 @@ def qa_plot_bandpass(
         title = f"{eb}: bandpass {quantity} vs channel per antenna ({Path(bandpass).name})"
         fig, axes, ncols = qa_common.antenna_grid(len(cal.antennas), title)
         handles, labels = [], []
+        has_data = [False] * len(cal.antennas)
         for si, (spw, rows) in enumerate(sorted(cal.spws.items())):
             channels = np.arange(rows.param.shape[1])
             for pi in range(rows.param.shape[0]):
@@ -34,8 +35,10 @@ def qa_plot_bandpass(
                     value = np.abs(gain) if quantity == "amplitude" else np.angle(gain, deg=True)
                     values = np.ma.masked_array(value, rows.flag[pi, :, row])
                     axes[rows.antenna[row]].plot(channels, values, color=colour, lw=0.9)
+                    has_data[rows.antenna[row]] |= bool(values.count())
         for ant, ax in enumerate(axes):
             ax.set_title(cal.antennas[ant] + (" (refant)" if ant in refants else ""), fontsize=10)
+        qa_common.mark_empty(axes, has_data)
         ylabel = "amplitude (normalised)" if quantity == "amplitude" else "phase (deg)"
         qa_common.label_grid(axes, ncols, "channel", ylabel)
         qa_common.figure_legend(fig, handles, labels)

@@ -1,4 +1,4 @@
-"""QA plots of the calibrators before and after calibration: {eb}.ms.split DATA vs {eb}.ms.split.cal.
+"""QA plots of the calibrators before and after calibration ({eb}.ms.split vs {eb}.ms.split.cal).
 
 Three figures, amplitude and phase against uv distance, time and frequency; one row per
 calibrator, columns DATA and calibrated side by side, one colour per spw and correlation.
@@ -59,7 +59,8 @@ def qa_plot_calibrated(
     eb = qa_common.eb_name(md)
     roles = eb_metadata.field_roles(md, field_roles)
     fields = eb_metadata.calibrator_fields(roles)
-    with CasaJob(log=log, commands=commands, title=f"QA plots: calibrated calibrators of {eb}") as job:
+    title = f"QA plots: calibrators of {eb} before and after calibration"
+    with CasaJob(log=log, commands=commands, title=title) as job:
         stages = {
             "DATA": qa_common.read_reduced_visibilities(split, fields),
             "calibrated": qa_common.read_reduced_visibilities(cal, fields),
@@ -83,6 +84,7 @@ def qa_plot_calibrated(
             for col, (quantity, stage) in enumerate(columns):
                 ax = axes[row, col]
                 largest = highest = 0.0
+                n_points = 0
                 for si, spw in enumerate(spws):
                     vis = stages[stage].get((field, spw))
                     if vis is None:
@@ -90,11 +92,13 @@ def qa_plot_calibrated(
                     for ci in range(vis.chan_avg.shape[1]):
                         x, y = _subsample(*_points(vis, axis, ci), rng)
                         value = np.abs(y) if quantity == "amplitude" else np.angle(y, deg=True)
+                        n_points += len(value)
                         if len(value):
                             largest = max(largest, float(np.percentile(np.abs(value), 99.5)))
                             highest = max(highest, float(np.max(value)))
                         ax.scatter(x, value, s=5, color=qa_common.series_colour(si, ci),
                                    alpha=0.5, linewidths=0, rasterized=True)
+                qa_common.mark_empty([ax], [n_points > 0], "no unflagged data")
                 if quantity == "phase":
                     limit = 180.0 if stage == "DATA" else float(np.clip(1.3 * largest, 5, 180))
                     ax.set_ylim(-limit, limit)

@@ -1,4 +1,4 @@
-"""QA plot of a gain table (phase_int, phase_inf, flux_inf): phase or amplitude vs time per antenna."""
+"""QA plot of a gaincal table (phase_int, phase_inf, flux_inf) vs time per antenna."""
 
 from pathlib import Path
 
@@ -26,6 +26,7 @@ def qa_plot_gain(
     fig, axes, ncols = qa_common.antenna_grid(len(cal.antennas), title)
     handles, labels = [], []
     fields_seen: list[int] = []
+    has_data = [False] * len(cal.antennas)
     largest = 0.0
     for si, (spw, rows) in enumerate(sorted(cal.spws.items())):
         times = qa_common.mjd_seconds_to_datetime(rows.time)
@@ -43,6 +44,7 @@ def qa_plot_gain(
                 for ant in range(len(cal.antennas)):
                     sel = good & (rows.field == field) & (rows.antenna == ant)
                     if sel.any():
+                        has_data[ant] = True
                         axes[ant].plot(times[sel], values[pi, sel], ls="", marker=marker,
                                        ms=3.5, color=colour, alpha=0.85)
             if good.any():
@@ -54,6 +56,7 @@ def qa_plot_gain(
     for ant, ax in enumerate(axes):
         ax.set_title(cal.antennas[ant] + (" (refant)" if ant in refants else ""), fontsize=10)
         qa_common.time_axis(ax)
+    qa_common.mark_empty(axes, has_data)
     if quantity == "phase":
         limit = float(np.clip(1.15 * largest, 10.0, 180.0))
         axes[0].set_ylim(-limit, limit)

@@ -27,6 +27,7 @@ def qa_plot_tsys(
     title = f"{eb}: Tsys vs frequency per antenna ({Path(tsys).name}; one line per Tsys scan)"
     fig, axes, ncols = qa_common.antenna_grid(len(cal.antennas), title)
     handles, labels = [], []
+    has_data = [False] * len(cal.antennas)
     for si, (spw, rows) in enumerate(sorted(cal.spws.items())):
         freq_ghz = rows.freq_hz / 1e9
         for pi in range(rows.param.shape[0]):
@@ -36,8 +37,10 @@ def qa_plot_tsys(
             for row in range(rows.param.shape[2]):
                 values = np.ma.masked_array(rows.param[pi, :, row], rows.flag[pi, :, row])
                 axes[rows.antenna[row]].plot(freq_ghz, values, color=colour, lw=0.8)
+                has_data[rows.antenna[row]] |= bool(values.count())
     for ant, ax in enumerate(axes):
         ax.set_title(cal.antennas[ant], fontsize=10)
+    qa_common.mark_empty(axes, has_data)
     qa_common.label_grid(axes, ncols, "frequency (GHz)", "Tsys (K)")
     qa_common.figure_legend(fig, handles, labels)
     qa_common.save(fig, plot)

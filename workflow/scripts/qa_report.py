@@ -36,7 +36,12 @@ PLOTS = {
     ".calibrated_frequency.png": ("Calibrators vs frequency", "Calibrators before and after "
                                   "calibration vs frequency, per baseline and scan."),
 }
-STAGE_NAMES = {"apriori": "a-priori", "split": "split", "user": "user/edge", "calibrated": "calibrated"}
+STAGE_NAMES = {
+    "apriori": "a-priori",
+    "split": "split",
+    "user": "user/edge",
+    "calibrated": "calibrated",
+}
 NOT_YET = ("WVR (<eb>.ms.wvr) and amplitude-renormalisation (<eb>.ms.split.renorm.tbl) plots are "
            "not shown: the workflow does not make those products yet.")
 
@@ -94,17 +99,31 @@ def _table(header: list[str], rows: list[list], numeric_from: int = 1) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
 
 
+def _threshold(check: str) -> str:
+    spec = qa_common.CHECKS[check]
+    good, bad = ("≥", "≤") if spec["good"] > spec["bad"] else ("≤", "≥")
+    return f"1 if {good} {spec['good']:g}, 0 if {bad} {spec['bad']:g}"
+
+
 def _scores_table(scores: list[dict], with_eb: bool) -> str:
     header = ["score", "check"] + (["EB"] if with_eb else []) + [
-        "worst case", "value", "unit", "threshold", "what is measured"]
+        "worst case", "value", "unit", "score 1 → 0"]
     rows = []
     for s in scores:
         rows.append(
             [(f"{s['score']:.2f}", f"num {_score_class(s['score'])}"), s["title"]]
             + ([s["eb"]] if with_eb else [])
-            + [s["subject"], s["value"], s["unit"], s["threshold"], s["measure"]]
+            + [s["subject"], (_e(_fmt(s["value"])), "num"), s["unit"], _threshold(s["check"])]
         )
     return _table(header, rows, numeric_from=99)
+
+
+def _checks_table() -> str:
+    rows = [[spec["title"], spec["measure"], spec["unit"], _threshold(check),
+             "MOUS (per EB)" if spec["scope"] == "mous" else "EB"]
+            for check, spec in qa_common.CHECKS.items()]
+    return _table(["check", "what is measured", "unit", "score 1 → 0 (linear between)", "scope"],
+                  rows, numeric_from=99)
 
 
 def _flux_consistency(ebs: list[str], summaries: dict[str, dict]) -> tuple[dict, list[dict]]:
@@ -240,7 +259,8 @@ def _eb_section(eb: str, s: dict, plots: list[str], scores: list[dict]) -> str:
                               v["flux_jy"], v["error_jy"], v["fractional_error"],
                               entry["fit"]["flux_jy"], entry["fit"]["spix"]])
     parts.append(
-        f"<h3>Fluxscale</h3><p class=\"note\">reference: {_e(', '.join(s['fluxscale']['reference']))}"
+        "<h3>Fluxscale</h3><p class=\"note\">reference: "
+        f"{_e(', '.join(s['fluxscale']['reference']))}"
         "; fit: flux density at the reference frequency and spectral index of the fitted "
         "spectrum.</p>"
         + _table(["field", "spw", "frequency (GHz)", "flux (Jy)", "error (Jy)",
@@ -365,25 +385,27 @@ def qa_report(
         '<html lang="en"><head><meta charset="utf-8">',
         f"<title>QA report {_e(mous)}</title><style>{CSS}</style></head><body>",
         f"<h1>QA report: MOUS {_e(mous)}</h1>",
-        f'<p>{len(ebs)} execution block(s). Lowest score: <b>{_fmt(worst, 3)}</b>. '
+        f'<p>{len(ebs)} execution block(s). Lowest score: '
+        f'<b>{"–" if worst is None else f"{worst:.2f}"}</b>. '
         f'Machine-readable: <a href="{_e(mous)}.qa_summary.json">{_e(mous)}.qa_summary.json</a>.'
         "</p>",
-        "<nav><b>Sections:</b> <a href=\"#scores\">scores</a><a href=\"#flux\">flux "
-        "consistency</a><a href=\"#flagging\">flagging</a>"
+        "<nav><b>Sections:</b> <a href=\"#scores\">scores per EB</a><a href=\"#flux\">flux "
+        "consistency</a><a href=\"#flagging\">flagging</a><a href=\"#all-scores\">all scores"
+        "</a><a href=\"#checks\">checks</a>"
         + "".join(f'<a href="#eb-{_e(eb)}">{_e(eb)}</a>' for eb in ebs) + "</nav>",
-        '<h2 id="scores">Scores</h2>',
+        '<h2 id="scores">Scores per EB</h2>',
         "<p>Each check gives a score between 0 (bad) and 1 (good) by a linear ramp between the "
-        "two thresholds stated with it; the table lists every check of every EB, worst first. "
+        "two thresholds stated with it (<a href=\"#checks\">checks and thresholds</a>); each EB "
+        "gets the score of its worst case (hover a cell for it; all cases worst first "
+        "<a href=\"#all-scores\">below</a>). "
         'Colours as in the ALMA pipeline weblog: <span class="legend"><span class="s-good">'
         '≥ 0.90</span><span class="s-ok">0.66–0.90</span><span class="s-warn">0.33–0.66</span>'
         '<span class="s-bad">&lt; 0.33</span></span></p>',
-        "<h3>Scores per EB</h3>",
         _table(["check"] + ebs, matrix_rows),
-        "<h3>All scores, worst first</h3>",
-        _scores_table(all_scores, with_eb=True),
         '<h2 id="flux">Phase-calibrator flux across EBs</h2>',
         "<p>fluxscale flux density of the phase calibrator per spw in each EB (bootstrapped from "
-        "the flux calibrator). Their agreement is ALMA's flux-consistency check.</p>",
+        "the flux calibrator). Their agreement is ALMA's flux-consistency check"
+        + (".</p>" if len(ebs) > 1 else "; with one EB it is not scored.</p>"),
         '<figure><img src="flux_consistency.png" alt="phase calibrator flux per EB">'
         "<figcaption>Flux density per EB with fluxscale error bars; line: median over EBs; "
         "band: ± 5 %.</figcaption></figure>",
@@ -395,6 +417,11 @@ def qa_report(
         "included) and of the calibrated cross-correlations.</figcaption></figure>",
         _table(["EB"] + [STAGE_NAMES[st] for st in STAGE_NAMES]
                + ["calibrated, cross-corr."], flag_rows),
+        '<h2 id="all-scores">All scores, worst first</h2>',
+        "<p>Among equal scores, the value nearest its bad threshold comes first.</p>",
+        _scores_table(all_scores, with_eb=True),
+        '<h2 id="checks">Checks and thresholds</h2>',
+        _checks_table(),
     ]
     for eb in ebs:
         page.append(_eb_section(eb, data[eb], plots_of[eb], scores_by_eb[eb]))

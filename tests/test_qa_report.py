@@ -1,0 +1,314 @@
+"""The QA report of the demo MOUS (results/<mous>/qa/index.html).
+
+The workflow makes the report through the snakemake CLI; the tests open it in headless Chromium
+and check that every image loads and that every EB has its section, check the plots and numbers
+behind it, and check with a dry run that a flag edit in one EB remakes only that EB's QA and the
+MOUS report. Chromium is required (Debian: ``apt-get install -y chromium``): without it the
+tests fail, they do not skip.
+"""
+
+import html
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+from html.parser import HTMLParser
+from pathlib import Path
+
+import numpy as np
+import pytest
+import yaml
+
+from qa_common import CHECKS, score
+from truth import MOUS, ROOT
+
+BIN = Path(sys.executable).parent
+REPORT = ROOT / "results" / MOUS / "qa"
+PLOT_KINDS = [
+    "tsys",
+    "bandpass_amplitude",
+    "bandpass_phase",
+    "phase_int",
+    "phase_inf",
+    "flux_inf",
+    "calibrated_uvdist",
+    "calibrated_time",
+    "calibrated_frequency",
+]
+CHROMIUM_FLAGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+]
+# Appended to a copy of the page: after load, writes the state of every <img> into the DOM.
+IMAGE_CHECK = """<script>
+window.addEventListener("load", () => {
+  const images = Array.from(document.images);
+  const ok = (i) => i.complete && i.naturalWidth > 0;
+  const out = document.createElement("pre");
+  out.id = "qa-image-check";
+  out.textContent = JSON.stringify({
+    total: images.length,
+    loaded: images.filter(ok).length,
+    broken: images.filter((i) => !ok(i)).map((i) => i.getAttribute("src")),
+    sections: Array.from(document.querySelectorAll("section.eb")).map((s) => s.id),
+  });
+  document.body.appendChild(out);
+});
+</script>
+"""
+
+
+def demo_ebs() -> list[str]:
+    config = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())
+    return list(config["mous"][MOUS]["ebs"])
+
+
+class PageParser(HTMLParser):
+    """<img> sources, link targets and the ids of EB sections (with the images inside each)."""
+
+    def __init__(self):
+        super().__init__()
+        self.images: list[str] = []
+        self.links: list[str] = []
+        self.sections: dict[str, list[str]] = {}
+        self._section: str | None = None
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "section" and "eb" in attrs.get("class", "").split():
+            self._section = attrs.get("id")
+            self.sections[self._section] = []
+        elif tag == "img":
+            self.images.append(attrs["src"])
+            if self._section:
+                self.sections[self._section].append(attrs["src"])
+        elif tag == "a" and attrs.get("href"):
+            self.links.append(attrs["href"])
+
+    def handle_endtag(self, tag):
+        if tag == "section":
+            self._section = None
+
+
+@pytest.fixture(scope="session")
+def report():
+    """Make the QA report of the demo MOUS (a no-op when up to date)."""
+    run = subprocess.run(
+        [BIN / "snakemake", "--cores", "2", f"results/{MOUS}/qa"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    page = REPORT / "index.html"
+    assert page.is_file(), f"{page} not made"
+    parser = PageParser()
+    parser.feed(page.read_text())
+    return parser
+
+
+@pytest.fixture(scope="session")
+def mous_summary(report):
+    return json.loads((REPORT / f"{MOUS}.qa_summary.json").read_text())
+
+
+def chromium() -> str:
+    path = shutil.which("chromium")
+    assert path, "headless Chromium is needed: apt-get install -y chromium"
+    return path
+
+
+def test_every_eb_has_its_section_with_all_plots(report):
+    ebs = demo_ebs()
+    assert len(ebs) >= 2
+    assert sorted(report.sections) == sorted(f"eb-{eb}" for eb in ebs)
+    for eb in ebs:
+        images = report.sections[f"eb-{eb}"]
+        assert images == [f"{eb}/{eb}.{kind}.png" for kind in PLOT_KINDS], images
+
+
+def test_report_folder_is_self_contained(report):
+    """Every image and link is a relative path to a file inside results/<mous>/qa/."""
+    targets = report.images + [link for link in report.links if not link.startswith("#")]
+    assert targets
+    for target in targets:
+        assert not re.match(r"^[a-z]+:|^/", target), f"not relative: {target}"
+        path = (REPORT / target).resolve()
+        assert path.is_relative_to(REPORT.resolve()), f"outside the report folder: {target}"
+        assert path.is_file(), f"missing: {target}"
+
+
+def test_every_image_decodes_and_is_not_blank(report):
+    import matplotlib.image as mpimg
+
+    assert len(report.images) == 9 * len(demo_ebs()) + 2  # EB plots + MOUS flux and flagging
+    for src in report.images:
+        pixels = mpimg.imread(REPORT / src)
+        assert pixels.shape[0] > 150 and pixels.shape[1] > 400, f"{src}: {pixels.shape}"
+        assert pixels[..., :3].std() > 0.02, f"{src} is blank"
+
+
+def test_images_load_in_headless_chromium(report, tmp_path):
+    """A copy of the folder opened from file://: every <img> has naturalWidth > 0."""
+    binary = chromium()
+    copy = tmp_path / "qa"
+    shutil.copytree(REPORT, copy)  # the copy must work on its own
+    page = copy / "index.html"
+    page.write_text(page.read_text().replace("</body>", IMAGE_CHECK + "</body>"))
+    run = subprocess.run(
+        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+         "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    match = re.search(r'<pre id="qa-image-check">(.*?)</pre>', run.stdout, re.S)
+    assert match, f"no image check in the DOM: {run.stderr[-2000:]}"
+    state = json.loads(html.unescape(match.group(1)))
+    assert state["broken"] == [], state["broken"]
+    assert state["total"] == state["loaded"] == len(report.images)
+    assert sorted(state["sections"]) == sorted(f"eb-{eb}" for eb in demo_ebs())
+
+
+def test_screenshot_of_the_report_shows_the_page(report, tmp_path):
+    import matplotlib.image as mpimg
+
+    shot = tmp_path / "report.png"
+    run = subprocess.run(
+        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
+         f"--screenshot={shot}", "--window-size=1400,3000", "--virtual-time-budget=15000",
+         (REPORT / "index.html").as_uri()],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert shot.is_file(), run.stderr[-2000:]
+    pixels = mpimg.imread(shot)[..., :3]
+    assert pixels.shape[:2] == (3000, 1400)
+    # the score colours (green, blue, yellow or red cells) are drawn: not an empty or error page
+    coloured = (pixels.max(axis=2) - pixels.min(axis=2)) > 0.1
+    assert coloured.mean() > 0.01, "screenshot shows almost no colour"
+
+
+def test_scores_are_stated_in_0_1_worst_first(mous_summary):
+    scores = mous_summary["scores"]
+    ebs = demo_ebs()
+    assert [s["score"] for s in scores] == sorted(s["score"] for s in scores)
+    for s in scores:
+        spec = CHECKS[s["check"]]
+        assert 0.0 <= s["score"] <= 1.0
+        assert (s["good"], s["bad"]) == (spec["good"], spec["bad"])
+        assert s["score"] == pytest.approx(score(s["value"], s["good"], s["bad"]), abs=1e-3)
+    for eb in ebs:
+        checks = {s["check"] for s in scores if s["eb"] == eb}
+        assert checks == set(CHECKS), f"{eb}: checks {sorted(set(CHECKS) - checks)} missing"
+
+
+def test_score_ramp_goes_both_ways():
+    assert score(0.05, good=0.15, bad=0.5) == 1.0
+    assert score(0.6, good=0.15, bad=0.5) == 0.0
+    assert score(0.325, good=0.15, bad=0.5) == pytest.approx(0.5)
+    assert score(0.99, good=0.95, bad=0.6) == 1.0  # higher is better
+    assert score(0.775, good=0.95, bad=0.6) == pytest.approx(0.5)
+    assert score(float("nan"), good=1, bad=2) == 0.0
+
+
+def test_eb_numbers_match_the_products(report, mous_summary):
+    """Known answers: solution counts, phase rms and flux consistency from the products."""
+    fluxes = {}
+    for eb in demo_ebs():
+        summary = json.loads((REPORT / eb / f"{eb}.qa_summary.json").read_text())
+        stages = [s["stage"] for s in summary["flagging"]["stages"]]
+        assert stages == ["apriori", "split", "user", "calibrated"]
+        solutions = summary["solutions"]
+        assert set(solutions) == {"tsys", "ap_pre_bandpass", "bandpass", "phase_int",
+                                  "phase_inf", "ampli_inf", "flux_inf"}
+        n_ant = len(summary["antennas"])
+        for name, table in solutions.items():
+            for spw, counts in table["per_spw"].items():
+                assert counts["expected"] == counts["attempted"], f"{eb} {name} spw {spw}"
+                assert counts["expected"] % n_ant == 0
+                assert 0.95 <= counts["succeeded"] / counts["expected"] <= 1
+        # the bandpass combines scans: one solution per antenna and spw
+        assert all(c["expected"] == n_ant for c in solutions["bandpass"]["per_spw"].values())
+        # calibrated point sources: the README's known-answer tolerance of 5 deg
+        for field, spws in summary["calibrated_calibrators"].items():
+            for spw, values in spws.items():
+                assert values["phase_rms_deg"] < 5.0, f"{eb} {field} spw {spw}"
+        product = ROOT / "results" / MOUS / eb / f"{eb}.ms.split.fluxscale.json"
+        for field, entry in json.loads(product.read_text())["fields"].items():
+            for spw, values in entry["spws"].items():
+                fluxes.setdefault((field, spw), {})[eb] = values["flux_jy"]
+    table = mous_summary["phase_calibrator_flux"]
+    for (field, spw), per_eb in fluxes.items():
+        entry = table[field][spw]
+        median = float(np.median(list(per_eb.values())))
+        assert entry["median_jy"] == pytest.approx(median)
+        for eb, flux in per_eb.items():
+            assert entry["ebs"][eb]["deviation"] == pytest.approx(abs(flux / median - 1), abs=1e-6)
+
+
+def _planned_jobs(stdout: str) -> set[tuple[str, str | None]]:
+    """(rule, eb) of every job in a dry run's output ("rule x:" then its "wildcards:" line)."""
+    jobs = set()
+    rule = None
+    for line in stdout.splitlines() + ["rule end:"]:
+        start = re.match(r"^(?:local)?rule (\S+):$", line)
+        if start:
+            if rule:
+                jobs.add((rule, eb))
+            rule, eb = start.group(1), None
+        elif rule and (wildcards := re.match(r"^\s+wildcards:.*\beb=([^,\s]+)", line)):
+            eb = wildcards.group(1)
+    return jobs - {("end", None)}
+
+
+def test_flag_edit_in_one_eb_remakes_only_its_qa_and_the_report(report):
+    """A comment-only edit of one EB's split flag file (restored afterwards, mtime included)."""
+    ebs = demo_ebs()
+    eb = ebs[0]
+    flags_dir = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["mous"][MOUS][
+        "flags_dir"
+    ]
+    flag_file = ROOT / flags_dir / f"{eb}.split.flags.txt"
+    existed = flag_file.exists()
+    before = flag_file.read_bytes() if existed else None
+    stat = flag_file.stat() if existed else None
+    try:
+        flag_file.parent.mkdir(parents=True, exist_ok=True)
+        with flag_file.open("a") as out:
+            out.write("# QA test: a comment-only edit\n")
+        run = subprocess.run(
+            [BIN / "snakemake", "-n", "--cores", "2", f"results/{MOUS}/qa"],
+            cwd=ROOT, capture_output=True, text=True,
+        )
+    finally:
+        if existed:
+            flag_file.write_bytes(before)
+            os.utime(flag_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        else:
+            flag_file.unlink()
+    assert run.returncode == 0, run.stderr[-3000:]
+    jobs = _planned_jobs(run.stdout)
+    assert ("qa_report", None) in jobs, run.stdout[-3000:]
+    assert {e for _, e in jobs if e} == {eb}, f"jobs of other EBs planned: {sorted(jobs)}"
+    qa_jobs = {rule for rule, _ in jobs if rule.startswith("qa_")}
+    assert qa_jobs == {
+        "qa_plot_bandpass",
+        "qa_plot_phase_int",
+        "qa_plot_phase_inf",
+        "qa_plot_flux_inf",
+        "qa_plot_calibrated",
+        "qa_eb_summary",
+        "qa_report",
+    }  # the Tsys plot does not depend on split-stage flags
+    after = subprocess.run(
+        [BIN / "snakemake", "-n", "--cores", "2", f"results/{MOUS}/qa"],
+        cwd=ROOT, capture_output=True, text=True,
+    )
+    assert _planned_jobs(after.stdout) == set(), "the flag file was not restored"
