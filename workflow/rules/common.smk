@@ -1,5 +1,5 @@
+import functools
 import os
-import re
 import sys
 from pathlib import Path
 from types import SimpleNamespace
@@ -32,13 +32,10 @@ def _eb_table():
 EBS = _eb_table()
 
 
-def _alternatives(names):
-    return "|".join(re.escape(name) for name in sorted(set(names)))
-
-
+# MOUS and EB names are single path components (uid___A002_X..., or any name without '/').
 wildcard_constraints:
-    mous=_alternatives(mous for mous, _ in EBS),
-    eb=_alternatives(eb for _, eb in EBS),
+    mous=r"[^/]+",
+    eb=r"[^/]+",
 
 
 # Every product of one EB lives in results/<mous>/<eb>/, named as in the ALMA scripts.
@@ -55,15 +52,29 @@ def casa_logs(step):
     }
 
 
-def casa_mem_mb(wildcards, input, attempt):
-    """Memory of a CASA job (MB): about 300 MB measured on the demo (benchmarks/), plus room for
-    the data it reads; doubled on a retry."""
-    return int(1000 + 2 * input.size_mb) * attempt
+@functools.lru_cache(maxsize=None)
+def raw_size_mb(raw):
+    """Size of an EB's raw data (ASDM or MS folder), read once per run."""
+    path = Path(raw)
+    if not path.exists():
+        return 0.0
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
-def casa_runtime(wildcards, input, attempt):
-    """Wall-time limit of a CASA job (minutes): 2-8 s each on the demo, scaled with its input."""
-    return int(10 + input.size_mb / 20) * attempt
+def eb_size_mb(wildcards):
+    raws = [entry["raw"] for (_, eb), entry in EBS.items() if eb == wildcards.get("eb")]
+    return raw_size_mb(raws[0]) if raws else 0.0
+
+
+def casa_mem_mb(wildcards, attempt):
+    """Memory of a CASA job (MB): about 0.2-0.3 GB measured on the demo (benchmarks/), plus
+    room that grows with the EB's raw data size; doubled on a retry."""
+    return int(1000 + 2 * eb_size_mb(wildcards)) * attempt
+
+
+def casa_runtime(wildcards, attempt):
+    """Wall-time limit of a CASA job (minutes): 2-8 s each on the demo; grows with the EB."""
+    return int(10 + eb_size_mb(wildcards) / 20) * attempt
 
 
 def eb_entry(wildcards):
