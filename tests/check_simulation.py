@@ -6,11 +6,14 @@ re-imports each ASDM and verifies scans, intents, spws, SYSCAL, BBC_NO, autocorr
 visibility), then, on the re-imported MS of each EB:
 
 * checks the sizes of the outputs and the keys of the truth JSON,
-* runs gencal(caltype='antpos', infile=<antpos json>) (true positions: all offsets must be 0),
+* runs gencal(caltype='antpos', infile=<antpos json>) (true positions: the offsets must undo the
+  injected position errors of the truth file),
+* checks the WVR window (12 m EBs with WVR): 4 channels, RADIOMETER processor, autocorrelations only,
 * does a by-hand Tsys calibration: gencal(caltype='tsys') + applycal(spwmap=[0,0,2,2],
   gainfield=<same field>) and checks that CORRECTED / (g_i g_j* B_i B_j* S) has amplitude ~1 and
   phase ~0 with the truth file's gains, bandpasses and fluxes (i.e. CASA multiplies the data by
-  sqrt(Tsys_i Tsys_j), which removes the 1/sqrt(Tsys_i Tsys_j) of the model).
+  sqrt(Tsys_i Tsys_j), which removes the 1/sqrt(Tsys_i Tsys_j) of the model); the model includes
+  the injected excess-path phases (wet path and antenna-position errors) of the truth file.
 
 Usage (from the repository root):
     CASASITECONFIG=$PWD/envs/casasiteconfig.py .venv/bin/python tests/check_simulation.py [--keep DIR] [EB ...]
@@ -34,9 +37,9 @@ import yaml
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("CASASITECONFIG", os.path.join(ROOT, "envs", "casasiteconfig.py"))
 
-MAX_ASDM_BYTES = 17_000_000
+MAX_ASDM_BYTES = 18_000_000
 TRUTH_KEYS = {"schema_version", "eb", "seed", "rng_seed", "model", "antennas", "fields", "spws", "scans", "gains",
-              "bandpass", "tsys", "noise_sigma_jy", "online_flags"}
+              "bandpass", "tsys", "noise_sigma_jy", "online_flags", "wet_path", "antenna_positions", "atmosphere"}
 
 
 def load_simulate_eb():
@@ -67,7 +70,12 @@ def model_vis(truth: dict, spw: int, a1, a2, t, fld) -> np.ndarray:
     gj = g[a2, :, ti].T[:, None, :]
     bi = np.transpose(b[a1], (1, 2, 0))
     bj = np.transpose(b[a2], (1, 2, 0))
-    return gi * np.conj(gj) * bi * np.conj(bj) * flux[fld].T[None]
+    # excess path (wet path with its dispersive part, antenna-position errors): [ant, time, chan]
+    wet = truth["wet_path"]
+    path = (np.array(wet["path_m"])[:, :, None] * np.array(wet["dispersive_ratio"][str(spw)])[None, None, :]
+            + np.array(truth["antenna_positions"]["path_error_m"])[:, :, None])
+    atm = np.exp(1j * wet["phase_sign"] * 2 * np.pi * nu[:, None] / 299792458.0 * (path[a1, ti] - path[a2, ti]).T)
+    return gi * np.conj(gj) * bi * np.conj(bj) * atm[None] * flux[fld].T[None]
 
 
 def check_eb(eb: str, outdir: str, failures: list[str]) -> None:
@@ -97,24 +105,46 @@ def check_eb(eb: str, outdir: str, failures: list[str]) -> None:
     vis = os.path.join(work, f"{eb}.ms")
     importasdm(asdm=asdm, vis=vis)
 
-    # antenna positions: gencal accepts the file; offsets are zero (no position error injected)
+    # antenna positions: gencal accepts the file; its offsets (true - online) undo the injected errors
     gencal(vis=vis, caltable=os.path.join(work, "antpos.cal"), caltype="antpos", infile=antpos_file)
     tb = table()
     tb.open(os.path.join(work, "antpos.cal"))
-    off = np.abs(tb.getcol("FPARAM")).max()
+    fpar, ants = tb.getcol("FPARAM")[:, 0, :], tb.getcol("ANTENNA1")
     tb.close()
-    print(f"[{eb}] gencal antpos: {len(antpos['data'])} antennas, max |offset| = {off:.2e} m")
-    if off > 1e-6:
-        failures.append(f"{eb}: antenna position offsets are not zero")
+    want = np.array([[-v for v in truth["antennas"][a]["position_error_m"]] for a in ants]).T
+    err = np.abs(fpar - want).max() if ants.size else 0.0
+    print(f"[{eb}] gencal antpos: {len(antpos['data'])} antennas, offsets {np.abs(fpar).max() if ants.size else 0:.2e} m "
+          f"max, max |offset + injected error| = {err:.2e} m")
+    if err > 1e-6:
+        failures.append(f"{eb}: antenna position offsets do not undo the injected errors")
+    # WVR window: ALMA radiometer data (4 channels, RADIOMETER processor, autocorrelations only)
+    wvr = [s for s in truth["spws"] if s["type"] == "WVR"]
+    if truth.get("has_wvr") != bool(wvr):
+        failures.append(f"{eb}: has_wvr {truth.get('has_wvr')} but {len(wvr)} WVR spws")
+    for s in wvr:
+        tb.open(vis + "/PROCESSOR")
+        ptype = list(tb.getcol("TYPE"))
+        tb.close()
+        tb.open(vis)
+        q = tb.query(f"DATA_DESC_ID=={s['id']}")
+        ok = (q.nrows() > 0 and q.getcell("DATA", 0).shape == (1, 4)
+              and bool(np.all(q.getcol("ANTENNA1") == q.getcol("ANTENNA2")))
+              and {ptype[p] for p in q.getcol("PROCESSOR_ID")} == {"RADIOMETER"})
+        q.close()
+        tb.close()
+        print(f"[{eb}] WVR spw {s['id']} ({s['name']}): {'ok' if ok else 'NOT ALMA-like'}")
+        if not ok:
+            failures.append(f"{eb}: WVR spw {s['id']} is not 4-channel RADIOMETER autocorrelation data")
 
     # Tsys: gencal + applycal (TDM -> FDM, gainfield = the field itself)
     tsys = os.path.join(work, "tsys.cal")
     gencal(vis=vis, caltable=tsys, caltype="tsys")
     spws = truth["spws"]
     tdm_of_bb = {s["baseband"]: s["id"] for s in spws if s["type"] == "TDM"}
-    spwmap = [tdm_of_bb[s["baseband"]] for s in spws]
+    spwmap = [tdm_of_bb.get(s["baseband"], s["id"]) for s in spws]
     for f in truth["fields"]:
-        applycal(vis=vis, field=f["name"], gaintable=[tsys], gainfield=[f["name"]], spwmap=[spwmap],
+        applycal(vis=vis, field=f["name"], spw=",".join(str(s["id"]) for s in spws if s["type"] == "FDM"),
+                 gaintable=[tsys], gainfield=[f["name"]], spwmap=[spwmap],
                  interp=["linear,linear"], calwt=[False], flagbackup=False)
     tb.open(vis)
     for spw in [s["id"] for s in spws if s["type"] == "FDM"]:

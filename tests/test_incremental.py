@@ -109,7 +109,7 @@ def test_split_flag_edit_in_one_eb_equals_clean_run_and_undoes_exactly(work, tmp
 
 
 def test_mous_wide_split_flag_reruns_the_chain_of_every_eb(work):
-    with EditedFile(work / FLAGS / "mous.split.flags.txt", LINE):
+    with EditedFile(work / FLAGS / "mous.split.flags.txt", "spw='1:60~63' reason='RFI'\n"):
         assert planned(work) == chain(SPLIT_CHAIN, DEMO_EBS)
     assert planned(work) == set()
 

@@ -33,7 +33,7 @@ def ms_without_intents(asdm: Path, ms: Path) -> None:
 @pytest.fixture(scope="module")
 def ms_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("ms_input")
-    source_eb = DEMO_EBS[0]
+    source_eb = DEMO_EBS[2]  # the 7 m EB: wvrgcal needs scan intents, which this MS lacks
     raw = Path("resources/demo_mous/raw") / source_eb
     if not (ROOT / raw).exists():  # the demo data are made by the workflow itself
         subprocess.run([BIN / "snakemake", "--cores", "2", str(raw)], cwd=ROOT, check=True)

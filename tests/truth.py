@@ -52,6 +52,9 @@ def read_visibilities(ms: Path, truth: dict, column: str = "DATA") -> list[Visib
     try:
         for ddi in np.unique(tb.getcol("DATA_DESC_ID")):
             sub = tb.query(f"DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2")
+            if sub.nrows() == 0:  # e.g. the WVR window: autocorrelations only
+                sub.close()
+                continue
             freqs = chan_freqs[ddi_spw[ddi]]
             match = [
                 s for s in truth["spws"]
@@ -86,12 +89,25 @@ def source_spectrum(field: dict, freq_hz: np.ndarray) -> np.ndarray:
     return field["S0_jy"] * (np.asarray(freq_hz) / field["nu0_hz"]) ** field["spix"]
 
 
+def time_index(times_mjd_s, vis: Visibilities) -> np.ndarray:
+    """Index of each row's integration in a truth time axis."""
+    times = np.asarray(times_mjd_s)
+    index = np.array([np.argmin(np.abs(times - t)) for t in vis.time])
+    assert np.all(np.abs(times[index] - vis.time) < 0.01), "integration times differ from truth"
+    return index
+
+
+def baseline_phase_deg(per_antenna, vis: Visibilities, t_index) -> np.ndarray:
+    """phi_i(t) - phi_j(t) per row, wrapped to [-180, 180), from a truth array [ant][time]."""
+    values = np.asarray(per_antenna)
+    diff = values[vis.ant1, t_index] - values[vis.ant2, t_index]
+    return (diff + 180.0) % 360.0 - 180.0
+
+
 def true_corruption(truth: dict, vis: Visibilities) -> np.ndarray:
     """g_i g_j* B_i B_j* per row, channel and correlation (no Tsys)."""
     gains = truth["gains"]
-    times = np.asarray(gains["times_mjd_s"])
-    t_index = np.array([np.argmin(np.abs(times - t)) for t in vis.time])
-    assert np.all(np.abs(times[t_index] - vis.time) < 0.01), "integration times differ from truth"
+    t_index = time_index(gains["times_mjd_s"], vis)
     g = np.asarray(gains["amp"]) * np.exp(1j * np.deg2rad(gains["phase_deg"]))  # [ant, pol, t]
     bp = truth["bandpass"]["spw"][str(vis.truth_spw["id"])]
     b = np.asarray(bp["amp"]) * np.exp(1j * np.deg2rad(bp["phase_deg"]))  # [ant, pol, chan]

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import yaml
 from snakemake.utils import validate
 
 validate(config, schema="../schemas/config.schema.yaml")
@@ -182,6 +183,42 @@ def has_syscal(wildcards):
     )
 
 
+@functools.lru_cache(maxsize=None)
+def raw_has_wvr(raw):
+    """Whether raw data carry ALMA WVR data: a spw named ...WVR... (ASDM SpectralWindow.xml, or
+    the MS's SPECTRAL_WINDOW) and scan intents (wvrgcal needs them). 7 m ACA data have none.
+    """
+    path = Path(raw)
+    if (path / "SpectralWindow.xml").exists():
+        return "WVR" in (path / "SpectralWindow.xml").read_text()
+    from casatools import msmetadata
+
+    md = msmetadata()
+    md.open(str(path))
+    try:
+        wvr = any("WVR" in md.namesforspws(s)[0] for s in range(md.nspw()))
+        return wvr and any(i for i in md.intents())
+    finally:
+        md.close()
+
+
+def has_wvr(wildcards):
+    """WVR data in the EB: from the raw data, or for the demo from what its simulation makes."""
+    if is_demo(wildcards):
+        with open(config.get("demo_parameters", "resources/demo_mous.yaml")) as stream:
+            blocks = yaml.safe_load(stream)["execution_blocks"]
+        name = Path(raw_input(wildcards)).name
+        entry = next(b for b in blocks if b["name"] == name)
+        return entry.get("wvr", entry.get("array", "12m") == "12m")
+    return raw_has_wvr(raw_input(wildcards))
+
+
+def wvr_inputs(wildcards):
+    if has_wvr(wildcards):
+        return {"wvr": eb_path(".ms.wvrgcal"), "wvr_stats": eb_path(".ms.wvrgcal.json")}
+    return {}
+
+
 def tsys_inputs(wildcards):
     if has_syscal(wildcards):
         return {
@@ -201,6 +238,7 @@ PROCESSING_ORDER = [
     "flag_apriori",
     "gencal_tsys",
     "gencal_antpos",
+    "wvrgcal",
     "split_eb",
     "flag_split",
     "setjy_flux_model",

@@ -46,10 +46,37 @@ rule gencal_antpos:
         "../scripts/gencal_antpos.py"
 
 
+rule wvrgcal:
+    """WVR phase correction {eb}.ms.wvrgcal from the 183 GHz radiometers (12 m EBs only)."""
+    input:
+        ms=eb_path(".ms"),
+        metadata=eb_path(".ms.metadata.json"),
+        apriori=eb_path(".ms.flags_apriori.json"),
+    output:
+        caltable=directory(eb_path(".ms.wvrgcal")),
+        stats=eb_path(".ms.wvrgcal.json"),
+    log:
+        **casa_logs("wvrgcal"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/wvrgcal.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    params:
+        wvr=choice("wvr"),
+        field_roles=choice("field_roles"),
+    script:
+        "../scripts/wvrgcal_table.py"
+
+
 rule split_eb:
     """Raw-stage user flags, applycal of Tsys and antenna positions, split of the science spws."""
     input:
         unpack(tsys_inputs),
+        unpack(wvr_inputs),
         ms=eb_path(".ms"),
         metadata=eb_path(".ms.metadata.json"),
         apriori=eb_path(".ms.flags_apriori.json"),

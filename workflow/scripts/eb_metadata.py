@@ -163,14 +163,22 @@ def calibrator_fields(roles: dict[str, list[str]]) -> list[str]:
     return names
 
 
+def is_wvr(spw: dict) -> bool:
+    """ALMA's 183 GHz water-vapour radiometer window: 4 channels, named ...WVR..."""
+    return spw["nchan"] == 4 or "WVR" in spw["name"]
+
+
 def science_spws(metadata: dict, override: list[int] | None = None) -> list[int]:
-    """Spws observed with OBSERVE_TARGET; without intents, every spw with more than 4 channels."""
+    """Spws observed with OBSERVE_TARGET (not the WVR window); without intents, every spw with
+    more than 4 channels."""
     if override:
         return sorted(override)
-    observed = [s["id"] for s in metadata["spws"] if "OBSERVE_TARGET" in s["intents"]]
+    observed = [
+        s["id"] for s in metadata["spws"] if "OBSERVE_TARGET" in s["intents"] and not is_wvr(s)
+    ]
     if observed:
         return observed
-    return [s["id"] for s in metadata["spws"] if s["nchan"] > 4]
+    return [s["id"] for s in metadata["spws"] if not is_wvr(s)]
 
 
 def tsys_spwmap(

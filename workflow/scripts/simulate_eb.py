@@ -2,14 +2,22 @@
 
 Pipeline of :func:`simulate_eb` (all parameters come from ``resources/demo_mous.yaml``):
 
-1. ``casatools.simulator`` writes an empty MS: ALMA 12 m antennas on real pads, Band 6 TDM
-   (Tsys/ATMOSPHERE) and FDM (science) spectral windows, XX/YY, autocorrelations, one
-   ``observe`` call per scan and spw.
+1. ``casatools.simulator`` writes an empty MS: ALMA 12 m antennas (or ACA 7 m antennas, per EB
+   ``array``) on real pads, at the positions used online (true pad position + the EB's
+   ``antenna_position_errors_m``), Band 6 TDM (Tsys/ATMOSPHERE) and FDM (science) spectral windows,
+   XX/YY, autocorrelations, one ``observe`` call per scan and spw; 12 m EBs with ``wvr: true``
+   also get the 4-channel WVR window (``WVR#NOMINAL``, 183.3 GHz double sideband) in every scan.
 2. The MS is repaired so that it looks like an imported ALMA MS: rows sorted by time, one
-   SCAN_NUMBER per scan (1..N) for all its spws, a STATE table with ALMA intents, one
-   POLARIZATION row, no MODEL/CORRECTED columns, SPECTRAL_WINDOW.NAME/BBC_NO, a PROCESSOR row.
+   SCAN_NUMBER per scan (1..N) for all its spws, a STATE table with ALMA intents, POLARIZATION rows
+   XX,YY (correlator) and XX (WVR), no MODEL/CORRECTED columns, SPECTRAL_WINDOW.NAME/BBC_NO, the
+   WVR window's uneven channels, PROCESSOR rows CORRELATOR and RADIOMETER (WVR rows), and a
+   POINTING table in AZELGEO (the antennas' azimuth/elevation, as ALMA's; wvrgcal reads it).
 3. DATA is computed with numpy from the corruption model (documented in the yaml and in the
-   truth file); a SYSCAL subtable with per-antenna Tsys spectra of the TDM spws at the times of
+   truth file): gains, bandpasses, Tsys from casatools.atmosphere (ATM: opacity with the O3 line
+   at 226.055 GHz, sky brightness, per-antenna receiver temperature and forward efficiency), the
+   phase of a turbulent wet-path screen (frozen flow over the array) and of the antenna-position
+   errors; WVR rows get ATM sky brightness temperatures of the same wet path (what wvrgcal
+   retrieves). A SYSCAL subtable with per-antenna Tsys spectra of the TDM spws at the times of
    the ATMOSPHERE scans is created and linked to the MS.
 4. ``exportasdm`` writes the ASDM. It ignores MS scan numbers and intents (every ExecBlock is
    one OBSERVE_TARGET scan; ExecBlocks are cut by the OBSERVATION time range), so the MS is
@@ -18,14 +26,27 @@ Pipeline of :func:`simulate_eb` (all parameters come from ``resources/demo_mous.
    per scan, Main rows renumbered, the BDF headers' project paths fixed, spectral window names
    added, a Flag table with the configured online flags. The per-channel BDF flags that
    exportasdm writes (all zero, ~35% of the volume) are removed. The visibilities are stored
-   as they are (FLOAT32, no conjugation: the round trip is exact).
+   as they are (FLOAT32, no conjugation: the round trip is exact). exportasdm accepts neither a
+   second processor nor autocorrelation-only data nor a window of another receiver band at the
+   same time, so the WVR window is exported as correlator data with placeholder Band-6 channels
+   and zero cross-correlations; its SpectralWindow row (real channels, DSB), ConfigDescription
+   (RADIOMETER processor, AUTO_ONLY) and BDFs (AUTO_ONLY radiometer data, cross data removed)
+   are then rewritten as ALMA writes radiometer data.
 5. ``importasdm`` re-imports the ASDM; scans, fields, spws per scan, intents, row counts, BBC_NO,
-   SYSCAL (read back with ``gencal(caltype='tsys')``), autocorrelations and every visibility are
+   processor types (RADIOMETER for the WVR window), autocorrelation-only WVR rows, POINTING
+   azimuth/elevation, the online antenna positions, SYSCAL (read back with
+   ``gencal(caltype='tsys')``), autocorrelations and every visibility (WVR data included) are
    compared with the MS that was written. Any mismatch raises ``RuntimeError``.
 
 Outputs (moved into place only after the verification passed): the ASDM directory, the truth
-JSON and an antenna-position JSON in the format of ALMA's position service (``getantposalma``),
-which ``gencal(caltype='antpos', infile=...)`` accepts.
+JSON and an antenna-position JSON in the format of ALMA's position service (``getantposalma``)
+with the TRUE positions (the ASDM carries the online ones, as ALMA's do), which
+``gencal(caltype='antpos', infile=...)`` accepts.
+
+Sign convention (checked with CASA): antenna i's excess path P_i (wet path plus
+(online - true position) . source direction) appears in DATA of baseline (i, j) as
+exp(1j * _PHASE_SIGN * 2 pi nu / c * (P_i - P_j)), _PHASE_SIGN = -1; with it, wvrgcal and
+gencal(caltype='antpos') tables remove the injected phases.
 """
 
 # (no "from __future__ import annotations": Snakemake's script directive writes its preamble before
@@ -48,15 +69,18 @@ _DAY_S = 86400.0
 _CORR_TYPE = {"XX": 9, "XY": 10, "YX": 11, "YY": 12}
 _MODEL_TEXT = (
     "Cross-correlations (i=ANTENNA1, j=ANTENNA2, pol p, channel frequency nu, time t, field f): "
-    "DATA = g_ip(t) * conj(g_jp(t)) * B_ip(nu) * conj(B_jp(nu)) * (S_f(nu) + n) "
-    "/ sqrt(Tsys_ip(nu,f) * Tsys_jp(nu,f)), with S_f(nu) = S0_f * (nu/nu0)^spix_f (point source at "
-    "the phase centre, real) and n complex gaussian noise with sigma noise_sigma_jy per real and "
-    "imaginary part. g = amp * exp(1j*radians(phase_deg)), B = amp * exp(1j*radians(phase_deg)). "
+    "DATA = g_ip(t) * conj(g_jp(t)) * B_ip(nu) * conj(B_jp(nu)) * exp(1j * phase_sign * 2 pi nu / c * "
+    "(P_i(t, nu) - P_j(t, nu))) * (S_f(nu) + n) / sqrt(Tsys_ip(nu,f) * Tsys_jp(nu,f)), with "
+    "S_f(nu) = S0_f * (nu/nu0)^spix_f (point source at the phase centre, real) and n complex gaussian "
+    "noise with sigma noise_sigma_jy per real and imaginary part. g = amp * exp(1j*radians(phase_deg)), "
+    "B = amp * exp(1j*radians(phase_deg)). P_i = excess path of antenna i: wet_path.path_m * r(nu) + "
+    "antenna_positions.path_error_m (see wet_path.description). "
     "Autocorrelations: DATA = |g_ip(t)|^2 |B_ip(nu)|^2 (real). Tsys_ip(nu,f) is constant in time "
     "within the EB for each field (elevation of the field at its ATMOSPHERE scan) and is written "
     "to SYSCAL.TSYS_SPECTRUM for the TDM spws at the ATMOSPHERE scans. Applying CASA's Tsys "
     "calibration (gencal caltype='tsys', applycal with spwmap TDM->FDM) multiplies DATA by "
-    "sqrt(Tsys_i Tsys_j) and removes the Tsys term."
+    "sqrt(Tsys_i Tsys_j) and removes the Tsys term. WVR window (12 m EBs with WVR): autocorrelation "
+    "rows with the WVR sky brightness (see wvr.description)."
 )
 
 
@@ -111,6 +135,7 @@ def simulate_eb(*, params: dict, eb: str, asdm: str, truth: str, antpos_json: st
 
         asdm_tmp = os.path.join(work, eb)
         _export_asdm(setup, ms, asdm_tmp, work)
+        _drop_wvr_cross_rows(setup, ms)
         casalog.post(f"ASDM exported and repaired after {_elapsed(t_start)}", "INFO")
 
         _verify_asdm(setup, model, ms, asdm_tmp, work)
@@ -160,6 +185,30 @@ def _mjd_s_to_casa(t: float) -> str:
     return d.strftime("%Y/%m/%d/%H:%M:%S.") + f"{d.microsecond // 1000:03d}"
 
 
+def _array_params(params: dict, array: str) -> dict:
+    """Antenna configuration of array ``array`` ('12m' or '7m').
+
+    ``params['arrays'][array]`` holds ``array_config``, ``dish_diameter_m`` and ``antennas``; for
+    the 12 m array the top-level keys of the same names are accepted too (older parameter files)."""
+    arrays = dict(params.get("arrays") or {})
+    if "12m" not in arrays and "antennas" in params:
+        arrays["12m"] = {k: params[k] for k in ("array_config", "dish_diameter_m", "antennas")}
+    if array not in arrays:
+        raise ValueError(f"array {array!r} not in params['arrays'] ({sorted(arrays)})")
+    return arrays[array]
+
+
+def _itrf_to_enu(itrf: np.ndarray, ref: np.ndarray) -> np.ndarray:
+    """East/North/Up offsets (m) of ITRF positions [n, 3] from the ITRF point ``ref``."""
+    x, y, z = ref
+    lon = math.atan2(y, x)
+    lat = math.atan2(z, math.hypot(x, y))  # geocentric latitude: fine for a local tangent plane
+    rot = np.array([[-math.sin(lon), math.cos(lon), 0.0],
+                    [-math.sin(lat) * math.cos(lon), -math.sin(lat) * math.sin(lon), math.cos(lat)],
+                    [math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)]])
+    return (np.asarray(itrf) - ref) @ rot.T
+
+
 def _build_setup(params: dict, eb: str) -> dict[str, Any]:
     """Derive antennas, spws, fields and the scan timeline of EB ``eb`` from ``params``."""
     from casatasks.private.simutil import simutil
@@ -168,33 +217,62 @@ def _build_setup(params: dict, eb: str) -> dict[str, Any]:
     if eb not in ebs:
         raise ValueError(f"EB {eb!r} not in params['execution_blocks'] ({sorted(ebs)})")
     ebp = ebs[eb]
+    array = str(ebp.get("array", "12m"))
+    if array not in ("12m", "7m"):
+        raise ValueError(f"EB {eb}: array must be 12m or 7m, not {array!r}")
+    arr = _array_params(params, array)
+    has_wvr = bool(ebp.get("wvr", array == "12m"))
+    if has_wvr and array != "12m":
+        raise ValueError(f"EB {eb}: the ACA 7 m antennas have no water-vapour radiometers (wvr: false)")
 
     # antennas: pads of a casadata simmos configuration, LOC -> ITRF with simutil
-    cfg = os.path.join(_casadata_dir(), "alma", "simmos", params["array_config"])
+    cfg = os.path.join(_casadata_dir(), "alma", "simmos", arr["array_config"])
     if not os.path.exists(cfg):
         raise FileNotFoundError(cfg)
     x, y, z, _d, pads, _names, _tel, _obs = simutil().readantenna(cfg)
     padpos = {str(p): (float(a), float(b), float(c)) for p, a, b, c in zip(pads, x, y, z)}
+    errors = {str(k): [float(v) for v in val] for k, val in (ebp.get("antenna_position_errors_m") or {}).items()}
     antennas = []
-    for a in params["antennas"]:
+    for a in arr["antennas"]:
         if a["pad"] not in padpos:
             raise ValueError(f"pad {a['pad']} of antenna {a['name']} not in {cfg}")
-        antennas.append({"name": a["name"], "pad": a["pad"], "itrf": padpos[a["pad"]]})
+        err = errors.pop(a["name"], [0.0, 0.0, 0.0])
+        if len(err) != 3:
+            raise ValueError(f"EB {eb}: antenna_position_errors_m[{a['name']}] must be [dx, dy, dz] (ITRF, m)")
+        true = np.array(padpos[a["pad"]])
+        antennas.append({"name": a["name"], "pad": a["pad"], "itrf": tuple(true.tolist()),
+                         "itrf_online": tuple((true + np.array(err)).tolist()), "pos_error": np.array(err)})
+    if errors:
+        raise ValueError(f"EB {eb}: antenna_position_errors_m for antennas not in the array: {sorted(errors)}")
+    itrf = np.array([a["itrf"] for a in antennas])
+    centre = itrf.mean(axis=0)
+    for a, enu in zip(antennas, _itrf_to_enu(itrf, centre)):
+        a["enu"] = enu
+    ant_names = [a["name"] for a in antennas]
+    bad_wvr = [str(n) for n in (ebp.get("wvr_bad_antennas") or [])]
+    for n in bad_wvr:
+        if n not in ant_names:
+            raise ValueError(f"EB {eb}: wvr_bad_antennas: unknown antenna {n}")
+    if bad_wvr and not has_wvr:
+        raise ValueError(f"EB {eb}: wvr_bad_antennas given but the EB has no WVR data")
 
-    # spectral windows
+    # spectral windows (correlator), then the WVR window (4 channels, autocorrelations only)
     spws = []
     for i, s in enumerate(params["spectral_windows"]):
         nchan = int(s["nchan"])
         bw = float(s["bandwidth_ghz"]) * 1e9
         width = bw / nchan
-        centre = float(s["centre_ghz"]) * 1e9
-        freqs = centre - bw / 2 + (np.arange(nchan) + 0.5) * width
+        centre_f = float(s["centre_ghz"]) * 1e9
+        freqs = centre_f - bw / 2 + (np.arange(nchan) + 0.5) * width
         spws.append({"id": i, "name": s["name"], "type": s["type"].upper(), "baseband": int(s["baseband"]),
-                     "nchan": nchan, "width": width, "bandwidth": bw, "centre": centre, "freqs": freqs})
+                     "nchan": nchan, "width": width, "bandwidth": bw, "centre": centre_f, "freqs": freqs,
+                     "widths": np.full(nchan, width), "corr": None})
     tdm = [s["id"] for s in spws if s["type"] == "TDM"]
     fdm = [s["id"] for s in spws if s["type"] == "FDM"]
     if not tdm or not fdm:
         raise ValueError("need at least one TDM and one FDM spectral window")
+    if len(tdm) + len(fdm) != len(spws):
+        raise ValueError("spectral_windows: type must be TDM or FDM")
     for f in fdm:
         bb_tdm = [t for t in tdm if spws[t]["baseband"] == spws[f]["baseband"]]
         if not bb_tdm:
@@ -202,6 +280,19 @@ def _build_setup(params: dict, eb: str) -> dict[str, Any]:
         lo, hi = spws[bb_tdm[0]]["freqs"][[0, -1]]
         if spws[f]["freqs"][0] < lo or spws[f]["freqs"][-1] > hi:
             raise ValueError(f"FDM spw {f} is not inside the TDM coverage of its baseband")
+    wvr_spw = None
+    if has_wvr:
+        wp = params["wvr"]
+        cf = np.array([float(v) for v in wp["if_centre_ghz"]]) * 1e9
+        bws = np.array([float(v) for v in wp["bandwidth_ghz"]]) * 1e9
+        if len(cf) != 4 or len(bws) != 4:
+            raise ValueError("wvr: four channels (if_centre_ghz, bandwidth_ghz)")
+        freqs = float(wp["lo_ghz"]) * 1e9 + cf
+        wvr_spw = len(spws)
+        spws.append({"id": wvr_spw, "name": str(wp.get("spw_name", "WVR#NOMINAL")), "type": "WVR", "baseband": 0,
+                     "nchan": 4, "width": float(bws[0]), "bandwidth": float(bws.sum()),
+                     "centre": float((freqs[0] + freqs[-1]) / 2), "freqs": freqs, "widths": bws, "corr": ["XX"]})
+    corr_spws = sorted(tdm + fdm)
 
     fields = []
     for i, f in enumerate(params["fields"]):
@@ -222,26 +313,28 @@ def _build_setup(params: dict, eb: str) -> dict[str, Any]:
         f = fields[fid[sc["field"]]]
         if sc["kind"] == "atm":
             intents = ["CALIBRATE_ATMOSPHERE"]
-            sspw = tdm
+            sspw = list(tdm)
         elif sc["kind"] == "obs":
             intents = list(f["intents"])
-            sspw = fdm
+            sspw = list(fdm)
         else:
             raise ValueError(f"scan {k}: kind must be atm or obs")
+        if wvr_spw is not None:
+            sspw.append(wvr_spw)  # the WVRs observe all the time
         scans.append({"scan": k, "field": f["name"], "field_id": f["id"], "kind": sc["kind"],
                       "intents": intents, "obs_mode": ",".join(f"{i}#ON_SOURCE" for i in intents),
-                      "spws": list(sspw), "nint": nint, "start": t, "end": t + nint * tint,
+                      "spws": sspw, "nint": nint, "start": t, "end": t + nint * tint,
                       "times": t + (np.arange(nint) + 0.5) * tint})
         t = t + nint * tint + slew
     for f in fields:
         if not any(s["field_id"] == f["id"] and s["kind"] == "atm" for s in scans):
             raise ValueError(f"field {f['name']} has no atm scan (needed for its Tsys)")
 
-    ant_names = [a["name"] for a in antennas]
     online_flags = []
-    for fl in params.get("online_flags") or []:
+    # per-EB online_flags (e.g. for a 7 m EB, whose antennas differ) replace the global list
+    for fl in (ebp["online_flags"] if "online_flags" in ebp else params.get("online_flags")) or []:
         if fl["antenna"] not in ant_names:
-            raise ValueError(f"online flag: unknown antenna {fl['antenna']}")
+            raise ValueError(f"EB {eb}: online flag: unknown antenna {fl['antenna']}")
         sc = scans[int(fl["scan"]) - 1]
         start = sc["start"] + float(fl["start_offset_s"])
         online_flags.append({"antenna": fl["antenna"], "scan": sc["scan"], "start": start,
@@ -250,8 +343,16 @@ def _build_setup(params: dict, eb: str) -> dict[str, Any]:
     corr = [c.upper() for c in params.get("correlations", ["XX", "YY"])]
     if corr not in (["XX", "YY"], ["XX"]):
         raise ValueError(f"correlations {corr}: the model supports the parallel hands XX, YY only")
+    for s in spws:
+        if s["corr"] is None:
+            s["corr"] = corr
+    dish = float(arr["dish_diameter_m"])
+    noise_scale = (float(_array_params(params, "12m")["dish_diameter_m"]) / dish) ** 2 if array != "12m" else 1.0
     return {"params": params, "eb": eb, "ebp": ebp, "seed": int(params["seed"]) + int(ebp["seed_offset"]),
-            "antennas": antennas, "spws": spws, "tdm": tdm, "fdm": fdm, "fields": fields, "scans": scans,
+            "array": array, "array_config": arr["array_config"], "dish_diameter_m": dish, "noise_scale": noise_scale,
+            "has_wvr": has_wvr, "wvr_spw": wvr_spw, "wvr_bad_antennas": bad_wvr,
+            "antennas": antennas, "array_centre_itrf": centre, "spws": spws, "tdm": tdm, "fdm": fdm,
+            "corr_spws": corr_spws, "fields": fields, "scans": scans,
             "tint": tint, "corr": corr, "npol": len(corr), "nu0": float(params["ref_freq_ghz"]) * 1e9,
             "online_flags": online_flags, "times": np.concatenate([s["times"] for s in scans])}
 
@@ -270,15 +371,19 @@ def _simulate_empty_ms(setup: dict, ms: str) -> None:
     if not sm.open(ms):
         raise RuntimeError(f"simulator could not create {ms}")
     try:
+        # the MS (and the ASDM) carry the positions used online, which may be in error; the
+        # visibilities are computed with the true ones (see _excess_path)
+        pos = [a["itrf_online"] for a in ants]
         sm.setconfig(telescopename=p.get("telescope", "ALMA"),
-                     x=[a["itrf"][0] for a in ants], y=[a["itrf"][1] for a in ants], z=[a["itrf"][2] for a in ants],
-                     dishdiameter=[float(p["dish_diameter_m"])] * len(ants), mount=["ALT-AZ"] * len(ants),
+                     x=[q[0] for q in pos], y=[q[1] for q in pos], z=[q[2] for q in pos],
+                     dishdiameter=[setup["dish_diameter_m"]] * len(ants), mount=["ALT-AZ"] * len(ants),
                      antname=[a["name"] for a in ants], padname=[a["pad"] for a in ants],
                      coordsystem="global", referencelocation=me.observatory("ALMA"))
         for s in setup["spws"]:
+            # WVR: an evenly spaced placeholder; _repair_ms writes the real (uneven) channels
             sm.setspwindow(spwname=s["name"], freq=f"{s['freqs'][0]:.3f}Hz", deltafreq=f"{s['width']:.6f}Hz",
                            freqresolution=f"{s['width']:.6f}Hz", nchannels=s["nchan"],
-                           stokes=" ".join(setup["corr"]), refcode="TOPO")
+                           stokes=" ".join(s["corr"]), refcode="TOPO")
         sm.setfeed(mode="perfect X Y", pol=[""])
         for f in setup["fields"]:
             sm.setfield(sourcename=f["name"], sourcedirection=me.direction("J2000", f["ra"], f["dec"]))
@@ -306,9 +411,13 @@ def _repair_ms(setup: dict, ms: str) -> None:
     from casatools import table
 
     tb = table()
-    # sort rows by time (exportasdm assumes it), then data description and baseline
+    wvr = setup["wvr_spw"]
+    # sort rows by time (exportasdm assumes it), then data description and baseline. The WVR
+    # window keeps its (zero) cross-correlations until after the export (exportasdm needs them)
     sorted_ms = ms + ".sorted"
     tb.open(ms)
+    if not np.array_equal(np.unique(tb.getcol("DATA_DESC_ID")), np.arange(len(setup["spws"]))):
+        raise RuntimeError("DATA_DESC_ID does not equal spw id")
     q = tb.query("", sortlist="TIME,DATA_DESC_ID,ANTENNA1,ANTENNA2")
     q.copy(sorted_ms, deep=True, valuecopy=True)
     q.close()
@@ -330,7 +439,7 @@ def _repair_ms(setup: dict, ms: str) -> None:
         sel = (times > sc["start"]) & (times < sc["end"])
         if not np.all(fieldcol[sel] == sc["field_id"]):
             raise RuntimeError(f"scan {sc['scan']}: simulator rows with the wrong field")
-        expected = sc["nint"] * len(sc["spws"]) * _nbaselines(setup)
+        expected = _scan_rows(setup, sc)
         if sel.sum() != expected:
             raise RuntimeError(f"scan {sc['scan']}: simulator wrote {sel.sum()} rows, expected {expected} "
                                "(elevation or shadow limit?)")
@@ -340,30 +449,41 @@ def _repair_ms(setup: dict, ms: str) -> None:
         raise RuntimeError("simulator rows outside the scan timeline")
     tb.putcol("SCAN_NUMBER", scan)
     tb.putcol("STATE_ID", state)
-    tb.putcol("PROCESSOR_ID", np.zeros(len(times), dtype=np.int32))
+    # PROCESSOR 0: correlator; 1: the WVRs (flagdata autocorr=True flags only CORRELATOR data)
+    tb.putcol("PROCESSOR_ID", np.where(ddid == (-1 if wvr is None else wvr), 1, 0).astype(np.int32))
     tb.putcol("OBSERVATION_ID", np.zeros(len(times), dtype=np.int32))
     tb.close()
 
-    # POLARIZATION: a single row shared by all data descriptions
+    # POLARIZATION: one row for the correlator windows (XX, YY), one for the WVR window (XX)
+    tb.open(ms + "/POLARIZATION", nomodify=False)
+    ctypes = [list(tb.getcell("CORR_TYPE", r)) for r in range(tb.nrows())]
+    tb.close()
     tb.open(ms + "/DATA_DESCRIPTION", nomodify=False)
-    pol_ids = tb.getcol("POLARIZATION_ID")
     spw_ids = tb.getcol("SPECTRAL_WINDOW_ID")
     if not np.array_equal(spw_ids, np.arange(len(setup["spws"]))):
         raise RuntimeError(f"unexpected DATA_DESCRIPTION spw ids {spw_ids}")
-    tb.putcol("POLARIZATION_ID", np.zeros_like(pol_ids))
+    keep: list[int] = []  # old POLARIZATION rows to keep, in the order of the new ids
+    new_pol = []
+    for s in setup["spws"]:
+        want = [_CORR_TYPE[c] for c in s["corr"]]
+        if want not in ctypes:
+            raise RuntimeError(f"simulator wrote no POLARIZATION row {s['corr']} for spw {s['id']}")
+        old = ctypes.index(want)
+        if old not in keep:
+            keep.append(old)
+        new_pol.append(keep.index(old))
+    tb.putcol("POLARIZATION_ID", np.array(new_pol, dtype=np.int32))
     tb.close()
-    if not np.array_equal(np.unique(ddid), np.arange(len(setup["spws"]))):
-        raise RuntimeError("DATA_DESC_ID does not equal spw id")
     tb.open(ms + "/POLARIZATION", nomodify=False)
-    ctypes = tb.getcol("CORR_TYPE")
-    want = [_CORR_TYPE[c] for c in setup["corr"]]
-    if list(ctypes[:, 0]) != want:
-        raise RuntimeError(f"unexpected POLARIZATION.CORR_TYPE {ctypes[:, 0]}")
-    if tb.nrows() > 1:
-        tb.removerows(list(range(1, tb.nrows())))
+    rows = {c: [tb.getcell(c, r) for r in keep] for c in ("CORR_TYPE", "CORR_PRODUCT", "NUM_CORR", "FLAG_ROW")}
+    tb.removerows(list(range(tb.nrows())))
+    tb.addrows(len(keep))
+    for c, vals in rows.items():
+        for r, v in enumerate(vals):
+            tb.putcell(c, r, v)
     tb.close()
 
-    # SPECTRAL_WINDOW: ALMA names and baseband numbers
+    # SPECTRAL_WINDOW: ALMA names and baseband numbers; the WVR window's uneven channels
     tb.open(ms + "/SPECTRAL_WINDOW", nomodify=False)
     if "BBC_NO" not in tb.colnames():
         tb.addcols({"BBC_NO": {"valueType": "int", "dataManagerType": "StandardStMan",
@@ -371,6 +491,13 @@ def _repair_ms(setup: dict, ms: str) -> None:
                                "comment": "Baseband converter number", "keywords": {}}})
     tb.putcol("BBC_NO", np.array([s["baseband"] for s in setup["spws"]], dtype=np.int32))
     tb.putcol("NAME", np.array([s["name"] for s in setup["spws"]]))
+    if wvr is not None:
+        s = setup["spws"][wvr]
+        tb.putcell("CHAN_FREQ", wvr, s["freqs"])
+        for c in ("CHAN_WIDTH", "EFFECTIVE_BW", "RESOLUTION"):
+            tb.putcell(c, wvr, s["widths"])
+        tb.putcell("TOTAL_BANDWIDTH", wvr, s["bandwidth"])
+        tb.putcell("REF_FREQUENCY", wvr, s["freqs"][0])
     for s in setup["spws"]:
         if not np.allclose(tb.getcell("CHAN_FREQ", s["id"]), s["freqs"], rtol=0, atol=1.0):
             raise RuntimeError(f"simulator channel frequencies of spw {s['id']} differ from the setup")
@@ -391,18 +518,23 @@ def _repair_ms(setup: dict, ms: str) -> None:
     tb.putcol("FLAG_ROW", np.zeros(n, bool))
     tb.close()
 
-    # PROCESSOR: one correlator row (as in ALMA data)
+    # PROCESSOR: the correlator (as in ALMA data) and, with WVR data, the radiometers
     tb.open(ms + "/PROCESSOR", nomodify=False)
-    if tb.nrows() == 0:
-        tb.addrows(1)
-    tb.putcell("TYPE", 0, "CORRELATOR")
-    tb.putcell("SUB_TYPE", 0, "ALMA_CORRELATOR_MODE")
-    tb.putcell("TYPE_ID", 0, 0)
-    tb.putcell("MODE_ID", 0, 0)
-    tb.putcell("FLAG_ROW", 0, False)
+    nproc = 2 if wvr is not None else 1
+    if tb.nrows() < nproc:
+        tb.addrows(nproc - tb.nrows())
+    procs = [("CORRELATOR", "ALMA_CORRELATOR_MODE"), ("RADIOMETER", "ALMA_RADIOMETER")][:nproc]
+    for r, (ptype, sub) in enumerate(procs):
+        tb.putcell("TYPE", r, ptype)
+        tb.putcell("SUB_TYPE", r, sub)
+        tb.putcell("TYPE_ID", r, 0)
+        tb.putcell("MODE_ID", r, 0)
+        tb.putcell("FLAG_ROW", r, False)
     tb.close()
 
-    # POINTING: the simulator writes one row per antenna, time and observe call (i.e. per spw)
+    # POINTING: the simulator writes one row per antenna, time and observe call (i.e. per spw),
+    # with J2000 directions; ALMA's POINTING holds the antennas' azimuth and elevation (AZELGEO),
+    # which wvrgcal reads for the elevation of each WVR measurement
     tb.open(ms + "/POINTING", nomodify=False)
     if tb.nrows():
         key = np.stack([tb.getcol("ANTENNA_ID").astype(float), tb.getcol("TIME")], axis=1)
@@ -410,6 +542,16 @@ def _repair_ms(setup: dict, ms: str) -> None:
         dup = sorted(set(range(tb.nrows())) - set(first.tolist()))
         if dup:
             tb.removerows(dup)
+        ptime = tb.getcol("TIME")
+        azel = _pointing_azel(setup, ptime)  # [2, n] rad
+        for col in ("DIRECTION", "TARGET"):
+            if col in tb.colnames():
+                d = tb.getcol(col)
+                d[:, 0, :] = azel
+                tb.putcol(col, d)
+                kw = tb.getcolkeyword(col, "MEASINFO")
+                kw["Ref"] = "AZELGEO"
+                tb.putcolkeyword(col, "MEASINFO", kw)
     tb.close()
 
     # OBSERVATION: full time range
@@ -420,6 +562,64 @@ def _repair_ms(setup: dict, ms: str) -> None:
     tb.putcell("PROJECT", 0, "demo")
     tb.putcell("SCHEDULE_TYPE", 0, "ALMA")
     tb.close()
+
+
+def _scan_rows(setup: dict, sc: dict, wvr_autos_only: bool = False) -> int:
+    """MS rows of scan ``sc``: all baselines (cross + auto) of each spw; with ``wvr_autos_only``
+    the autocorrelations only of the WVR window (ALMA radiometer data)."""
+    nant = len(setup["antennas"])
+    per_int = sum(nant if (setup["spws"][w]["type"] == "WVR" and wvr_autos_only) else _nbaselines(setup)
+                  for w in sc["spws"])
+    return sc["nint"] * per_int
+
+
+def _drop_wvr_cross_rows(setup: dict, ms: str) -> None:
+    """Remove the WVR window's cross-correlation rows (kept only for exportasdm)."""
+    from casatools import table
+
+    if setup["wvr_spw"] is None:
+        return
+    tb = table()
+    tb.open(ms)
+    q = tb.query(f"!(DATA_DESC_ID=={setup['wvr_spw']} && ANTENNA1!=ANTENNA2)")
+    q.copy(ms + ".autos", deep=True, valuecopy=True)  # the storage managers cannot remove rows
+    q.close()
+    tb.close()
+    shutil.rmtree(ms)
+    os.rename(ms + ".autos", ms)
+    tb.open(ms, nomodify=False)
+    if "SYSCAL" in tb.keywordnames():  # keep the link to the (moved) SYSCAL subtable
+        tb.putkeyword("SYSCAL", "Table: " + os.path.abspath(os.path.join(ms, "SYSCAL")))
+    tb.close()
+
+
+def _pointing_azel(setup: dict, times: np.ndarray) -> np.ndarray:
+    """Azimuth/elevation (rad, [2, n]) at ``times`` of the field observed then (or next/last)."""
+    starts = np.array([s["start"] for s in setup["scans"]])
+    k = np.clip(np.searchsorted(starts, times + 1e-3, side="right") - 1, 0, len(starts) - 1)
+    out = np.zeros((2, len(times)))
+    for f in setup["fields"]:
+        sel = np.array([setup["scans"][i]["field_id"] == f["id"] for i in k])
+        if sel.any():
+            az, el = _azel(setup, f, times[sel])
+            out[0, sel], out[1, sel] = az, el
+    return out
+
+
+def _azel(setup: dict, field: dict, times: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Azimuth and elevation (rad) of ``field`` at the array centre at ``times`` (MJD s, UTC)."""
+    from casatools import measures
+
+    me = measures()
+    me.doframe(me.position("ITRF", *[f"{v}m" for v in setup["array_centre_itrf"]]))
+    d = me.direction("J2000", field["ra"], field["dec"])
+    az, el = np.zeros(len(times)), np.zeros(len(times))
+    for i, t in enumerate(times):
+        me.doframe(me.epoch("UTC", f"{t / _DAY_S}d"))
+        m = me.measure(d, "AZELGEO")
+        az[i], el[i] = m["m0"]["value"], m["m1"]["value"]
+    me.done()
+    return az, el
 
 
 def _nbaselines(setup: dict) -> int:
@@ -436,7 +636,10 @@ def _uniform(rng: np.random.Generator, lohi, size=None):
 
 
 def _draw_corruptions(setup: dict) -> dict[str, Any]:
-    """Draw gains, bandpasses, Tsys and the noise generator; all per EB seed."""
+    """Draw gains, bandpasses, Tsys, wet path, WVR data and the noise generator; all per EB seed.
+
+    The draws of the original model (gains, bandpasses, Trx, noise) come from default_rng(seed) in
+    the same order as before the atmospheric effects were added; those use separate streams."""
     p = setup["params"]
     rng = np.random.default_rng(setup["seed"])
     nant, npol = len(setup["antennas"]), setup["npol"]
@@ -461,10 +664,10 @@ def _draw_corruptions(setup: dict) -> dict[str, Any]:
     phase = (phase + 180.0) % 360.0 - 180.0
     gains = amp * np.exp(1j * np.radians(phase))
 
-    # bandpass B[spw][ant, pol, chan]
+    # bandpass B[spw][ant, pol, chan] (correlator spws)
     bp = p["bandpass"]
     bandpass = {}
-    for s in setup["spws"]:
+    for s in (setup["spws"][w] for w in setup["corr_spws"]):
         x = (s["freqs"] - s["centre"]) / (s["bandwidth"] / 2)
         bamp = np.ones((nant, npol, s["nchan"]))
         for _ in range(int(bp["amp_ripple_terms"])):
@@ -479,34 +682,310 @@ def _draw_corruptions(setup: dict) -> dict[str, Any]:
         bphase = slope * x + a * np.cos(np.pi * c * x + ph)
         bandpass[s["id"]] = {"amp": bamp, "phase_deg": bphase, "B": bamp * np.exp(1j * np.radians(bphase))}
 
-    # Tsys[field][spw][ant, pol, chan] (elevation of the field at its first atm scan)
+    # Tsys[field][spw][ant, pol, chan] (elevation of the field at its first atm scan):
+    # Tsys = (Trx + eta*Tsky + (1-eta)*Tamb) / (eta*exp(-tau*A)), tau and Tsky from ATM
     tp = p["tsys"]
-    nu0 = setup["nu0"]
     trx0 = _uniform(rng, tp["trx_k"], (nant, npol, 1))
     trx1 = rng.uniform(-1, 1, (nant, npol, 1)) * float(tp["trx_slope_k_per_ghz"])
     trx2 = rng.uniform(-1, 1, (nant, npol, 1)) * float(tp["trx_curv_k_per_ghz2"])
+    rng_atm = np.random.default_rng([setup["seed"], 1])  # atmosphere, WVR, efficiencies
+    eta = _uniform(rng_atm, tp["forward_efficiency"], (nant, 1, 1))
     elev = _field_elevations(setup)
-    # Trx polynomial about the centre of the frequency coverage; tau about ref_freq_ghz
-    fmin = min(s["freqs"][0] for s in setup["spws"])
-    fmax = max(s["freqs"][-1] for s in setup["spws"])
-    nu_c = (fmin + fmax) / 2
+    geo = _geometry(setup)
+    atm = _atm_model(setup, elev, geo)
+    t_amb = float(p["atmosphere"]["ground_temperature_k"])
+    fmin = min(setup["spws"][w]["freqs"][0] for w in setup["corr_spws"])
+    fmax = max(setup["spws"][w]["freqs"][-1] for w in setup["corr_spws"])
+    nu_c = (fmin + fmax) / 2  # Trx polynomial about the centre of the frequency coverage
     tsys, trx_all, tsky_all = {}, {}, {}
     for f in setup["fields"]:
         airmass = 1.0 / math.sin(math.radians(elev[f["id"]]))
         tsys[f["id"]], trx_all[f["id"]], tsky_all[f["id"]] = {}, {}, {}
-        for s in setup["spws"]:
+        for w in setup["corr_spws"]:
+            s = setup["spws"][w]
             dnu = (s["freqs"] - nu_c) / 1e9
             trx = trx0 + trx1 * dnu + trx2 * dnu ** 2
-            tau = float(tp["tau_zenith"]) + float(tp["tau_slope_per_ghz"]) * (s["freqs"] - nu0) / 1e9
+            tau = atm["tau_zenith"][w]  # [chan]
             ext = np.exp(-tau * airmass)
-            tsky = float(tp["t_atm_k"]) * (1 - ext)
-            ts = (trx + tsky) / ext
-            tsys[f["id"]][s["id"]] = ts
-            trx_all[f["id"]][s["id"]] = np.broadcast_to(trx, ts.shape).copy()
-            tsky_all[f["id"]][s["id"]] = np.broadcast_to(tsky, ts.shape).copy()
+            tsky = eta * atm["tsky"][f["id"]][w] + (1 - eta) * t_amb  # [ant, 1, chan]
+            ts = (trx + tsky) / (eta * ext)
+            tsys[f["id"]][w] = ts
+            trx_all[f["id"]][w] = np.broadcast_to(trx, ts.shape).copy()
+            tsky_all[f["id"]][w] = np.broadcast_to(tsky, ts.shape).copy()
+
+    # wet path: frozen turbulent screen over the array; slant path = airmass * zenith path
+    screen = _wet_path_screen(setup, rng_atm)  # zenith path fluctuation [ant, time] (m)
+    wet_zenith = screen["path_m"]
+    slant_wet = geo["airmass"][None, :] * wet_zenith  # non-dispersive slant wet path [ant, time] (m)
+    # geometric path error of the online antenna positions: (r_online - r_true) . s(t)
+    err = np.array([a["pos_error"] for a in setup["antennas"]])  # [ant, 3]
+    geo_path = err @ geo["s_itrf"]  # [ant, time] (m)
+    wvr = _wvr_data(setup, atm, geo, wet_zenith, rng_atm) if setup["has_wvr"] else None
     return {"gains": gains, "gain_amp": amp, "gain_phase_deg": phase, "bandpass": bandpass,
-            "tsys": tsys, "trx": trx_all, "tsky": tsky_all, "elevation_deg": elev,
-            "noise_sigma": float(p["noise_sigma_jy"]), "rng": rng}
+            "tsys": tsys, "trx": trx_all, "tsky": tsky_all, "elevation_deg": elev, "eta": eta[:, 0, 0],
+            "atm": atm, "geo": geo, "screen": screen, "wet_path_zenith_m": wet_zenith, "wet_path_m": slant_wet,
+            "geo_path_m": geo_path, "wvr": wvr,
+            "noise_sigma": float(p["noise_sigma_jy"]) * setup["noise_scale"], "rng": rng}
+
+
+def _excess_path(setup: dict, model: dict, spw: int) -> np.ndarray:
+    """Excess path [ant, time, chan] (m) of every antenna in the channels of ``spw``.
+
+    Wet path (non-dispersive, scaled per channel by ATM's dispersive/non-dispersive ratio) plus the
+    geometric error of the online antenna positions. Visibility phase of baseline (i, j):
+    2 pi nu / c * (P_i - P_j) * _PHASE_SIGN."""
+    scale = model["atm"]["wet_path_ratio"][spw]  # [chan]: (nondispersive + dispersive) / nondispersive
+    return model["wet_path_m"][:, :, None] * scale[None, None, :] + model["geo_path_m"][:, :, None]
+
+
+# sign of the excess-path phase in DATA (ANTENNA1 - ANTENNA2), fixed so that CASA's corrections
+# (wvrgcal, gencal caltype='antpos') remove it; see the module docstring
+_PHASE_SIGN = -1.0
+_C = 299792458.0
+
+
+def _geometry(setup: dict) -> dict[str, np.ndarray]:
+    """Per integration: field, azimuth/elevation and airmass at the array centre, and the unit
+    vector of the field's direction in the ITRF frame (for the position-error delay)."""
+    from casatools import measures
+
+    times = setup["times"]
+    fid = np.concatenate([np.full(s["nint"], s["field_id"]) for s in setup["scans"]])
+    me = measures()
+    me.doframe(me.position("ITRF", *[f"{v}m" for v in setup["array_centre_itrf"]]))
+    az, el = np.zeros(len(times)), np.zeros(len(times))
+    s_itrf = np.zeros((3, len(times)))
+    dirs = {f["id"]: me.direction("J2000", f["ra"], f["dec"]) for f in setup["fields"]}
+    for i, (t, f) in enumerate(zip(times, fid)):
+        me.doframe(me.epoch("UTC", f"{t / _DAY_S}d"))
+        m = me.measure(dirs[int(f)], "AZELGEO")
+        az[i], el[i] = m["m0"]["value"], m["m1"]["value"]
+        m = me.measure(dirs[int(f)], "ITRF")
+        lon, lat = m["m0"]["value"], m["m1"]["value"]
+        s_itrf[:, i] = (math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat))
+    me.done()
+    if np.min(el) < math.radians(15):
+        raise ValueError(f"elevation down to {math.degrees(np.min(el)):.1f} deg: choose another start time")
+    return {"field_id": fid, "az": az, "el": el, "airmass": 1.0 / np.sin(el), "s_itrf": s_itrf}
+
+
+def _atm_init(at, ap: dict, pwv_mm: float) -> None:
+    at.initAtmProfile(altitude={"value": float(ap["altitude_m"]), "unit": "m"},
+                      temperature={"value": float(ap["ground_temperature_k"]), "unit": "K"},
+                      pressure={"value": float(ap["ground_pressure_mbar"]), "unit": "mbar"},
+                      humidity=float(ap["relative_humidity_percent"]),
+                      maxAltitude={"value": 48.0, "unit": "km"},
+                      h0={"value": float(ap["water_scale_height_km"]), "unit": "km"},
+                      atmType=int(ap.get("atm_type", 1)))
+
+
+def _atm_model(setup: dict, elev: dict[int, float], geo: dict) -> dict[str, Any]:
+    """Atmosphere from casatools.atmosphere (ATM) for the EB's zenith PWV.
+
+    Band-6 windows: zenith opacity per channel, sky brightness (Tebb) per field airmass, the ratio
+    of total (dispersive + non-dispersive) to non-dispersive wet path per channel and the
+    atmospheric lines (O3) inside the spectral windows. WVR: channel brightness on a grid of
+    airmass and water column (see _wvr_data)."""
+    from casatools import atmosphere
+
+    p = setup["params"]
+    ap = p["atmosphere"]
+    pwv = float(setup["ebp"].get("pwv_mm", ap["pwv_mm"]))
+    res = float(ap.get("resolution_mhz", 2.0)) * 1e6
+    at = atmosphere()
+    _atm_init(at, ap, pwv)
+    w_ground = float(np.ravel(at.getGroundWH2O()["value"])[0])
+
+    # one ATM window covering all correlator spws (ATM recomputes every window whenever one is added)
+    lo = min(setup["spws"][w]["freqs"][0] - setup["spws"][w]["width"] for w in setup["corr_spws"])
+    hi = max(setup["spws"][w]["freqs"][-1] + setup["spws"][w]["width"] for w in setup["corr_spws"])
+    res = max(res, (hi - lo) / 8000.0)
+    at.initSpectralWindow(nbands=1, fCenter={"value": (lo + hi) / 2, "unit": "Hz"},
+                          fWidth={"value": hi - lo, "unit": "Hz"}, fRes={"value": res, "unit": "Hz"})
+    at.setUserWH2O({"value": pwv, "unit": "mm"})  # (needs the spectral window)
+    n = at.getNumChan(0)
+    freq = np.array([float(np.ravel(at.getChanFreq(c, 0)["value"])[0]) for c in range(n)]) * 1e9
+    dry = np.asarray(at.getDryOpacitySpec(0)[1], float)
+    wet = np.asarray(at.getWetOpacitySpec(0)[1]["value"], float)
+    o3 = np.array([at.getO3LinesOpacity(c, 0) for c in range(n)], float)
+    nd = float(np.ravel(at.getNonDispersiveWetPathLength(0, 0)["value"])[0])
+    disp = np.array([float(np.ravel(at.getDispersiveWetPathLength(c, 0)["value"])[0]) for c in range(n)])
+    tebb = {}
+    for f in setup["fields"]:
+        at.setAirMass(1.0 / math.sin(math.radians(elev[f["id"]])))
+        tebb[f["id"]] = np.asarray(at.getTebbSkySpec(spwid=0, wh2o={"value": pwv, "unit": "mm"})[1]["value"], float)
+    at.setAirMass(1.0)
+    g = {"freq": freq, "dry": dry, "wet": wet, "o3": o3, "ratio": 1.0 + disp / nd, "tebb": tebb}
+    k_nd = nd / w_ground  # non-dispersive wet path per mm of precipitable water (m/mm)
+
+    tau, tsky, ratio = {}, {}, {}
+    for f in setup["fields"]:
+        tsky[f["id"]] = {}
+    for w in setup["corr_spws"]:
+        s = setup["spws"][w]
+        tau[w] = np.interp(s["freqs"], g["freq"], g["dry"] + g["wet"])
+        ratio[w] = np.interp(s["freqs"], g["freq"], g["ratio"])
+        for f in setup["fields"]:
+            tsky[f["id"]][w] = np.interp(s["freqs"], g["freq"], g["tebb"][f["id"]])
+    out = {"pwv_mm": pwv, "k_nd_m_per_mm": k_nd, "tau_zenith": tau, "tsky": tsky, "wet_path_ratio": ratio,
+           "lines": _atm_lines(setup, g), "atm_version": str(at.getAtmVersion())}
+    at.done()
+    if setup["has_wvr"]:
+        at = atmosphere()
+        _atm_init(at, ap, pwv)
+        out["wvr"] = _wvr_grid(setup, at, pwv, geo)
+        at.done()
+    return out
+
+
+def _atm_lines(setup: dict, g: dict) -> list[dict[str, Any]]:
+    """Ozone lines of the ATM spectrum inside the correlator spws (for the truth file)."""
+    thr = float(setup["params"]["atmosphere"].get("line_min_opacity", 0.005))
+    lines = []
+    for _ in (0,):
+        o3, freq = g["o3"], g["freq"]
+        for i in range(1, len(o3) - 1):
+            if not (o3[i] >= o3[i - 1] and o3[i] > o3[i + 1] and o3[i] > thr):
+                continue
+            half = o3 > o3[i] / 2
+            lo, hi = i, i
+            while lo > 0 and half[lo - 1]:
+                lo -= 1
+            while hi < len(o3) - 1 and half[hi + 1]:
+                hi += 1
+            fwhm = freq[hi] - freq[lo]
+            inside = {}
+            for w in setup["corr_spws"]:
+                s = setup["spws"][w]
+                if s["freqs"][0] <= freq[i] <= s["freqs"][-1]:
+                    chans = np.nonzero(np.abs(s["freqs"] - freq[i]) <= fwhm)[0]
+                    inside[str(w)] = [int(chans[0]), int(chans[-1])]
+            if inside:
+                lines.append({"species": "O3", "freq_hz": float(freq[i]), "fwhm_hz": float(fwhm),
+                              "peak_zenith_opacity": float(o3[i]),
+                              "total_zenith_opacity_at_peak": float(g["dry"][i] + g["wet"][i]),
+                              "spw_channels_within_fwhm": inside})
+    return lines
+
+
+def _wvr_grid(setup: dict, at, pwv: float, geo: dict) -> dict[str, Any]:
+    """WVR channel sky brightness (double sideband, passband average) on an airmass x water grid."""
+    wp = setup["params"]["wvr"]
+    lo = float(wp["lo_ghz"]) * 1e9
+    cf = np.array([float(v) for v in wp["if_centre_ghz"]]) * 1e9
+    bw = np.array([float(v) for v in wp["bandwidth_ghz"]]) * 1e9
+    res = float(wp.get("resolution_mhz", 25.0)) * 1e6
+    half = float(np.max(cf + bw / 2)) + res
+    at.initSpectralWindow(nbands=1, fCenter={"value": lo, "unit": "Hz"}, fWidth={"value": 2 * half, "unit": "Hz"},
+                          fRes={"value": res, "unit": "Hz"})
+    n = at.getNumChan(0)
+    freq = np.array([float(np.ravel(at.getChanFreq(c, 0)["value"])[0]) for c in range(n)]) * 1e9
+    masks = []  # [channel][sideband] -> grid channels inside the filter
+    for c, b in zip(cf, bw):
+        masks.append([np.abs(freq - (lo + sb * c)) <= b / 2 for sb in (-1, 1)])
+        if min(m.sum() for m in masks[-1]) < 10:
+            raise ValueError("wvr.resolution_mhz too coarse for the WVR filters")
+    planck = str(wp.get("brightness", "rayleigh_jeans")) == "planck"
+    get = at.getTebbSkySpec if planck else at.getTrjSkySpec
+    amin, amax = float(np.min(geo["airmass"])), float(np.max(geo["airmass"]))
+    a_nodes = np.linspace(amin - 0.01, amax + 0.01, 9)
+    dw = float(wp.get("water_step_mm", 0.05))
+    w_nodes = pwv + np.array([-dw, 0.0, dw])
+    grid = np.zeros((len(a_nodes), len(w_nodes), 4))
+    for i, a in enumerate(a_nodes):
+        at.setAirMass(float(a))
+        for j, wv in enumerate(w_nodes):
+            t = np.asarray(get(spwid=0, wh2o={"value": float(wv), "unit": "mm"})[1]["value"], float)
+            for ch in range(4):  # equal sideband gains, flat passbands
+                grid[i, j, ch] = 0.5 * (t[masks[ch][0]].mean() + t[masks[ch][1]].mean())
+    at.setAirMass(1.0)
+    return {"airmass_nodes": a_nodes, "water_nodes_mm": w_nodes, "tsky_k": grid, "planck": planck}
+
+
+def _wvr_sky(grid: dict, airmass: np.ndarray, water_mm: np.ndarray) -> np.ndarray:
+    """Sky brightness [..., 4] of the WVR channels at airmass and zenith water (quadratic in water)."""
+    a_nodes, w_nodes, g = grid["airmass_nodes"], grid["water_nodes_mm"], grid["tsky_k"]
+    dw = w_nodes[2] - w_nodes[1]
+    out = np.zeros(np.shape(airmass) + (4,))
+    for ch in range(4):
+        t = [np.interp(airmass, a_nodes, g[:, j, ch]) for j in range(3)]
+        x = (water_mm - w_nodes[1]) / dw
+        out[..., ch] = t[1] + 0.5 * (t[2] - t[0]) * x + 0.5 * (t[2] - 2 * t[1] + t[0]) * x ** 2
+    return out
+
+
+def _wvr_data(setup: dict, atm: dict, geo: dict, wet_zenith: np.ndarray, rng) -> dict[str, Any]:
+    """WVR brightness TObs [ant, time, 4] (K): coupling * Tsky + (1 - coupling) * Tspill + noise.
+
+    Tsky for the zenith water pwv + delta_w_i(t), delta_w = zenith wet path / k_nd, at the airmass
+    of the field observed at t. Antennas in wvr_bad_antennas get extra noise and a drift."""
+    wp = setup["params"]["wvr"]
+    water = atm["pwv_mm"] + wet_zenith / atm["k_nd_m_per_mm"]
+    tsky = _wvr_sky(atm["wvr"], np.broadcast_to(geo["airmass"], water.shape), water)
+    c = float(wp["coupling"])
+    tobs = c * tsky + (1 - c) * float(wp["spill_temperature_k"])
+    clean = tobs.copy()
+    tobs = tobs + rng.standard_normal(tobs.shape) * float(wp["noise_k"])
+    names = [a["name"] for a in setup["antennas"]]
+    nt = tobs.shape[1]
+    for n in setup["wvr_bad_antennas"]:
+        i = names.index(n)
+        bad = float(wp["bad_noise_k"])
+        drift = np.cumsum(rng.standard_normal((nt, 4)), axis=0) * bad / math.sqrt(nt)
+        tobs[i] += rng.standard_normal((nt, 4)) * bad + drift
+    # dTobs/dL (K per m of slant wet path) at the median airmass: what wvrgcal has to retrieve
+    a_med = float(np.median(geo["airmass"]))
+    dw = 1e-3
+    t_hi = _wvr_sky(atm["wvr"], np.array(a_med), np.array(atm["pwv_mm"] + dw))
+    t_lo = _wvr_sky(atm["wvr"], np.array(a_med), np.array(atm["pwv_mm"] - dw))
+    dtdl = c * (t_hi - t_lo) / (2 * dw * atm["k_nd_m_per_mm"] * a_med)
+    return {"tobs": tobs.astype(np.float32), "tobs_clean": clean, "dtdl_k_per_m": dtdl, "airmass_ref": a_med}
+
+
+def _wet_path_screen(setup: dict, rng) -> dict[str, Any]:
+    """Zenith wet-path fluctuation [ant, time] (m) of a frozen von Karman screen moving with the wind.
+
+    The screen is generated by FFT on a grid aligned with the wind, scaled so that the rms path
+    difference between two points 300 m apart is wet_path.rms_um_at_300m; antenna i at time t sees
+    the screen at (along_i - v (t - t0), across_i)."""
+    wp = setup["params"]["wet_path"]
+    rms300 = float(setup["ebp"].get("wet_path_rms_um_at_300m", wp["rms_um_at_300m"])) * 1e-6
+    nant, times = len(setup["antennas"]), setup["times"]
+    if rms300 <= 0:
+        return {"path_m": np.zeros((nant, len(times))), "rms_um_at_300m": 0.0}
+    cell = float(wp.get("cell_m", 10.0))
+    v = float(wp["wind_speed_m_s"])
+    th = math.radians(float(wp["wind_toward_deg"]))
+    enu = np.array([a["enu"] for a in setup["antennas"]])
+    along = enu[:, 0] * math.sin(th) + enu[:, 1] * math.cos(th)
+    across = enu[:, 0] * math.cos(th) - enu[:, 1] * math.sin(th)
+    t = times - times[0]
+    a_pos = along[:, None] - v * t[None, :]  # [ant, time]
+    c_pos = np.broadcast_to(across[:, None], a_pos.shape)
+    l0 = float(wp["outer_scale_m"])
+    span_a = float(a_pos.max() - a_pos.min()) + 4 * l0
+    span_c = float(np.ptp(across)) + 4 * l0
+    na = int(2 ** math.ceil(math.log2(span_a / cell)))
+    nc = int(2 ** math.ceil(math.log2(span_c / cell)))
+    ka = 2 * np.pi * np.fft.fftfreq(na, cell)
+    kc = 2 * np.pi * np.fft.fftfreq(nc, cell)
+    k2 = ka[:, None] ** 2 + kc[None, :] ** 2
+    amp = (k2 + (2 * np.pi / l0) ** 2) ** (-11.0 / 12.0)
+    amp[0, 0] = 0.0
+    noise = rng.standard_normal((na, nc)) + 1j * rng.standard_normal((na, nc))
+    scr = np.fft.ifft2(noise * amp).real
+    lag = int(round(300.0 / cell))
+    d300 = 0.5 * (np.mean((np.roll(scr, lag, axis=0) - scr) ** 2) + np.mean((np.roll(scr, lag, axis=1) - scr) ** 2))
+    scr *= rms300 / math.sqrt(d300)
+    # bilinear interpolation (grid origin at the minimum coordinates, 2 l0 margin)
+    ia = (a_pos - a_pos.min()) / cell + 2 * l0 / cell
+    ic = (c_pos - across.min()) / cell + 2 * l0 / cell
+    i0, j0 = np.floor(ia).astype(int), np.floor(ic).astype(int)
+    fa, fc = ia - i0, ic - j0
+    path = ((1 - fa) * (1 - fc) * scr[i0, j0] + fa * (1 - fc) * scr[i0 + 1, j0]
+            + (1 - fa) * fc * scr[i0, j0 + 1] + fa * fc * scr[i0 + 1, j0 + 1])
+    return {"path_m": path, "rms_um_at_300m": rms300 * 1e6, "wind_speed_m_s": v,
+            "wind_toward_deg": float(wp["wind_toward_deg"]), "outer_scale_m": l0, "cell_m": cell}
 
 
 def _field_elevations(setup: dict) -> dict[int, float]:
@@ -534,7 +1013,7 @@ def _write_data(setup: dict, model: dict, ms: str) -> None:
     times_all = setup["times"]
     rng = model["rng"]
     sigma = model["noise_sigma"]
-    for s in setup["spws"]:
+    for s in (setup["spws"][w] for w in setup["corr_spws"]):
         sub = tb.query(f"DATA_DESC_ID=={s['id']}")
         nrow = sub.nrows()
         if nrow == 0:
@@ -544,15 +1023,16 @@ def _write_data(setup: dict, model: dict, ms: str) -> None:
         a1 = sub.getcol("ANTENNA1")
         a2 = sub.getcol("ANTENNA2")
         f = sub.getcol("FIELD_ID")
-        ti = np.clip(np.searchsorted(times_all, t - 1e-3), 0, len(times_all) - 1)
-        if np.max(np.abs(times_all[ti] - t)) > 1e-3:
-            raise RuntimeError("MS times do not match the scan timeline")
+        ti = _time_index(times_all, t)
         g = model["gains"]  # [ant, pol, time]
         B = model["bandpass"][s["id"]]["B"]  # [ant, pol, chan]
         g1 = g[a1, :, ti].T[:, None, :]  # [pol, 1, row]
         g2 = g[a2, :, ti].T[:, None, :]
         B1 = np.transpose(B[a1], (1, 2, 0))  # [pol, chan, row]
         B2 = np.transpose(B[a2], (1, 2, 0))
+        path = _excess_path(setup, model, s["id"])  # [ant, time, chan]
+        dpath = (path[a1, ti, :] - path[a2, ti, :]).T  # [chan, row]
+        atmph = np.exp(1j * _PHASE_SIGN * 2 * np.pi * s["freqs"][:, None] / _C * dpath)[None, :, :]
         flux = np.zeros((s["nchan"], nrow))
         tsys1 = np.zeros((setup["npol"], s["nchan"], nrow))
         tsys2 = np.zeros_like(tsys1)
@@ -566,7 +1046,8 @@ def _write_data(setup: dict, model: dict, ms: str) -> None:
             tsys2[:, :, sel] = np.transpose(ts[a2[sel]], (1, 2, 0))
         shape = (setup["npol"], s["nchan"], nrow)
         noise = sigma * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
-        cross = g1 * np.conj(g2) * B1 * np.conj(B2) * (flux[None, :, :] + noise) / np.sqrt(tsys1 * tsys2)
+        cross = (g1 * np.conj(g2) * B1 * np.conj(B2) * atmph * (flux[None, :, :] + noise)
+                 / np.sqrt(tsys1 * tsys2))
         auto = (np.abs(g1) ** 2 * np.abs(B1) ** 2).astype(complex)
         is_auto = (a1 == a2)[None, None, :]
         data = np.where(is_auto, auto, cross).astype(np.complex64)
@@ -576,7 +1057,28 @@ def _write_data(setup: dict, model: dict, ms: str) -> None:
         sub.putcol("SIGMA", np.ones((setup["npol"], nrow), np.float32))
         sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
         sub.close()
+    if setup["wvr_spw"] is not None:
+        # WVR: sky brightness temperatures (K) in the real part, one correlation, autocorrelations
+        # (zero cross-correlations: removed after the export)
+        sub = tb.query(f"DATA_DESC_ID=={setup['wvr_spw']}")
+        a1, a2 = sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")
+        ti = _time_index(times_all, sub.getcol("TIME"))
+        tobs = np.where((a1 == a2)[None, None, :], model["wvr"]["tobs"][a1, ti, :].T[None, :, :], 0.0)
+        nrow = sub.nrows()
+        sub.putcol("DATA", tobs.astype(np.complex64))
+        sub.putcol("FLAG", np.zeros(tobs.shape, bool))
+        sub.putcol("WEIGHT", np.ones((1, nrow), np.float32))
+        sub.putcol("SIGMA", np.ones((1, nrow), np.float32))
+        sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
+        sub.close()
     tb.close()
+
+
+def _time_index(times_all: np.ndarray, t: np.ndarray) -> np.ndarray:
+    ti = np.clip(np.searchsorted(times_all, t - 1e-3), 0, len(times_all) - 1)
+    if np.max(np.abs(times_all[ti] - t)) > 1e-3:
+        raise RuntimeError("MS times do not match the scan timeline")
+    return ti
 
 
 def _write_syscal(setup: dict, model: dict, ms: str) -> None:
@@ -619,6 +1121,8 @@ def _write_syscal(setup: dict, model: dict, ms: str) -> None:
         if sc["kind"] != "atm":
             continue
         for spw in sc["spws"]:
+            if spw == setup["wvr_spw"]:
+                continue
             for ia in range(len(setup["antennas"])):
                 rows.append((sc, spw, ia))
     tb.addrows(len(rows))
@@ -668,6 +1172,23 @@ def _export_asdm(setup: dict, ms: str, asdm: str, work: str) -> None:
     tb.close()
     tb.open(ms_exp, nomodify=False)
     tb.putcol("OBSERVATION_ID", tb.getcol("SCAN_NUMBER") - 1)
+    # exportasdm accepts a single processor: the WVR rows get their RADIOMETER processor back in
+    # _repair_asdm
+    tb.putcol("PROCESSOR_ID", np.zeros(tb.nrows(), dtype=np.int32))
+    tb.close()
+    if setup["wvr_spw"] is not None:
+        # exportasdm refuses windows of different receiver bands at the same time: the WVR window
+        # (183 GHz) is exported with placeholder Band-6 channels, replaced in SpectralWindow.xml
+        w = setup["wvr_spw"]
+        tb.open(ms_exp + "/SPECTRAL_WINDOW", nomodify=False)
+        ph = _WVR_PLACEHOLDER_HZ + np.arange(4) * _WVR_PLACEHOLDER_STEP_HZ
+        tb.putcell("CHAN_FREQ", w, ph)
+        for c in ("CHAN_WIDTH", "EFFECTIVE_BW", "RESOLUTION"):
+            tb.putcell(c, w, np.full(4, _WVR_PLACEHOLDER_STEP_HZ))
+        tb.putcell("TOTAL_BANDWIDTH", w, 4 * _WVR_PLACEHOLDER_STEP_HZ)
+        tb.putcell("REF_FREQUENCY", w, ph[0])
+        tb.close()
+    tb.open(ms_exp, nomodify=False)
     # SYSCAL keyword must point into the copy
     tb.putkeyword("SYSCAL", "Table: " + os.path.abspath(os.path.join(ms_exp, "SYSCAL")))
     tb.close()
@@ -680,6 +1201,10 @@ def _export_asdm(setup: dict, ms: str, asdm: str, work: str) -> None:
         raise RuntimeError(f"exportasdm failed for {ms_exp} (see {setup['eb']} log)")
     shutil.rmtree(ms_exp)
     _repair_asdm(setup, asdm)
+
+
+_WVR_PLACEHOLDER_HZ = 250.0e9
+_WVR_PLACEHOLDER_STEP_HZ = 2.0e9
 
 
 # ---- minimal text-preserving editing of ASDM XML tables (the ASDM parser is format sensitive)
@@ -750,7 +1275,7 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     keep = _xml_set(keep, "execBlockNum", "1")
     keep = _xml_set(keep, "baseRangeMin", str(min(float(_xml_get(r, "baseRangeMin")) for r in eb_rows)))
     keep = _xml_set(keep, "baseRangeMax", str(max(float(_xml_get(r, "baseRangeMax")) for r in eb_rows)))
-    keep = _xml_set(keep, "configName", setup["params"]["array_config"].replace(".cfg", ""))
+    keep = _xml_set(keep, "configName", setup["array_config"].replace(".cfg", ""))
     keep = _xml_set(keep, "observerName", "simulate_eb")
     _write(os.path.join(asdm, "ExecBlock.xml"), _xml_replace_rows(eb_text, [keep]))
     _set_numrows(asdm, "ExecBlock", 1)
@@ -857,6 +1382,10 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
                 for r, s in zip(spw_rows, setup["spws"])]
     _write(os.path.join(asdm, "SpectralWindow.xml"), _xml_replace_rows(spw_text, spw_rows))
 
+    # ---- WVR window: real channels, radiometer processor, autocorrelation-only BDFs
+    if setup["wvr_spw"] is not None:
+        _repair_asdm_wvr(setup, asdm)
+
     # ---- online flags (Flag.xml): real ASDMs always have this table
     _write_flag_table(setup, asdm)
 
@@ -866,6 +1395,105 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     asdm_xml = re.sub(r"<TimeOfCreation>.*?</TimeOfCreation>",
                       f"<TimeOfCreation> {end.strftime('%Y-%m-%dT%H:%M:%S')}.000000000 </TimeOfCreation>", asdm_xml)
     _write(os.path.join(asdm, "ASDM.xml"), asdm_xml)
+
+
+def _xml_array(values) -> str:
+    """ASDM 1-D array literal: '1 n v1 ... vn'."""
+    return f"1 {len(values)} " + " ".join(f"{float(v):.17g}" for v in values)
+
+
+def _repair_asdm_wvr(setup: dict, asdm: str) -> None:
+    """Turn the exported WVR window into ALMA radiometer data.
+
+    exportasdm writes every data description as CROSS_AND_AUTO correlator data and refuses
+    windows of a second receiver band: the WVR window was exported with placeholder Band-6
+    channels and zero cross-correlations. Here its SpectralWindow row gets the real channels, its
+    ConfigDescription the RADIOMETER processor and AUTO_ONLY, and its BDFs lose the cross data."""
+    s = setup["spws"][setup["wvr_spw"]]
+    spw_tag = f"SpectralWindow_{s['id']}"
+    # SpectralWindow: real frequencies (uneven channels), double sideband
+    spw_text = _read(os.path.join(asdm, "SpectralWindow.xml"))
+    rows = _xml_rows(spw_text)
+    k = [i for i, r in enumerate(rows) if _xml_get(r, "spectralWindowId") == spw_tag]
+    if len(k) != 1:
+        raise RuntimeError(f"SpectralWindow.xml: no row {spw_tag}")
+    r = rows[k[0]]
+    for tag, vals in (("chanFreqArray", s["freqs"]), ("chanWidthArray", s["widths"]),
+                      ("effectiveBwArray", s["widths"]), ("resolutionArray", s["widths"])):
+        r = _xml_set(r, tag, _xml_array(vals))
+    r = _xml_set(r, "refFreq", f"{s['freqs'][0]:.17g}")
+    r = _xml_set(r, "totBandwidth", f"{s['bandwidth']:.17g}")
+    r = re.sub(r"<netSideband>\w+</netSideband>", "<netSideband>DSB</netSideband>", r)
+    rows[k[0]] = r
+    _write(os.path.join(asdm, "SpectralWindow.xml"), _xml_replace_rows(spw_text, rows))
+
+    # Processor: the radiometer row (exportasdm copies the MS PROCESSOR table)
+    proc_text = _read(os.path.join(asdm, "Processor.xml"))
+    radiometer = [_xml_get(r, "processorId") for r in _xml_rows(proc_text) if "<processorType>RADIOMETER<" in r]
+    if len(radiometer) != 1:
+        raise RuntimeError("Processor.xml: no RADIOMETER processor")
+    # DataDescription -> ConfigDescription of the WVR window
+    dd_text = _read(os.path.join(asdm, "DataDescription.xml"))
+    dd = [_xml_get(r, "dataDescriptionId") for r in _xml_rows(dd_text) if _xml_get(r, "spectralWindowId") == spw_tag]
+    cd_text = _read(os.path.join(asdm, "ConfigDescription.xml"))
+    cd_rows = _xml_rows(cd_text)
+    wvr_cd = []
+    for i, r in enumerate(cd_rows):
+        if _xml_get(r, "dataDescriptionId").split()[2:] == dd:
+            r = re.sub(r"<correlationMode>\w+</correlationMode>", "<correlationMode>AUTO_ONLY</correlationMode>", r)
+            r = re.sub(r"<processorType>\w+</processorType>", "<processorType>RADIOMETER</processorType>", r)
+            cd_rows[i] = _xml_set(r, "processorId", radiometer[0])
+            wvr_cd.append(_xml_get(r, "configDescriptionId"))
+    if len(dd) != 1 or len(wvr_cd) != 1:
+        raise RuntimeError(f"WVR window: {len(dd)} data descriptions, {len(wvr_cd)} config descriptions (want 1, 1)")
+    _write(os.path.join(asdm, "ConfigDescription.xml"), _xml_replace_rows(cd_text, cd_rows))
+
+    # BDFs of the WVR Main rows: AUTO_ONLY radiometer data; Main.dataSize = autoData bytes
+    main_text = _read(os.path.join(asdm, "Main.xml"))
+    main_rows = _xml_rows(main_text)
+    nwvr = 0
+    for i, r in enumerate(main_rows):
+        if _xml_get(r, "configDescriptionId") != wvr_cd[0]:
+            continue
+        uid = re.search(r'entityId="([^"]+)"', r.split("<dataUID>")[1]).group(1)
+        fn = os.path.join(asdm, "ASDMBinary", uid.replace(":", "_").replace("/", "_"))
+        with open(fn, "rb") as fh:
+            blob, nbytes = _bdf_auto_only(fh.read(), fn)
+        with open(fn, "wb") as fh:
+            fh.write(blob)
+        main_rows[i] = _xml_set(r, "dataSize", str(nbytes))
+        nwvr += 1
+    if nwvr != len(setup["scans"]):
+        raise RuntimeError(f"WVR window: {nwvr} Main rows, expected one per scan")
+    _write(os.path.join(asdm, "Main.xml"), _xml_replace_rows(main_text, main_rows))
+
+
+_CROSS_PART = re.compile(rb"--MIME_boundary-2\nContent-Type: binary/octet-stream\n"
+                         rb"Content-Location: [^\n]*crossData\.bin\n\n.*?\n(?=--MIME_boundary-2)", re.S)
+_AUTO_PART = re.compile(rb"Content-Location: [^\n]*autoData\.bin\n\n(.*?)\n(?=--MIME_boundary-2)", re.S)
+
+
+def _bdf_auto_only(blob: bytes, name: str) -> tuple[bytes, int]:
+    """CROSS_AND_AUTO correlator BDF -> AUTO_ONLY radiometer BDF (cross data removed)."""
+    nint = len(re.findall(rb"<sdmDataSubsetHeader", blob))
+    subs = [
+        (rb"<correlationMode>CROSS_AND_AUTO</correlationMode>", b"<correlationMode>AUTO_ONLY</correlationMode>", 1),
+        (rb"<processorType>CORRELATOR</processorType>", b"<processorType>RADIOMETER</processorType>", 1),
+        (rb'crossPolProducts="(\w+)" sdPolProducts="" scaleFactor="[^"]*" ', rb'sdPolProducts="\1" ', 1),
+        (rb'<crossData size="\d+" axes="[A-Z ]+"/>\n', b"", 1),
+        (rb'xsi:type="BinaryCrossAndAutoData"', b'xsi:type="BinaryAutoData"', nint),
+        (rb'<crossData xlink:href= "[^"]*" type="\w+"/>\n', b"", nint),
+        (rb'<zeroLags xlink:href= "[^"]*"/>\n', b"", nint),
+    ]
+    for pat, rep, want in subs:
+        blob, n = re.subn(pat, rep, blob)
+        if n != want:
+            raise RuntimeError(f"{name}: unexpected BDF layout ({pat!r}: {n} matches, want {want})")
+    blob, n = _CROSS_PART.subn(b"", blob)
+    if n != nint:
+        raise RuntimeError(f"{name}: {n} crossData attachments, expected {nint}")
+    nbytes = sum(len(m) for m in _AUTO_PART.findall(blob))
+    return blob, nbytes
 
 
 _FLAGS_PART = re.compile(rb"--MIME_boundary-2\nContent-Type: binary/octet-stream\n"
@@ -957,6 +1585,22 @@ def _ms_summary(ms: str) -> dict[str, Any]:
     tb.open(ms + "/ANTENNA")
     out["positions"] = tb.getcol("POSITION").T
     tb.close()
+    tb.open(ms + "/PROCESSOR")
+    ptype = [str(v) for v in tb.getcol("TYPE")]
+    tb.close()
+    tb.open(ms + "/DATA_DESCRIPTION")
+    dd_spw = tb.getcol("SPECTRAL_WINDOW_ID")
+    tb.close()
+    tb.open(ms)
+    spw_row = dd_spw[tb.getcol("DATA_DESC_ID")]
+    proc = tb.getcol("PROCESSOR_ID")
+    out["processor_of_spw"] = {int(w): sorted({ptype[p] for p in proc[spw_row == w]}) for w in np.unique(spw_row)}
+    out["autos_only_spws"] = sorted(int(w) for w in np.unique(spw_row) if np.all((a1 == a2)[spw_row == w]))
+    tb.close()
+    tb.open(ms + "/POINTING")
+    out["pointing"] = (tb.getcol("TIME"), tb.getcol("DIRECTION")[:, 0, :],
+                       tb.getcolkeyword("DIRECTION", "MEASINFO")["Ref"]) if tb.nrows() else None
+    tb.close()
     if "SYSCAL" in _keywords(ms):
         tb.open(ms + "/SYSCAL")
         out["syscal_rows"] = int(tb.nrows())
@@ -1027,7 +1671,7 @@ def _verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> Non
         sc = setup["scans"][s - 1]
         want = {"fields": [sc["field_id"]], "spws": sorted(sc["spws"]),
                 "intents": sorted(f"{i}#ON_SOURCE" for i in sc["intents"]),
-                "nrows": sc["nint"] * len(sc["spws"]) * _nbaselines(setup)}
+                "nrows": _scan_rows(setup, sc, wvr_autos_only=True)}
         if ref["per_scan"][s] != want:
             problems.append(f"scan {s}: MS has {ref['per_scan'][s]}, setup wants {want}")
     if ref["n_auto"] == 0:
@@ -1039,6 +1683,24 @@ def _verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> Non
             problems.append(f"spw {w}: channel frequencies changed")
     if np.max(np.abs(ref["positions"] - imp["positions"])) > 1e-4:
         problems.append("antenna positions changed")
+    online = np.array([a["itrf_online"] for a in setup["antennas"]])
+    if np.max(np.abs(imp["positions"] - online)) > 1e-4:
+        problems.append("imported antenna positions are not the online (error-carrying) ones")
+    want_proc = {s["id"]: ["RADIOMETER" if s["type"] == "WVR" else "CORRELATOR"] for s in setup["spws"]}
+    if imp["processor_of_spw"] != want_proc:
+        problems.append(f"processor types per spw {imp['processor_of_spw']} != {want_proc}")
+    want_autos = [] if setup["wvr_spw"] is None else [setup["wvr_spw"]]
+    if imp["autos_only_spws"] != want_autos:
+        problems.append(f"spws with autocorrelations only: {imp['autos_only_spws']}, want {want_autos}")
+    if imp["pointing"] is None or imp["pointing"][2] != "AZELGEO":
+        problems.append("imported POINTING is missing or not AZELGEO")
+    else:
+        ptime, pdir, _ = imp["pointing"]
+        azel = _pointing_azel(setup, ptime)
+        derr = np.degrees(np.max(np.abs(np.angle(np.exp(1j * (pdir - azel))))))
+        casalog.post(f"verify POINTING: max |imported - computed| az/el = {derr:.2e} deg", "INFO")
+        if derr > 0.01:
+            problems.append(f"imported POINTING az/el differ from the fields' az/el by up to {derr:.3f} deg")
     if set(ref["syscal"]) != set(imp["syscal"]):
         problems.append("SYSCAL antenna/spw/time keys differ")
     else:
@@ -1123,6 +1785,7 @@ def _r(a, digits: int = 7):
 def _write_truth(setup: dict, model: dict, path: str) -> None:
     p = setup["params"]
     pols = [c[0] for c in setup["corr"]]
+    corr_spws = [setup["spws"][w] for w in setup["corr_spws"]]
     tsys_out: dict[str, Any] = {}
     for f in setup["fields"]:
         atm = [s for s in setup["scans"] if s["field_id"] == f["id"] and s["kind"] == "atm"]
@@ -1130,10 +1793,17 @@ def _write_truth(setup: dict, model: dict, path: str) -> None:
             "field_id": f["id"],
             "elevation_deg": round(model["elevation_deg"][f["id"]], 4),
             "atm_scans": [s["scan"] for s in atm],
-            "spw": {str(s["id"]): _r(model["tsys"][f["id"]][s["id"]]) for s in setup["spws"]},
+            "spw": {str(s["id"]): _r(model["tsys"][f["id"]][s["id"]]) for s in corr_spws},
         }
+    geo, atm_m, scr = model["geo"], model["atm"], model["screen"]
+    names = [a["name"] for a in setup["antennas"]]
+    wet_phase = {}
+    for s in corr_spws:  # wet-path phase at the spw centre (dispersive part included)
+        ratio = float(np.interp(s["centre"], s["freqs"], atm_m["wet_path_ratio"][s["id"]]))
+        wet_phase[str(s["id"])] = _r(np.degrees(_PHASE_SIGN * 2 * np.pi * s["centre"] / _C
+                                                * model["wet_path_m"] * ratio), 5)
     truth = {
-        "schema_version": 1,
+        "schema_version": 2,
         "eb": setup["eb"],
         "mous": p.get("mous"),
         "seed": int(p["seed"]),
@@ -1141,17 +1811,23 @@ def _write_truth(setup: dict, model: dict, path: str) -> None:
         "rng_seed": setup["seed"],
         "model": _MODEL_TEXT,
         "start_utc": str(setup["ebp"]["start_utc"]),
+        "array": setup["array"],
+        "array_config": setup["array_config"],
+        "has_wvr": setup["has_wvr"],
         "integration_s": setup["tint"],
         "noise_sigma_jy": model["noise_sigma"],
         "nu0_hz": setup["nu0"],
         "correlations": setup["corr"],
         "antennas": [{"id": i, "name": a["name"], "station": a["pad"], "position_itrf_m": list(a["itrf"]),
-                      "dish_diameter_m": float(p["dish_diameter_m"])} for i, a in enumerate(setup["antennas"])],
+                      "position_online_itrf_m": list(a["itrf_online"]),
+                      "position_error_m": [float(v) for v in a["pos_error"]],
+                      "dish_diameter_m": setup["dish_diameter_m"]} for i, a in enumerate(setup["antennas"])],
         "fields": [{"id": f["id"], "name": f["name"], "role": f["role"], "ra": f["ra"], "dec": f["dec"],
                     "intents": [f"{i}#ON_SOURCE" for i in f["intents"]], "S0_jy": f["flux_jy"], "spix": f["spix"],
                     "nu0_hz": setup["nu0"]} for f in setup["fields"]],
         "spws": [{"id": s["id"], "name": s["name"], "type": s["type"], "baseband": s["baseband"],
-                  "nchan": s["nchan"], "chan_width_hz": s["width"], "chan_freq_hz": s["freqs"].tolist()}
+                  "nchan": s["nchan"], "chan_width_hz": (s["width"] if s["type"] != "WVR" else s["widths"].tolist()),
+                  "chan_freq_hz": s["freqs"].tolist()}
                  for s in setup["spws"]],
         "scans": [{"scan": s["scan"], "field": s["field"], "field_id": s["field_id"],
                    "intents": [f"{i}#ON_SOURCE" for i in s["intents"]], "spws": s["spws"],
@@ -1170,14 +1846,88 @@ def _write_truth(setup: dict, model: dict, path: str) -> None:
             "description": "B[spw][ant][pol][chan] = amp * exp(1j*radians(phase_deg)), at spws[].chan_freq_hz",
             "spw": {str(s["id"]): {"amp": _r(model["bandpass"][s["id"]]["amp"]),
                                    "phase_deg": _r(model["bandpass"][s["id"]]["phase_deg"])}
-                    for s in setup["spws"]},
+                    for s in corr_spws},
         },
         "tsys": {
             "description": "Tsys[field][spw][ant][pol][chan] in K at spws[].chan_freq_hz, constant in time; "
-                           "TDM values are in SYSCAL at the field's atm scans",
+                           "TDM values are in SYSCAL at the field's atm scans. "
+                           "Tsys = (Trx + eta*Tsky + (1-eta)*Tamb) / (eta*exp(-tau*A)), tau(nu) and Tsky(nu, A) "
+                           "from casatools.atmosphere (ATM) at the EB's PWV, A = 1/sin(elevation_deg)",
             "field": tsys_out,
+            "forward_efficiency": {n: round(float(e), 6) for n, e in zip(names, model["eta"])},
+            "t_amb_k": float(p["atmosphere"]["ground_temperature_k"]),
+            "tau_zenith": {str(s["id"]): _r(atm_m["tau_zenith"][s["id"]], 6) for s in corr_spws},
+            "atm_lines": atm_m["lines"],
+        },
+        "atmosphere": {
+            "description": "casatools.atmosphere (ATM) model of the site; k_nd = non-dispersive wet path per mm "
+                           "of zenith PWV",
+            "atm_version": atm_m["atm_version"],
+            "pwv_mm": atm_m["pwv_mm"],
+            "k_nd_m_per_mm": atm_m["k_nd_m_per_mm"],
+            "parameters": {k: v for k, v in p["atmosphere"].items()},
+        },
+        "antenna_positions": {
+            "description": "The ASDM/MS carry the online positions position_online_itrf_m = position_itrf_m + "
+                           "position_error_m; the position-service JSON (<eb>.antennapos.json) the true ones. "
+                           "path_error_m[ant][time] = position_error_m . s(t), s = unit vector of the observed "
+                           "field in ITRF: the excess path the data carry (see wet_path.description for the phase)",
+            "errors_m": {a["name"]: [float(v) for v in a["pos_error"]] for a in setup["antennas"]
+                         if np.any(a["pos_error"] != 0)},
+            "times_mjd_s": setup["times"].tolist(),
+            "path_error_m": _r(model["geo_path_m"], 6),
+        },
+        "wet_path": {
+            "description": "Excess path P_i(t, nu) = path_m[i][t] * r(nu) + antenna_positions.path_error_m[i][t]; "
+                           "DATA(i, j) carries exp(1j * phase_sign * 2 pi nu / c * (P_i - P_j)). path_m: slant, "
+                           "non-dispersive wet path = airmass(t) * zenith_path_m (frozen turbulent screen, "
+                           "fluctuation about the EB mean PWV); r(nu) = (non-dispersive + dispersive) / "
+                           "non-dispersive wet path from ATM (dispersive_ratio[spw][chan]). "
+                           "phase_deg[spw][ant][time]: the wet-path phase term at the spw centre frequency "
+                           "(includes phase_sign). Only differences between antennas reach the visibilities.",
+            "phase_sign": _PHASE_SIGN,
+            "times_mjd_s": setup["times"].tolist(),
+            "field_id": geo["field_id"].tolist(),
+            "elevation_deg": _r(np.degrees(geo["el"]), 6),
+            "airmass": _r(geo["airmass"], 6),
+            "zenith_path_m": _r(model["wet_path_zenith_m"], 6),
+            "path_m": _r(model["wet_path_m"], 6),
+            "dispersive_ratio_at_centre": {str(s["id"]): float(np.interp(s["centre"], s["freqs"],
+                                                                       atm_m["wet_path_ratio"][s["id"]]))
+                                           for s in corr_spws},
+            "dispersive_ratio": {str(s["id"]): _r(atm_m["wet_path_ratio"][s["id"]], 9) for s in corr_spws},
+            "phase_deg": wet_phase,
+            "screen": {k: v for k, v in scr.items() if k != "path_m"},
         },
     }
+    if setup["has_wvr"]:
+        w, wp = model["wvr"], p["wvr"]
+        s = setup["spws"][setup["wvr_spw"]]
+        truth["wvr"] = {
+            "description": "ALMA WVR data in spw 'spw' (autocorrelation rows, processor RADIOMETER, one "
+                           "correlation): TObs = coupling * Tsky + (1 - coupling) * spill_temperature_k + noise, "
+                           "Tsky = ATM brightness of the four double-sideband channels for zenith water "
+                           "pwv_mm + zenith_path_m / k_nd_m_per_mm at the airmass of the observed field. "
+                           "tobs_k[ant][chan][time] as written to the ASDM; dtdl_k_per_m[chan]: dTObs/d(slant "
+                           "wet path) at airmass_ref. Antennas in bad_antennas have unusable WVR data (extra "
+                           "noise bad_noise_k and a drift): wvrgcal must flag them (wvrflag) and interpolate.",
+            "spw": s["id"],
+            "spw_name": s["name"],
+            "chan_freq_hz": s["freqs"].tolist(),
+            "chan_width_hz": s["widths"].tolist(),
+            "lo_hz": float(wp["lo_ghz"]) * 1e9,
+            "if_centre_hz": [float(v) * 1e9 for v in wp["if_centre_ghz"]],
+            "brightness": "planck" if atm_m["wvr"]["planck"] else "rayleigh_jeans",
+            "coupling": float(wp["coupling"]),
+            "spill_temperature_k": float(wp["spill_temperature_k"]),
+            "noise_k": float(wp["noise_k"]),
+            "bad_antennas": list(setup["wvr_bad_antennas"]),
+            "bad_noise_k": float(wp["bad_noise_k"]),
+            "airmass_ref": w["airmass_ref"],
+            "dtdl_k_per_m": [float(v) for v in w["dtdl_k_per_m"]],
+            "times_mjd_s": setup["times"].tolist(),
+            "tobs_k": _r(np.transpose(w["tobs"], (0, 2, 1)), 7),
+        }
     with open(path, "w") as fh:
         json.dump(truth, fh, indent=1)
 
@@ -1193,7 +1943,8 @@ def _write_antpos(setup: dict, path: str, outfile: str) -> None:
         "hosts": ["simulated"],
         "asdm": setup["eb"].replace("___", "://").replace("_", "/"),
         "search": "both_latest",
-        "successful_url": "simulated by workflow/scripts/simulate_eb.py (true positions, no error injected)",
+        "successful_url": "simulated by workflow/scripts/simulate_eb.py (true positions; the ASDM carries the "
+                          "online positions, in error by the EB's antenna_position_errors_m)",
         "timestamp": str(setup["ebp"]["start_utc"]).replace("T", " "),
     }
     with open(path, "w") as fh:

@@ -12,7 +12,30 @@ from pathlib import Path
 import eb_metadata
 import flag_files as user_flags
 import flag_state
+import vis_stats
 from casa_job import CasaJob
+
+
+def apply_apriori(job: CasaJob, ms: str, fields: list[str], spws: str, gaintables: list,
+                  with_tsys: set) -> None:
+    """applycal of the a-priori tables field by field (Tsys from the field's own measurements)."""
+    if not gaintables:
+        return
+    for field in fields:
+        job.task(
+            "applycal",
+            vis=ms,
+            field=field,
+            spw=spws,
+            gaintable=[table for _, table, _ in gaintables],
+            gainfield=[field if (name == "tsys" and field in with_tsys) else ""
+                       for name, _, _ in gaintables],
+            interp=[{"tsys": "linear,linear", "wvr": "nearest"}.get(name, "")
+                    for name, _, _ in gaintables],
+            spwmap=[spwmap for _, _, spwmap in gaintables],
+            calwt=True,
+            flagbackup=False,
+        )
 
 
 def split_eb(
@@ -23,6 +46,7 @@ def split_eb(
     tsys: str | None,
     tsys_spwmap: str | None,
     antpos: str | None,
+    wvr: str | None,
     flag_files: list[str],
     split: str,
     summary: str,
@@ -36,7 +60,11 @@ def split_eb(
     fields = eb_metadata.calibrator_fields(roles) + [
         f for f in roles["target"] if f not in eb_metadata.calibrator_fields(roles)
     ]
-    spws = eb_metadata.spw_selection(eb_metadata.science_spws(md, science_spws))
+    science = eb_metadata.science_spws(md, science_spws)
+    spws = eb_metadata.spw_selection(science)
+    ids = {f["name"]: f["id"] for f in md["fields"]}
+    calibrator_ids = [ids[f] for f in eb_metadata.calibrator_fields(roles)]
+    wvr_figures = None
     all_spws = [s["id"] for s in md["spws"]]
     own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
     user_commands = user_flags.checked_commands(flag_files, md, all_spws, eb_files=own)
@@ -53,23 +81,20 @@ def split_eb(
             gaintables.append(("tsys", tsys, tsys_setup["spwmap"]))
         if antpos:
             gaintables.append(("antpos", antpos, []))
-        for field in fields:
-            if not gaintables:
-                break
-            gainfield = [field if (name == "tsys" and field in with_tsys) else ""
-                         for name, _, _ in gaintables]
-            job.task(
-                "applycal",
-                vis=ms,
-                field=field,
-                spw=spws,
-                gaintable=[table for _, table, _ in gaintables],
-                gainfield=gainfield,
-                interp=["linear,linear" if name == "tsys" else "" for name, _, _ in gaintables],
-                spwmap=[spwmap for _, _, spwmap in gaintables],
-                calwt=True,
-                flagbackup=False,
-            )
+        if wvr:
+            job.note("WVR data found: applying the WVR correction")
+            # the calibrators' phase scatter within scans, before and after the WVR correction
+            apply_apriori(job, ms, fields, spws, gaintables, with_tsys)
+            before = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
+            gaintables.append(("wvr", wvr, []))
+        else:
+            job.note("no WVR data in this EB (e.g. 7 m ACA): no WVR correction")
+        apply_apriori(job, ms, fields, spws, gaintables, with_tsys)
+        if wvr:
+            after = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
+            wvr_figures = {"calibrator_phase_rms_deg_before": round(before, 3),
+                           "calibrator_phase_rms_deg_after": round(after, 3)}
+            job.note(f"calibrator phase rms within scans: {before:.2f} deg -> {after:.2f} deg with WVR")
         job.task(
             "mstransform",
             vis=ms,
@@ -87,6 +112,7 @@ def split_eb(
                 "fields": fields,
                 "science_spws": spws,
                 "applied": [name for name, _, _ in gaintables],
+                "wvr": wvr_figures or "no WVR data: no WVR correction",
                 "raw_user_flag_commands": n_user,
                 "flags_after_split": flag_state.summary(job, split),
             },
@@ -101,6 +127,7 @@ if "snakemake" in globals():
         tsys=snakemake.input.get("tsys"),
         tsys_spwmap=snakemake.input.get("tsys_spwmap"),
         antpos=snakemake.input.antpos[0] if snakemake.input.antpos else None,
+        wvr=snakemake.input.get("wvr"),
         flag_files=list(snakemake.input.flag_files),
         split=snakemake.output.split,
         summary=snakemake.output.summary,
