@@ -109,7 +109,7 @@ def choice(key):
 
 
 def flag_files(stage):
-    """The MOUS-wide and per-EB flag files of one stage ('raw' or 'split') that exist."""
+    """The MOUS-wide and per-EB flag files of one stage ('raw', 'split' or 'tsys') that exist."""
 
     def existing(wildcards):
         folder = Path(config["mous"][wildcards.mous]["flags_dir"])
@@ -137,7 +137,12 @@ def check_user_flags():
         md = eb_metadata.load(metadata)
         wildcards = SimpleNamespace(mous=mous, eb=eb)
         science = eb_metadata.science_spws(md, choice("science_spws")(wildcards))
-        for stage, spws in (("raw", [s["id"] for s in md["spws"]]), ("split", science)):
+        stages = (
+            ("raw", [s["id"] for s in md["spws"]]),
+            ("split", science),
+            ("tsys", eb_metadata.atmosphere_spws(md)),
+        )
+        for stage, spws in stages:
             files = flag_files(stage)(wildcards)
             own = [f for f in files if Path(f).name.startswith(f"{eb}.")]
             try:

@@ -4,6 +4,7 @@ rule gencal_tsys:
         ms=eb_path(".ms"),
         metadata=eb_path(".ms.metadata.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
+        flag_files=flag_files("tsys"),
     output:
         tsys=directory(eb_path(".ms.tsys")),
         spwmap=eb_path(".ms.tsys.spwmap.json"),
