@@ -18,6 +18,8 @@ rule flag_split:
         runtime=casa_runtime,
     params:
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
+        flux_line_channels=choice("flux_line_channels"),
+        field_roles=choice("field_roles"),
         science_spws=choice("science_spws"),
     script:
         "../scripts/flag_split.py"

@@ -29,6 +29,8 @@ def flag_split(
     flag_files: list[str],
     summary: str,
     edge_channel_fraction: float,
+    flux_line_channels: str,
+    field_roles: dict,
     science_spws: list[int],
     log: str,
     commands: str,
@@ -37,17 +39,31 @@ def flag_split(
     spws = eb_metadata.science_spws(md, science_spws)
     own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
     user_commands = user_flags.checked_commands(flag_files, md, spws, eb_files=own)
+    line = None
+    if flux_line_channels:
+        flux_fields = ",".join(eb_metadata.field_roles(md, field_roles)["flux"])
+        line = user_flags.FlagCommand(
+            "config calibration.flux_line_channels", 1,
+            f"field='{flux_fields}' spw='{flux_line_channels}' reason='flux calibrator line'",
+            {"field": flux_fields, "spw": flux_line_channels},
+        )
+        errors = user_flags.check(line, md, spws, per_eb=True)
+        if errors:
+            raise user_flags.FlagFileError("\n".join(errors))
     with CasaJob(log=log, commands=commands, title=f"split-stage flags of {vis}") as job:
         flag_state.restore(job, vis, flag_state.SPLIT_ORIGINAL)
         edges = edge_selection(md, spws, edge_channel_fraction)
         if edges:
             job.task("flagdata", vis=vis, mode="manual", spw=edges, flagbackup=False)
+        if line:
+            flag_state.apply_flag_commands(job, vis, [line], "flux calibrator line before setjy")
         n_user = flag_state.apply_flag_commands(job, vis, user_commands, "split-stage user flags")
         flag_state.save(job, vis, flag_state.SPLIT_USER, "edge channels and user flags")
         flag_state.write_json(
             summary,
             {
                 "edge_channels": edges,
+                "flux_calibrator_line": line.text if line else None,
                 "user_flag_files": flag_files,
                 "user_flag_commands": n_user,
                 **flag_state.summary(job, vis),
@@ -63,6 +79,8 @@ if "snakemake" in globals():
         flag_files=list(snakemake.input.flag_files),
         summary=snakemake.output.summary,
         edge_channel_fraction=snakemake.params.edge_channel_fraction,
+        flux_line_channels=snakemake.params.flux_line_channels,
+        field_roles=snakemake.params.field_roles,
         science_spws=snakemake.params.science_spws,
         log=snakemake.log.casa,
         commands=snakemake.log.commands,
