@@ -20,6 +20,8 @@ ROLE_INTENTS = {
     "target": ("OBSERVE_TARGET",),
 }
 ROLES = tuple(ROLE_INTENTS)
+# casacore Stokes codes of the MS POLARIZATION table -> correlation names
+CORRELATION_NAMES = {5: "RR", 6: "RL", 7: "LR", 8: "LL", 9: "XX", 10: "XY", 11: "YX", 12: "YY"}
 
 
 def _intent_names(intents: list[str]) -> set[str]:

@@ -13,6 +13,8 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
+from eb_metadata import CORRELATION_NAMES
+
 MODES = {"manual", "clip", "quack", "shadow", "elevation", "tfcrop", "rflag", "extend", "unflag"}
 SELECTIONS = {"antenna", "spw", "field", "scan", "timerange", "correlation", "intent", "uvrange",
               "observation", "array", "feed", "autocorr"}
@@ -23,7 +25,6 @@ SETTINGS = {"mode", "reason", "datacolumn", "clipminmax", "clipoutside", "channe
             "usewindowstats", "halfwin", "extendflags", "winsize", "timedev", "freqdev",
             "timedevscale", "freqdevscale", "spectralmax", "spectralmin", "extendpols",
             "growtime", "growfreq", "growaround", "flagneartime", "flagnearfreq"}
-CORRELATIONS = {5: "RR", 6: "RL", 7: "LR", 8: "LL", 9: "XX", 10: "XY", 11: "YX", 12: "YY"}
 MJD_EPOCH = dt.datetime(1858, 11, 17)
 
 
@@ -213,7 +214,7 @@ def check(command: FlagCommand, md: dict, allowed_spws: list[int], per_eb: bool)
     if "timerange" in p:
         errors += _check_timerange(p["timerange"], md, require_overlap=per_eb)
     if "correlation" in p:
-        known = {CORRELATIONS.get(c, str(c)) for c in md["correlation_types"]}
+        known = {CORRELATION_NAMES.get(c, str(c)) for c in md["correlation_types"]}
         for corr in p["correlation"].upper().replace("ABS_", "").split(","):
             if corr and corr not in known:
                 errors.append(f"correlation {corr!r} is not in the EB ({', '.join(sorted(known))})")

@@ -18,10 +18,11 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from eb_metadata import CORRELATION_NAMES  # noqa: E402
+
 DPI = 90
 MJD_EPOCH = np.datetime64("1858-11-17T00:00:00", "us")
 # Correlation type codes of the MS POLARIZATION table -> names (Stokes enumeration of casacore).
-CORRELATION_NAMES = {5: "RR", 6: "RL", 7: "LR", 8: "LL", 9: "XX", 10: "XY", 11: "YX", 12: "YY"}
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<", ">")
 
 
@@ -309,10 +310,6 @@ def score(value: float, good: float, bad: float) -> float:
     if good == bad:
         return 1.0 if value <= good else 0.0
     return float(np.clip((bad - value) / (bad - good), 0.0, 1.0))
-
-
-def load_json(path: str) -> dict:
-    return json.loads(Path(path).read_text())
 
 
 def write_json(path: str, data) -> None:

@@ -252,7 +252,7 @@ def qa_eb_summary(
     log: str,
     commands: str,
 ) -> None:
-    md = qa_common.load_json(metadata)
+    md = eb_metadata.load(metadata)
     eb = qa_common.eb_name(md)
     roles = eb_metadata.field_roles(md, field_roles)
     calibrators = eb_metadata.calibrator_fields(roles)
@@ -294,7 +294,7 @@ def qa_eb_summary(
     tsys_stats = None
     if tsys_table is not None:
         tsys_spws = (
-            qa_common.load_json(tsys_spwmap)["tsys_spws"] if tsys_spwmap
+            eb_metadata.load(tsys_spwmap)["tsys_spws"] if tsys_spwmap
             else sorted(tsys_table.spws)
         )
         atm_scans = [s for s in md["scans"] if "CALIBRATE_ATMOSPHERE" in s["intents"]]
@@ -322,7 +322,7 @@ def qa_eb_summary(
         tsys_stats = _tsys_medians(tsys_table)
     bandpass = _bandpass_scatter(tables["bandpass"], pols) if "bandpass" in tables else None
 
-    flux = qa_common.load_json(fluxscale)
+    flux = eb_metadata.load(fluxscale)
     fluxes = {}
     for field, entry in flux["fields"].items():
         fluxes[field] = {
@@ -335,10 +335,10 @@ def qa_eb_summary(
         }
     stages = _stages(
         eb,
-        qa_common.load_json(apriori),
-        qa_common.load_json(split_summary),
-        qa_common.load_json(user_flags),
-        qa_common.load_json(cal_summary),
+        eb_metadata.load(apriori),
+        eb_metadata.load(split_summary),
+        eb_metadata.load(user_flags),
+        eb_metadata.load(cal_summary),
     )
 
     # Scores.

@@ -55,7 +55,7 @@ def qa_plot_calibrated(
     log: str,
     commands: str,
 ) -> None:
-    md = qa_common.load_json(metadata)
+    md = eb_metadata.load(metadata)
     eb = qa_common.eb_name(md)
     roles = eb_metadata.field_roles(md, field_roles)
     fields = eb_metadata.calibrator_fields(roles)

@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
+import eb_metadata
 import qa_common
 from casa_job import CasaJob
 
@@ -14,7 +15,7 @@ def qa_plot_gain(
 ) -> None:
     if quantity not in ("phase", "amplitude"):
         raise ValueError(f"quantity must be 'phase' or 'amplitude', not {quantity!r}")
-    md = qa_common.load_json(metadata)
+    md = eb_metadata.load(metadata)
     eb = qa_common.eb_name(md)
     name = Path(caltable).name
     with CasaJob(log=log, commands=commands, title=f"QA plot: {name}") as job:

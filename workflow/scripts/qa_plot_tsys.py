@@ -5,6 +5,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
+import eb_metadata
 import qa_common
 from casa_job import CasaJob
 
@@ -12,7 +13,7 @@ from casa_job import CasaJob
 def qa_plot_tsys(
     *, tsys: str | None, metadata: str, plot: str, log: str, commands: str
 ) -> None:
-    md = qa_common.load_json(metadata)
+    md = eb_metadata.load(metadata)
     eb = qa_common.eb_name(md)
     with CasaJob(log=log, commands=commands, title=f"QA plot: Tsys of {eb}") as job:
         if not tsys:

@@ -13,6 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
+import eb_metadata
 import qa_common
 
 # Per-EB plots, by file-name suffix: section heading and caption, in page order.
@@ -323,7 +324,7 @@ def qa_report(
 ) -> None:
     out = Path(report)
     out.mkdir(parents=True, exist_ok=True)
-    data = {eb: qa_common.load_json(path) for eb, path in zip(ebs, summaries)}
+    data = {eb: eb_metadata.load(path) for eb, path in zip(ebs, summaries)}
     plots_of = {eb: [p for p in plots if Path(p).parent.parent.name == eb] for eb in ebs}
     copied = []
     for eb in ebs:

@@ -1958,3 +1958,7 @@ if "snakemake" in globals():
         demo = yaml.safe_load(stream)
     simulate_eb(params=demo, eb=snakemake.wildcards.eb, asdm=snakemake.output.asdm,  # noqa: F821
                 truth=snakemake.output.truth, antpos_json=snakemake.output.antpos, log=snakemake.log[0])  # noqa: F821
+    from casa_job import CasaSevereError, severe_lines
+
+    if severe_lines(snakemake.log[0]):  # noqa: F821  (CASA can fail without raising)
+        raise CasaSevereError(f"CASA logged SEVERE messages, see {snakemake.log[0]}")  # noqa: F821
