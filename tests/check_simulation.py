@@ -34,6 +34,9 @@ import time
 import numpy as np
 import yaml
 
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from truth import normalisation_depression, source_spectrum  # noqa: E402
+
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 os.environ.setdefault("CASASITECONFIG", os.path.join(ROOT, "envs", "casasiteconfig.py"))
 
@@ -65,7 +68,7 @@ def model_vis(truth: dict, spw: int, a1, a2, t, fld) -> np.ndarray:
     bp = truth["bandpass"]["spw"][str(spw)]
     b = np.array(bp["amp"]) * np.exp(1j * np.radians(bp["phase_deg"]))
     nu = np.array(truth["spws"][spw]["chan_freq_hz"])
-    flux = np.array([f["S0_jy"] * (nu / f["nu0_hz"]) ** f["spix"] for f in truth["fields"]])  # [field, chan]
+    flux = np.array([source_spectrum(f, nu) for f in truth["fields"]])  # [field, chan]
     gi = g[a1, :, ti].T[:, None, :]
     gj = g[a2, :, ti].T[:, None, :]
     bi = np.transpose(b[a1], (1, 2, 0))
@@ -75,7 +78,11 @@ def model_vis(truth: dict, spw: int, a1, a2, t, fld) -> np.ndarray:
     path = (np.array(wet["path_m"])[:, :, None] * np.array(wet["dispersive_ratio"][str(spw)])[None, None, :]
             + np.array(truth["antenna_positions"]["path_error_m"])[:, :, None])
     atm = np.exp(1j * wet["phase_sign"] * 2 * np.pi * nu[:, None] / 299792458.0 * (path[a1, ti] - path[a2, ti]).T)
-    return gi * np.conj(gj) * bi * np.conj(bj) * atm[None] * flux[fld].T[None]
+    depression = np.ones((len(a1), len(nu), gi.shape[0]))
+    for f in truth["fields"]:
+        sel = fld == f["id"]
+        depression[sel] = normalisation_depression(truth, f, spw, a1[sel], a2[sel])
+    return gi * np.conj(gj) * bi * np.conj(bj) * atm[None] * flux[fld].T[None] * np.transpose(depression, (2, 1, 0))
 
 
 def check_eb(eb: str, outdir: str, failures: list[str]) -> None:

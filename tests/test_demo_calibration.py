@@ -12,8 +12,8 @@ import numpy as np
 import pytest
 
 from truth import (
-    DEMO_EBS, field_truth, load_truth, product, read_visibilities, source_spectrum,
-    true_corruption,
+    DEMO_EBS, field_truth, load_truth, normalisation_depression, product, read_visibilities,
+    source_spectrum, true_corruption,
 )
 
 
@@ -116,9 +116,13 @@ def test_tsys_step_removes_injected_tsys_scaling(eb, demo_run):
             for role in ("bandpass", "phase", "target"):
                 field = field_truth(truth, role)
                 rows = vis.field == field["name"]
-                model = true_corruption(truth, _rows(vis, rows)) * source_spectrum(
-                    field, vis.freq_hz
-                )[None, :, None]
+                model = (
+                    true_corruption(truth, _rows(vis, rows))
+                    * source_spectrum(field, vis.freq_hz)[None, :, None]
+                    * normalisation_depression(
+                        truth, field, vis.truth_spw["id"], vis.ant1[rows], vis.ant2[rows]
+                    )
+                )
                 ratio = np.abs(vis.data[rows] / model)
                 per_baseline = np.median(ratio, axis=(1, 2))
                 if name == "split":

@@ -84,9 +84,34 @@ def field_truth(truth: dict, role: str) -> dict:
     return next(f for f in truth["fields"] if f["role"] == role)
 
 
+def line_profile(field: dict, freq_hz: np.ndarray) -> np.ndarray:
+    """Peak-normalised Gaussian profile of the field's injected line (zeros without one)."""
+    line = field.get("line")
+    if not line:
+        return np.zeros(np.shape(freq_hz))
+    x = (np.asarray(freq_hz) - line["centre_hz"]) / line["fwhm_hz"]
+    return np.exp(-4 * np.log(2) * x**2)
+
+
 def source_spectrum(field: dict, freq_hz: np.ndarray) -> np.ndarray:
-    """Injected flux density of a point-source field (Jy) at ``freq_hz``."""
-    return field["S0_jy"] * (np.asarray(freq_hz) / field["nu0_hz"]) ** field["spix"]
+    """Injected flux density of a point-source field (Jy) at ``freq_hz``, line included."""
+    continuum = field["S0_jy"] * (np.asarray(freq_hz) / field["nu0_hz"]) ** field["spix"]
+    line = field.get("line")
+    return continuum + (line["flux_jy"] * line_profile(field, freq_hz) if line else 0.0)
+
+
+def normalisation_depression(truth: dict, field: dict, spw: int, ant1, ant2) -> np.ndarray:
+    """sqrt(Ti Tj / ((Ti + Tline)(Tj + Tline))) per row, channel and pol: what the correlator's
+    autocorrelation normalisation leaves on Tsys-calibrated cross-correlations of a field whose
+    extended line raises the total power (1 without a line)."""
+    s = truth["spws"][spw]
+    tline = (field["line"]["antenna_temperature_k"] * line_profile(field, s["chan_freq_hz"])
+             if field.get("line") and s["type"] == "FDM" else np.zeros(s["nchan"]))
+    tsys = np.asarray(truth["tsys"]["field"][field["name"]]["spw"][str(spw)])  # [ant, pol, chan]
+    ti = np.transpose(tsys[np.asarray(ant1)], (0, 2, 1))  # [row, chan, pol]
+    tj = np.transpose(tsys[np.asarray(ant2)], (0, 2, 1))
+    tl = tline[None, :, None]
+    return np.sqrt(ti * tj / ((ti + tl) * (tj + tl)))
 
 
 def time_index(times_mjd_s, vis: Visibilities) -> np.ndarray:

@@ -6,6 +6,8 @@ rule applycal_split_cal:
         phase_int=eb_path(".ms.split.phase_int"),
         phase_inf=eb_path(".ms.split.phase_inf"),
         flux_inf=eb_path(".ms.split.flux_inf"),
+        renorm_decision=eb_path(".ms.split.renorm.json"),
+        renorm=renorm_table_if_needed,
     output:
         cal=directory(eb_path(".ms.split.cal")),
         summary=eb_path(".ms.split.cal.json"),

@@ -200,3 +200,51 @@ rule fluxscale:
         field_roles=choice("field_roles"),
     script:
         "../scripts/fluxscale_bootstrap.py"
+
+
+checkpoint renorm_factors:
+    """Amplitude renormalisation factors of the targets from the autocorrelations; the decision."""
+    input:
+        **SPLIT_STATE,
+    output:
+        factors=eb_path(".ms.split.renorm.json"),
+        spectra=eb_path(".ms.split.renorm.npz"),
+    log:
+        **casa_logs("renorm_factors"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/renorm_factors.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    params:
+        field_roles=choice("field_roles"),
+        science_spws=choice("science_spws"),
+        edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
+        settings=choice("renormalization"),
+    script:
+        "../scripts/renorm_factors.py"
+
+
+rule renorm_table:
+    """The renormalisation caltable {eb}.ms.split.renorm.tbl (only when renorm_factors decides so)."""
+    input:
+        **SPLIT_STATE,
+        factors=eb_path(".ms.split.renorm.json"),
+        spectra=eb_path(".ms.split.renorm.npz"),
+    output:
+        caltable=directory(eb_path(".ms.split.renorm.tbl")),
+    log:
+        **casa_logs("renorm_table"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/renorm_table.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    script:
+        "../scripts/renorm_table.py"

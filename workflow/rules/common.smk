@@ -1,4 +1,5 @@
 import functools
+import json
 import os
 import sys
 from pathlib import Path
@@ -265,6 +266,14 @@ SPLIT_STATE = {
     "flags": eb_path(".ms.split.flags_user.json"),
     "model": eb_path(".ms.split.setjy.json"),
 }
+
+
+def renorm_table_if_needed(wildcards):
+    """[{eb}.ms.split.renorm.tbl] when the renorm_factors checkpoint decided to renormalise."""
+    decision = checkpoints.renorm_factors.get(**wildcards).output.factors
+    if json.loads(Path(decision).read_text())["apply"]:
+        return [eb_path(".ms.split.renorm.tbl").format(**wildcards)]
+    return []
 
 
 def solve_params(table):

@@ -2,7 +2,9 @@
 
 Bandpass and flux calibrators get their own per-integration phases (phase_int); the phase
 calibrator and the targets get the phase calibrator's per-scan phases (phase_inf); all get the
-bandpass and the fluxscaled amplitudes (flux_inf). applycal flags data without solutions; the job
+bandpass and the fluxscaled amplitudes (flux_inf); the targets also the amplitude renormalisation
+table when renorm_factors decided to make one (calwt off for it: it corrects a scale, not the
+noise). applycal flags data without solutions; the job
 restores the split-stage flag version afterwards, so {eb}.ms.split keeps the state upstream
 jobs saw.
 """
@@ -28,13 +30,19 @@ def applycal_plan(roles: dict, tables: dict) -> list[dict]:
         )
     targets = [f for f in roles["target"] if f not in eb_metadata.calibrator_fields(roles)]
     if targets:
-        plan.append(
-            {
-                "field": ",".join(targets),
-                "gaintable": [tables["bandpass"], tables["phase_inf"], tables["flux_inf"]],
-                "gainfield": ["", phase, phase],
-            }
-        )
+        step = {
+            "field": ",".join(targets),
+            "gaintable": [tables["bandpass"], tables["phase_inf"], tables["flux_inf"]],
+            "gainfield": ["", phase, phase],
+            "interp": ["linear,linear"] * 3,
+            "calwt": [True] * 3,
+        }
+        if tables.get("renorm"):
+            step["gaintable"].append(tables["renorm"])
+            step["gainfield"].append("")
+            step["interp"].append("nearest,linear")
+            step["calwt"].append(False)
+        plan.append(step)
     return plan
 
 
@@ -50,8 +58,8 @@ def applycal_split_cal(
         flag_state.restore(job, vis, flag_state.SPLIT_USER)
         try:
             for step in plan:
-                job.task("applycal", vis=vis, interp="linear,linear", calwt=True,
-                         flagbackup=False, **step)
+                job.task("applycal", vis=vis, flagbackup=False,
+                         **{"interp": "linear,linear", "calwt": True, **step})
             job.task("split", vis=vis, outputvis=cal, datacolumn="corrected", keepflags=True)
         finally:
             flag_state.restore(job, vis, flag_state.SPLIT_USER)
@@ -64,7 +72,10 @@ if "snakemake" in globals():
     applycal_split_cal(
         vis=snakemake.input.vis,
         metadata=snakemake.input.metadata,
-        tables={k: snakemake.input[k] for k in ("bandpass", "phase_int", "phase_inf", "flux_inf")},
+        tables={
+            **{k: snakemake.input[k] for k in ("bandpass", "phase_int", "phase_inf", "flux_inf")},
+            "renorm": snakemake.input.renorm[0] if snakemake.input.renorm else None,
+        },
         cal=snakemake.output.cal,
         summary=snakemake.output.summary,
         field_roles=snakemake.params.field_roles,

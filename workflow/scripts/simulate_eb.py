@@ -67,15 +67,23 @@ import numpy as np
 
 _DAY_S = 86400.0
 _CORR_TYPE = {"XX": 9, "XY": 10, "YX": 11, "YY": 12}
+_AUTO_REF_K = 100.0  # autocorrelation DATA = gains * total power / _AUTO_REF_K
 _MODEL_TEXT = (
     "Cross-correlations (i=ANTENNA1, j=ANTENNA2, pol p, channel frequency nu, time t, field f): "
     "DATA = g_ip(t) * conj(g_jp(t)) * B_ip(nu) * conj(B_jp(nu)) * exp(1j * phase_sign * 2 pi nu / c * "
     "(P_i(t, nu) - P_j(t, nu))) * (S_f(nu) + n) / sqrt(Tsys_ip(nu,f) * Tsys_jp(nu,f)), with "
-    "S_f(nu) = S0_f * (nu/nu0)^spix_f (point source at the phase centre, real) and n complex gaussian "
-    "noise with sigma noise_sigma_jy per real and imaginary part. g = amp * exp(1j*radians(phase_deg)), "
+    "S_f(nu) = S0_f * (nu/nu0)^spix_f + line.flux_jy * L_f(nu) (point source at the phase centre, real; "
+    "L_f = exp(-4 ln2 ((nu - line.centre_hz)/line.fwhm_hz)^2) for a field with a line, else 0) and n "
+    "complex gaussian noise with sigma noise_sigma_jy per real and imaginary part. In the FDM (science) "
+    "spws the correlator normalisation divides by the total power, which also carries the field's "
+    "extended line: there Tsys_ip(nu,f) in the denominator reads Tsys_ip(nu,f) + Tline_f(nu), "
+    "Tline_f = line.antenna_temperature_k * L_f(nu) (the Tsys of the ATMOSPHERE scans does not "
+    "see the line, so the Tsys calibration leaves the line channels depressed by sqrt(Tsys_i Tsys_j / "
+    "((Tsys_i + Tline)(Tsys_j + Tline))): ALMA's renormalisation problem). g = amp * exp(1j*radians(phase_deg)), "
     "B = amp * exp(1j*radians(phase_deg)). P_i = excess path of antenna i: wet_path.path_m * r(nu) + "
     "antenna_positions.path_error_m (see wet_path.description). "
-    "Autocorrelations: DATA = |g_ip(t)|^2 |B_ip(nu)|^2 (real). Tsys_ip(nu,f) is constant in time "
+    "Autocorrelations: DATA = |g_ip(t)|^2 |B_ip(nu)|^2 (Tsys_ip(nu,f) + Tline_f(nu)) / auto_ref_k "
+    "(real; total power). Tsys_ip(nu,f) is constant in time "
     "within the EB for each field (elevation of the field at its ATMOSPHERE scan) and is written "
     "to SYSCAL.TSYS_SPECTRUM for the TDM spws at the ATMOSPHERE scans. Applying CASA's Tsys "
     "calibration (gencal caltype='tsys', applycal with spwmap TDM->FDM) multiplies DATA by "
@@ -183,6 +191,25 @@ def _utc_to_mjd_s(iso: str) -> float:
 def _mjd_s_to_casa(t: float) -> str:
     d = _dt.datetime(1858, 11, 17) + _dt.timedelta(seconds=t)
     return d.strftime("%Y/%m/%d/%H:%M:%S.") + f"{d.microsecond // 1000:03d}"
+
+
+def _line_params(field: dict) -> dict[str, float] | None:
+    """The optional bright extended line of a field (Gaussian in frequency), in SI units."""
+    line = field.get("line")
+    if not line:
+        return None
+    missing = {"centre_ghz", "fwhm_mhz", "flux_jy", "antenna_temperature_k"} - set(line)
+    if missing:
+        raise ValueError(f"field {field['name']}: line needs {sorted(missing)}")
+    return {"centre_hz": float(line["centre_ghz"]) * 1e9, "fwhm_hz": float(line["fwhm_mhz"]) * 1e6,
+            "flux_jy": float(line["flux_jy"]), "antenna_temperature_k": float(line["antenna_temperature_k"])}
+
+
+def _line_profile(line: dict | None, freqs: np.ndarray) -> np.ndarray:
+    """Peak-normalised Gaussian profile of ``line`` at ``freqs`` (zeros without a line)."""
+    if line is None:
+        return np.zeros_like(freqs)
+    return np.exp(-4.0 * math.log(2.0) * ((freqs - line["centre_hz"]) / line["fwhm_hz"]) ** 2)
 
 
 def _array_params(params: dict, array: str) -> dict:
@@ -297,7 +324,8 @@ def _build_setup(params: dict, eb: str) -> dict[str, Any]:
     fields = []
     for i, f in enumerate(params["fields"]):
         fields.append({"id": i, "name": f["name"], "role": f["role"], "ra": f["ra"], "dec": f["dec"],
-                       "intents": list(f["intents"]), "flux_jy": float(f["flux_jy"]), "spix": float(f["spix"])})
+                       "intents": list(f["intents"]), "flux_jy": float(f["flux_jy"]), "spix": float(f["spix"]),
+                       "line": _line_params(f)})
     fid = {f["name"]: f["id"] for f in fields}
 
     tint = float(params["integration_s"])
@@ -1034,21 +1062,26 @@ def _write_data(setup: dict, model: dict, ms: str) -> None:
         dpath = (path[a1, ti, :] - path[a2, ti, :]).T  # [chan, row]
         atmph = np.exp(1j * _PHASE_SIGN * 2 * np.pi * s["freqs"][:, None] / _C * dpath)[None, :, :]
         flux = np.zeros((s["nchan"], nrow))
+        tline = np.zeros((s["nchan"], nrow))
         tsys1 = np.zeros((setup["npol"], s["nchan"], nrow))
         tsys2 = np.zeros_like(tsys1)
         for fld in setup["fields"]:
             sel = f == fld["id"]
             if not sel.any():
                 continue
-            flux[:, sel] = (fld["flux_jy"] * (s["freqs"] / setup["nu0"]) ** fld["spix"])[:, None]
+            flux[:, sel] = _field_flux(setup, fld, s)[:, None]
+            if s["type"] == "FDM":  # the ATMOSPHERE scans (TDM) do not see the extended line
+                tline[:, sel] = _field_line_temperature(fld, s)[:, None]
             ts = model["tsys"][fld["id"]][s["id"]]  # [ant, pol, chan]
             tsys1[:, :, sel] = np.transpose(ts[a1[sel]], (1, 2, 0))
             tsys2[:, :, sel] = np.transpose(ts[a2[sel]], (1, 2, 0))
         shape = (setup["npol"], s["nchan"], nrow)
         noise = sigma * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+        # the correlator normalises by the total power, which includes the extended line
+        power1, power2 = tsys1 + tline[None], tsys2 + tline[None]
         cross = (g1 * np.conj(g2) * B1 * np.conj(B2) * atmph * (flux[None, :, :] + noise)
-                 / np.sqrt(tsys1 * tsys2))
-        auto = (np.abs(g1) ** 2 * np.abs(B1) ** 2).astype(complex)
+                 / np.sqrt(power1 * power2))
+        auto = (np.abs(g1) ** 2 * np.abs(B1) ** 2 * power1 / _AUTO_REF_K).astype(complex)
         is_auto = (a1 == a2)[None, None, :]
         data = np.where(is_auto, auto, cross).astype(np.complex64)
         sub.putcol("DATA", data)
@@ -1072,6 +1105,19 @@ def _write_data(setup: dict, model: dict, ms: str) -> None:
         sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
         sub.close()
     tb.close()
+
+
+def _field_flux(setup: dict, fld: dict, s: dict) -> np.ndarray:
+    """S_f(nu) in Jy at the channels of spw ``s``: continuum plus the compact part of the line."""
+    cont = fld["flux_jy"] * (s["freqs"] / setup["nu0"]) ** fld["spix"]
+    line = fld["line"]
+    return cont + (0.0 if line is None else line["flux_jy"] * _line_profile(line, s["freqs"]))
+
+
+def _field_line_temperature(fld: dict, s: dict) -> np.ndarray:
+    """Antenna temperature (K) of the field's extended line at the channels of spw ``s``."""
+    line = fld["line"]
+    return np.zeros_like(s["freqs"]) if line is None else line["antenna_temperature_k"] * _line_profile(line, s["freqs"])
 
 
 def _time_index(times_all: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -1824,7 +1870,8 @@ def _write_truth(setup: dict, model: dict, path: str) -> None:
                       "dish_diameter_m": setup["dish_diameter_m"]} for i, a in enumerate(setup["antennas"])],
         "fields": [{"id": f["id"], "name": f["name"], "role": f["role"], "ra": f["ra"], "dec": f["dec"],
                     "intents": [f"{i}#ON_SOURCE" for i in f["intents"]], "S0_jy": f["flux_jy"], "spix": f["spix"],
-                    "nu0_hz": setup["nu0"]} for f in setup["fields"]],
+                    "nu0_hz": setup["nu0"], "line": f["line"]} for f in setup["fields"]],
+        "auto_ref_k": _AUTO_REF_K,
         "spws": [{"id": s["id"], "name": s["name"], "type": s["type"], "baseband": s["baseband"],
                   "nchan": s["nchan"], "chan_width_hz": (s["width"] if s["type"] != "WVR" else s["widths"].tolist()),
                   "chan_freq_hz": s["freqs"].tolist()}
