@@ -116,3 +116,33 @@ def test_seven_metre_eb_is_calibrated_without_wvr(demo_run):
     assert "wvr" not in summary["applied"]
     commands = ROOT / "logs" / MOUS / eb / "split_eb.casa_commands.py"
     assert "no WVR data in this EB" in commands.read_text()
+
+
+@pytest.mark.parametrize("eb", DEMO_EBS)
+def test_corrections_file_holds_each_correction_against_truth(eb, demo_run):
+    """<eb>.corrections.json: Tsys medians per antenna (vs the injected Tsys), antenna-position
+    offsets (undo the injected errors), WVR phase rms before/after, renorm factors."""
+    truth = load_truth(eb)
+    c = json.loads(product(eb, ".corrections.json").read_text())
+    names = [a["name"] for a in truth["antennas"]]
+    for spw, per_field in ((s["id"], None) for s in truth["spws"] if s["type"] == "TDM"):
+        injected = np.array([truth["tsys"]["field"][f]["spw"][str(spw)]
+                             for f in truth["tsys"]["field"]])  # [field, ant, pol, chan]
+        for i, ant in enumerate(names):
+            want = np.median(injected[:, i])
+            got = c["tsys"]["median_k"][ant][str(spw)]
+            assert abs(got / want - 1) < 0.01, f"{ant} spw {spw}: {got} vs {want:.2f} K"
+    offsets = c["antenna_positions"]["offsets_m"]
+    assert set(offsets) == set(truth["antenna_positions"]["errors_m"])
+    for ant, error in truth["antenna_positions"]["errors_m"].items():
+        assert np.allclose(offsets[ant], -np.asarray(error), atol=1e-6)
+    if truth["has_wvr"]:
+        wvr = c["wvr"]
+        assert wvr["applied"]
+        assert wvr["calibrator_phase_rms_deg_after"] < 0.5 * wvr["calibrator_phase_rms_deg_before"]
+        assert wvr["flagged_antennas"] == truth["wvr"]["bad_antennas"]
+    else:
+        assert not c["wvr"]["applied"] and "no WVR data" in c["wvr"]["reason"]
+    renorm = json.loads(product(eb, ".ms.split.renorm.json").read_text())
+    assert c["renormalization"]["max_factor"] == renorm["max_rn"]
+    assert c["renormalization"]["applied"] == renorm["apply"]

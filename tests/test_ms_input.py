@@ -30,6 +30,17 @@ def ms_without_intents(asdm: Path, ms: Path) -> None:
     tb.close()
 
 
+def flux_file_from_truth(truth: dict, ms: str) -> str:
+    """flux.csv rows of the flux calibrator at the centre of each science (FDM) spw."""
+    field = next(f for f in truth["fields"] if f["role"] == "bandpass")
+    lines = ["ms,field,spw,I,Q,U,V,spix,uvmin,uvmax,comment"]
+    for spw in (s for s in truth["spws"] if s["type"] == "FDM"):
+        centre = 0.5 * (spw["chan_freq_hz"][0] + spw["chan_freq_hz"][-1])
+        flux = field["S0_jy"] * (centre / field["nu0_hz"]) ** field["spix"]
+        lines.append(f"{ms},{field['name']},{spw['id']},{flux},0,0,0,{field['spix']},0,0,injected")
+    return "\n".join(lines) + "\n"
+
+
 @pytest.fixture(scope="module")
 def ms_run(tmp_path_factory):
     work = tmp_path_factory.mktemp("ms_input")
@@ -39,8 +50,7 @@ def ms_run(tmp_path_factory):
         subprocess.run([BIN / "snakemake", "--cores", "2", str(raw)], cwd=ROOT, check=True)
     raw = ROOT / raw
     ms_without_intents(raw, work / f"{EB}.ms")
-    flux = (ROOT / "config/flux.csv").read_text().replace(f"{source_eb}.ms", f"{EB}.ms")
-    (work / "flux.csv").write_text(flux)
+    (work / "flux.csv").write_text(flux_file_from_truth(load_truth(source_eb), f"{EB}.ms"))
     (work / "flags").mkdir()
     config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
     config["mous"] = {

@@ -36,6 +36,7 @@ PLOT_KINDS = [
     "calibrated_uvdist",
     "calibrated_time",
     "calibrated_frequency",
+    "corrections",
 ]
 CHROMIUM_FLAGS = [
     "--headless",
@@ -150,7 +151,7 @@ def test_report_folder_is_self_contained(report):
 def test_every_image_decodes_and_is_not_blank(report):
     import matplotlib.image as mpimg
 
-    assert len(report.images) == 9 * len(demo_ebs()) + 2  # EB plots + MOUS flux and flagging
+    assert len(report.images) == len(PLOT_KINDS) * len(demo_ebs()) + 2  # EB plots + MOUS flux and flagging
     for src in report.images:
         pixels = mpimg.imread(REPORT / src)
         assert pixels.shape[0] > 150 and pixels.shape[1] > 400, f"{src}: {pixels.shape}"

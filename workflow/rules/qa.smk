@@ -14,8 +14,58 @@ QA_EB_PLOTS = [
     "results/{mous}/{eb}/qa/{eb}.calibrated_uvdist.png",
     "results/{mous}/{eb}/qa/{eb}.calibrated_time.png",
     "results/{mous}/{eb}/qa/{eb}.calibrated_frequency.png",
+    "results/{mous}/{eb}/qa/{eb}.corrections.png",
 ]
 QA_CALTABLES = ["ap_pre_bandpass", "bandpass", "phase_int", "phase_inf", "ampli_inf"]
+
+
+rule eb_corrections:
+    """Figures of the ALMA corrections of one EB (Tsys, antenna positions, WVR, flux models,
+    renormalisation) in one machine-readable file."""
+    input:
+        unpack(tsys_inputs),
+        unpack(wvr_inputs),
+        antpos=antpos_table,
+        metadata=eb_path(".ms.metadata.json"),
+        split_summary=eb_path(".ms.split.split.json"),
+        flux_model=eb_path(".ms.split.setjy.json"),
+        renorm=eb_path(".ms.split.renorm.json"),
+    output:
+        corrections=eb_path(".corrections.json"),
+    log:
+        **casa_logs("eb_corrections"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/eb_corrections.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    script:
+        "../scripts/eb_corrections.py"
+
+
+rule qa_plot_corrections:
+    """WVR phase rms before/after and per-antenna path rms; renormalisation factor spectra."""
+    input:
+        corrections=eb_path(".corrections.json"),
+        renorm_spectra=eb_path(".ms.split.renorm.npz"),
+        metadata=eb_path(".ms.metadata.json"),
+    output:
+        plot="results/{mous}/{eb}/qa/{eb}.corrections.png",
+    log:
+        "logs/{mous}/{eb}/qa_plot_corrections.log",
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_plot_corrections.tsv"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    script:
+        "../scripts/qa_plot_corrections.py"
 
 
 rule qa_plot_tsys:
@@ -207,6 +257,9 @@ rule qa_report:
             eb=mous_ebs(w.mous),
         ),
         plots=lambda w: expand(QA_EB_PLOTS, mous=w.mous, eb=mous_ebs(w.mous)),
+        corrections=lambda w: expand(
+            "results/{mous}/{eb}/{eb}.corrections.json", mous=w.mous, eb=mous_ebs(w.mous)
+        ),
     output:
         report=directory("results/{mous}/qa"),
     log:

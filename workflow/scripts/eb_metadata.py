@@ -118,7 +118,44 @@ def read_metadata(ms: str) -> dict[str, Any]:
         "correlation_types": correlations,
         "syscal_rows": syscal_rows,
         "intents": sorted({i for scan in scans for i in scan["intents"]}),
+        "source_fluxes": source_table_fluxes(ms, spws) if "ASDM_SOURCE" in keywords else [],
     }
+
+
+def source_table_fluxes(ms: str, spws: list[dict]) -> list[dict[str, Any]]:
+    """Flux densities of the ASDM Source table (imported as ASDM_SOURCE): per source and spw, the
+    measurement nearest the spw centre. ASDM 'SpectralWindow_<n>' is MS spw n when every ASDM
+    spw has data (ALMA's case); a row whose frequency lies outside that spw is not used."""
+    from casatools import table
+
+    by_id = {s["id"]: s for s in spws}
+    tb = table()
+    tb.open(f"{ms}/ASDM_SOURCE")
+    try:
+        out = []
+        for row in range(tb.nrows()):
+            if not (tb.iscelldefined("flux", row) and tb.iscelldefined("frequency", row)):
+                continue
+            spw = by_id.get(int(str(tb.getcell("spectralWindowId", row)).rsplit("_", 1)[-1]))
+            freqs = np.atleast_1d(tb.getcell("frequency", row))
+            fluxes = np.atleast_2d(tb.getcell("flux", row))
+            stokes = (list(tb.getcell("stokesParameter", row))
+                      if tb.iscelldefined("stokesParameter", row) else ["I", "Q", "U", "V"])
+            if spw is None or freqs.size == 0 or fluxes.shape[0] != freqs.size:
+                continue
+            centre = 0.5 * (spw["first_freq_hz"] + spw["last_freq_hz"])
+            nearest = int(np.argmin(np.abs(freqs - centre)))
+            low, high = sorted((spw["first_freq_hz"], spw["last_freq_hz"]))
+            half = 0.5 * spw["total_bandwidth_hz"] / max(spw["nchan"], 1)
+            if not low - half <= freqs[nearest] <= high + half:
+                continue
+            values = dict(zip(stokes, (float(v) for v in fluxes[nearest])))
+            out.append({"source": str(tb.getcell("sourceName", row)), "spw": spw["id"],
+                        "freq_hz": float(freqs[nearest]),
+                        **{k: values.get(k, 0.0) for k in ("I", "Q", "U", "V")}})
+    finally:
+        tb.close()
+    return out
 
 
 def load(path: str | Path) -> dict[str, Any]:

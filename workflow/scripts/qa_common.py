@@ -115,6 +115,24 @@ def read_caltable(path: str) -> CalTable:
     return CalTable(path=str(path), viscal=viscal, antennas=antennas, fields=fields, spws=spws)
 
 
+
+def tsys_medians(cal: CalTable) -> dict:
+    """Median Tsys (K) per antenna and spw, and of the whole array per spw."""
+    per_antenna: dict[str, dict[str, float]] = {}
+    array: dict[str, float] = {}
+    for spw, rows in sorted(cal.spws.items()):
+        values = np.ma.masked_array(rows.param, rows.flag)
+        spw_values = values.compressed()
+        array[str(spw)] = round(float(np.median(spw_values)), 3) if spw_values.size else None
+        for ant in np.unique(rows.antenna):
+            sel = values[:, :, rows.antenna == ant].compressed()
+            if sel.size:
+                per_antenna.setdefault(cal.antennas[int(ant)], {})[str(spw)] = round(
+                    float(np.median(sel)), 3
+                )
+    return {"median_k": per_antenna, "array_median_k": array}
+
+
 @dataclass
 class VisSpw:
     """Cross-correlation rows of one field and spw of an MS, reduced for plotting.

@@ -193,22 +193,6 @@ def _bandpass_scatter(cal: qa_common.CalTable, pols: list[str]) -> dict:
     return result
 
 
-def _tsys_medians(cal: qa_common.CalTable) -> dict:
-    per_antenna: dict[str, dict[str, float]] = {}
-    array: dict[str, float] = {}
-    for spw, rows in sorted(cal.spws.items()):
-        values = np.ma.masked_array(rows.param, rows.flag)
-        spw_values = values.compressed()
-        array[str(spw)] = round(float(np.median(spw_values)), 3) if spw_values.size else None
-        for ant in np.unique(rows.antenna):
-            sel = values[:, :, rows.antenna == ant].compressed()
-            if sel.size:
-                per_antenna.setdefault(cal.antennas[int(ant)], {})[str(spw)] = round(
-                    float(np.median(sel)), 3
-                )
-    return {"median_k": per_antenna, "array_median_k": array}
-
-
 def _phase_rms(cal_ms: str, fields: list[str]) -> dict:
     """Per calibrator and spw: rms phase (about zero) and median amplitude, channel-averaged."""
     result: dict[str, dict[str, dict]] = {}
@@ -319,7 +303,7 @@ def qa_eb_summary(
             "fields": fields,
             "per_spw": _solution_counts(tsys_table, intervals, len(antennas)),
         }
-        tsys_stats = _tsys_medians(tsys_table)
+        tsys_stats = qa_common.tsys_medians(tsys_table)
     bandpass = _bandpass_scatter(tables["bandpass"], pols) if "bandpass" in tables else None
 
     flux = eb_metadata.load(fluxscale)

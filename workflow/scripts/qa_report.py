@@ -36,6 +36,11 @@ PLOTS = {
                              "vs time."),
     ".calibrated_frequency.png": ("Calibrators vs frequency", "Calibrators before and after "
                                   "calibration vs frequency, per baseline and scan."),
+    ".corrections.png": ("WVR and renormalisation", "Left: calibrator phase rms before and after "
+                         "the WVR correction, wvrgcal's path rms per antenna (red: flagged, "
+                         "interpolated). Right: amplitude renormalisation factor per target spw "
+                         "(median over antennas and correlations, one line per scan; shaded: "
+                         "atmospheric-line channels left out)."),
 }
 STAGE_NAMES = {
     "apriori": "a-priori",
@@ -43,9 +48,6 @@ STAGE_NAMES = {
     "user": "user/edge",
     "calibrated": "calibrated",
 }
-NOT_YET = ("WVR (<eb>.ms.wvr) and amplitude-renormalisation (<eb>.ms.split.renorm.tbl) plots are "
-           "not shown: the workflow does not make those products yet.")
-
 CSS = """
 body { font-family: system-ui, sans-serif; margin: 0 2em 3em; color: #222; max-width: 1500px; }
 h1 { margin-bottom: 0.2em; } h2 { border-bottom: 2px solid #345; padding-bottom: 0.2em;
@@ -212,7 +214,38 @@ def _plot_flagging(ebs: list[str], summaries: dict[str, dict], path: Path) -> No
     plt.close(fig)
 
 
-def _eb_section(eb: str, s: dict, plots: list[str], scores: list[dict]) -> str:
+def _corrections(eb: str, c: dict) -> str:
+    """The ALMA corrections of one EB, from its <eb>.corrections.json."""
+    parts = [f'<h3>ALMA corrections</h3><p class="note">All figures: <a href="{_e(eb)}/'
+             f'{_e(eb)}.corrections.json">{_e(eb)}.corrections.json</a>.</p>']
+    wvr = c["wvr"]
+    if wvr["applied"]:
+        parts.append(
+            f"<p>WVR (wvrgcal, toffset {wvr['toffset_s']} s, flagged and interpolated: "
+            f"{_e(', '.join(wvr['flagged_antennas']) or 'none')}): calibrator phase rms "
+            f"{_fmt(wvr['calibrator_phase_rms_deg_before'])} deg before, "
+            f"{_fmt(wvr['calibrator_phase_rms_deg_after'])} deg after.</p>")
+    else:
+        parts.append(f"<p>WVR: {_e(wvr['reason'])}.</p>")
+    offsets = c["antenna_positions"]["offsets_m"]
+    parts.append("<p>Antenna positions: " + (_e(", ".join(
+        f"{ant} {[round(v * 1e3, 2) for v in xyz]} mm" for ant, xyz in offsets.items())) or "no offsets")
+        + (" (ITRF offsets applied)" if offsets else "") + "</p>")
+    parts.append(_table(["flux calibrator", "spw", "I (Jy)", "spectral index", "at", "from"],
+                        [[m["field"], m["spw"], m["fluxdensity_jy"][0], m["spix"], m["reffreq"],
+                          m["source"]] for m in c["flux_models"]], numeric_from=2))
+    rn = c["renormalization"]
+    rows = [[field, spw, v["max_factor"], "yes" if v["exceeds_threshold"] else "no",
+             ", ".join(f"{scan}: {f:.4f}" for scan, f in v["per_scan"].items())]
+            for field, per_spw in rn["fields"].items() for spw, v in per_spw.items()]
+    parts.append(f"<p>Amplitude renormalisation: {_e(rn['decision'])}.</p>"
+                 + _table(["target", "spw", "max factor", f"> {rn['threshold']}",
+                           "max factor per scan"], rows, numeric_from=2))
+    return "\n".join(parts)
+
+
+def _eb_section(eb: str, s: dict, plots: list[str], scores: list[dict],
+                corrections: dict) -> str:
     parts = [f'<section class="eb" id="eb-{_e(eb)}"><h2>EB {_e(eb)}</h2>']
     roles = ", ".join(f"{role}: {', '.join(names)}" for role, names in s["field_roles"].items())
     parts.append(f'<p class="note">Field roles: {_e(roles)}. Summary JSON: '
@@ -288,6 +321,8 @@ def _eb_section(eb: str, s: dict, plots: list[str], scores: list[dict]) -> str:
     else:
         parts.append("<h3>Tsys</h3><p>No Tsys table for this EB.</p>")
 
+    parts.append(_corrections(eb, corrections))
+
     if s.get("bandpass_scatter"):
         amp, phase = s["bandpass_scatter"]["amplitude"], s["bandpass_scatter"]["phase_deg"]
         series = sorted({k.split(" ", 1)[1] for k in amp})
@@ -315,12 +350,13 @@ def _eb_section(eb: str, s: dict, plots: list[str], scores: list[dict]) -> str:
                 f'<a href="{_e(src)}"><img src="{_e(src)}" alt="{_e(eb)}: {_e(title)}"></a>'
                 f"<figcaption>{_e(caption.replace('<eb>', eb))}</figcaption></figure>"
             )
-    parts.append(f'<p class="note">{_e(NOT_YET.replace("<eb>", eb))}</p></section>')
+    parts.append("</section>")
     return "\n".join(parts)
 
 
 def qa_report(
-    *, mous: str, ebs: list[str], summaries: list[str], plots: list[str], report: str, log: str
+    *, mous: str, ebs: list[str], summaries: list[str], plots: list[str],
+    corrections: list[str], report: str, log: str,
 ) -> None:
     out = Path(report)
     out.mkdir(parents=True, exist_ok=True)
@@ -329,7 +365,7 @@ def qa_report(
     copied = []
     for eb in ebs:
         (out / eb).mkdir(exist_ok=True)
-        for src in plots_of[eb] + [summaries[ebs.index(eb)]]:
+        for src in plots_of[eb] + [summaries[ebs.index(eb)], corrections[ebs.index(eb)]]:
             shutil.copyfile(src, out / eb / Path(src).name)
             copied.append(f"{eb}/{Path(src).name}")
 
@@ -425,7 +461,8 @@ def qa_report(
         _checks_table(),
     ]
     for eb in ebs:
-        page.append(_eb_section(eb, data[eb], plots_of[eb], scores_by_eb[eb]))
+        page.append(_eb_section(eb, data[eb], plots_of[eb], scores_by_eb[eb],
+                                eb_metadata.load(corrections[ebs.index(eb)])))
     page.append("</body></html>\n")
     (out / "index.html").write_text("\n".join(page))
     Path(log).parent.mkdir(parents=True, exist_ok=True)
@@ -442,6 +479,7 @@ if "snakemake" in globals():
         ebs=list(snakemake.params.ebs),
         summaries=list(snakemake.input.summaries),
         plots=list(snakemake.input.plots),
+        corrections=list(snakemake.input.corrections),
         report=snakemake.output.report,
         log=snakemake.log[0],
     )

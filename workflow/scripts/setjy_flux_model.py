@@ -1,13 +1,18 @@
 """Flux calibrator model on {eb}.ms.split: setjy manual flux density and spectral index.
 
 Values come from the MOUS flux file in the ALMA pipeline's flux.csv form
-(ms,field,spw,I,Q,U,V,spix,uvmin,uvmax,comment), I at the centre frequency of the spw.
+(ms,field,spw,I,Q,U,V,spix,uvmin,uvmax,comment), I at the centre frequency of the spw. Where the
+flux file has no row for a flux calibrator and spw, the flux densities the ASDM's Source table
+carries (the ALMA calibrator catalogue values at import, as the pipeline's hifa_importdata reads
+them) are used instead, at their own frequency, with the spectral index fitted across the
+source's spws (0 with a single frequency); the log, the commands record and the JSON say so.
 The job first resets MODEL_DATA to a 1 Jy point source for every field (clearcal), so the
 model it leaves does not depend on what ran before.
 """
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 import eb_metadata
@@ -33,6 +38,20 @@ def flux_rows(table: pd.DataFrame, eb: str, fields: list[dict], flux_file: str) 
     return table[mine].assign(field=names[mine])
 
 
+def source_table_model(md: dict, field: str, spw: int) -> dict | None:
+    """Manual setjy model of ``field`` in ``spw`` from the ASDM Source-table fluxes (or None)."""
+    entries = [e for e in md.get("source_fluxes", []) if e["source"] == field and e["I"] > 0]
+    own = [e for e in entries if e["spw"] == spw]
+    if not own:
+        return None
+    freqs = np.array([e["freq_hz"] for e in entries])
+    spix = 0.0
+    if np.ptp(np.log(freqs)) > 0:
+        spix = float(np.polyfit(np.log(freqs), np.log([e["I"] for e in entries]), 1)[0])
+    return {"fluxdensity_jy": [own[0][k] for k in ("I", "Q", "U", "V")], "spix": spix,
+            "reffreq": f"{own[0]['freq_hz'] / 1e9:.9f}GHz", "source": "ASDM Source table"}
+
+
 def setjy_flux_model(
     *,
     vis: str,
@@ -56,21 +75,28 @@ def setjy_flux_model(
         for field in roles["flux"]:
             for spw in science:
                 row = rows[(rows["field"] == field) & (rows["spw"].astype(int) == spw)]
-                if row.empty:
-                    raise ValueError(
-                        f"{flux_file}: no flux density for EB {eb}, field {field}, spw {spw} "
-                        f"(expected a row 'ms={eb}.ms,field={field},spw={spw},I,...')"
-                    )
-                row = row.iloc[0]
-                stokes = [float(row[c]) for c in ("I", "Q", "U", "V")]
-                centre_hz = 0.5 * (spws[spw]["first_freq_hz"] + spws[spw]["last_freq_hz"])
-                reffreq = f"{centre_hz / 1e9:.9f}GHz"
+                if not row.empty:
+                    row = row.iloc[0]
+                    centre_hz = 0.5 * (spws[spw]["first_freq_hz"] + spws[spw]["last_freq_hz"])
+                    entry = {"fluxdensity_jy": [float(row[c]) for c in ("I", "Q", "U", "V")],
+                             "spix": float(row["spix"]), "reffreq": f"{centre_hz / 1e9:.9f}GHz",
+                             "source": Path(flux_file).name}
+                else:
+                    entry = source_table_model(md, field, spw)
+                    if entry is None:
+                        raise ValueError(
+                            f"{flux_file}: no flux density for EB {eb}, field {field}, spw {spw} "
+                            f"(expected a row 'ms={eb}.ms,field={field},spw={spw},I,...'), and "
+                            f"the raw data's Source table carries none"
+                        )
+                    job.note(f"WARNING: {flux_file} has no row for EB {eb}, field {field}, spw "
+                             f"{spw}: using the ASDM Source table flux density "
+                             f"{entry['fluxdensity_jy'][0]:.4f} Jy at {entry['reffreq']}, "
+                             f"spectral index {entry['spix']:.3f}")
                 job.task("setjy", vis=vis, field=field, spw=str(spw), standard="manual",
-                         fluxdensity=stokes, spix=[float(row["spix"])], reffreq=reffreq,
-                         usescratch=True)
-                models.append({"field": field, "spw": spw, "fluxdensity_jy": stokes,
-                               "spix": float(row["spix"]), "reffreq": reffreq,
-                               "source": Path(flux_file).name})
+                         fluxdensity=entry["fluxdensity_jy"], spix=[entry["spix"]],
+                         reffreq=entry["reffreq"], usescratch=True)
+                models.append({"field": field, "spw": spw, **entry})
     flag_state.write_json(model, {"flux_calibrators": roles["flux"], "models": models})
 
 

@@ -1247,6 +1247,31 @@ def _export_asdm(setup: dict, ms: str, asdm: str, work: str) -> None:
         raise RuntimeError(f"exportasdm failed for {ms_exp} (see {setup['eb']} log)")
     shutil.rmtree(ms_exp)
     _repair_asdm(setup, asdm)
+    _write_source_fluxes(setup, asdm)
+
+
+def _write_source_fluxes(setup: dict, asdm: str) -> None:
+    """Calibrator catalogue fluxes in Source.xml, as ALMA writes them: one row per calibrator
+    (bandpass and phase roles) and science spw, Stokes I Q U V at the spw centre frequency."""
+    path = os.path.join(asdm, "Source.xml")
+    text = _read(path)
+    rows = _xml_rows(text)
+    calibrators = {f["name"]: f for f in setup["fields"] if f["role"] in ("bandpass", "phase")}
+    new_rows = list(rows)
+    for row in rows:
+        field = calibrators.get(_xml_get(row, "sourceName"))
+        if field is None:
+            continue
+        for spw in (setup["spws"][w] for w in setup["corr_spws"] if setup["spws"][w]["type"] == "FDM"):
+            flux = float(field["flux_jy"] * (spw["centre"] / setup["nu0"]) ** field["spix"])
+            extra = (f"<numFreq> 1 </numFreq> <numStokes> 4 </numStokes> "
+                     f"<frequency> 1 1 {spw['centre']!r} </frequency> "
+                     f"<stokesParameter> 1 4 I Q U V</stokesParameter> "
+                     f"<flux> 2 1 4 {flux!r} 0.0 0.0 0.0 </flux> <size> 2 1 2 0.0 0.0 </size>")
+            new = row.replace("</directionCode>", "</directionCode>" + extra, 1)
+            new_rows.append(_xml_set(new, "spectralWindowId", f"SpectralWindow_{spw['id']}"))
+    _write(path, _xml_replace_rows(text, new_rows))
+    _set_numrows(asdm, "Source", len(new_rows))
 
 
 _WVR_PLACEHOLDER_HZ = 250.0e9
@@ -1699,10 +1724,19 @@ def _verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> Non
 
     vis = os.path.join(work, "verify.ms")
     flagfile = os.path.join(work, "verify.flagonline.txt")
-    importasdm(asdm=asdm, vis=vis, savecmds=True, outfile=flagfile, overwrite=True)
+    importasdm(asdm=asdm, vis=vis, savecmds=True, outfile=flagfile, overwrite=True, asis="Source")
     if not os.path.isdir(vis):
         raise RuntimeError(f"importasdm did not produce {vis}")
     problems: list[str] = []
+    # the calibrator fluxes of Source.xml (a malformed row would silently empty SOURCE)
+    tb = table()
+    tb.open(os.path.join(vis, "ASDM_SOURCE"))
+    n_flux = sum(1 for i in range(tb.nrows()) if tb.iscelldefined("flux", i))
+    tb.close()
+    n_calibrators = sum(1 for f in setup["fields"] if f["role"] in ("bandpass", "phase"))
+    n_fdm = sum(1 for w in setup["corr_spws"] if setup["spws"][w]["type"] == "FDM")
+    if n_flux != n_calibrators * n_fdm:
+        problems.append(f"ASDM_SOURCE has {n_flux} rows with flux, want {n_calibrators * n_fdm}")
 
     ref = _ms_summary(ms)
     imp = _ms_summary(vis)
