@@ -1,4 +1,5 @@
-"""Flux models: the flux file where it has rows; the ASDM Source table where it has none."""
+"""Flux models: the flux file where it has rows; a solar-system body's Butler-JPL-Horizons 2012
+model; the ASDM Source table where the flux file has no rows."""
 
 import json
 
@@ -10,12 +11,26 @@ from truth import DEMO_EBS, MOUS, ROOT, field_truth, load_truth, product, source
 SOURCE_TABLE_EB = DEMO_EBS[2]  # config/flux.csv has no rows for it
 
 
+SOLAR_SYSTEM_EB = DEMO_EBS[1]  # its flux calibrator is Ceres
+
+
+def flux_calibrator(truth: dict) -> dict:
+    return next((f for f in truth["fields"] if f["role"] == "flux"), field_truth(truth, "bandpass"))
+
+
 @pytest.mark.parametrize("eb", DEMO_EBS)
 def test_flux_model_values_and_their_origin(eb, demo_run):
     truth = load_truth(eb)
-    field = field_truth(truth, "bandpass")
+    field = flux_calibrator(truth)
     models = json.loads(product(eb, ".ms.split.setjy.json").read_text())["models"]
     assert {m["spw"] for m in models} == {s["id"] for s in truth["spws"] if s["type"] == "FDM"}
+    if eb == SOLAR_SYSTEM_EB:  # the injected visibilities are setjy's model of Ceres
+        assert field["model"] == "Butler-JPL-Horizons 2012"
+        for m in models:
+            assert m["field"] == "Ceres" and m["source"] == "Butler-JPL-Horizons 2012"
+            assert m["fluxdensity_jy"][0] == pytest.approx(
+                field["model_flux_jy"][str(m["spw"])], rel=1e-4)
+        return
     for m in models:
         freq = float(m["reffreq"].removesuffix("GHz")) * 1e9
         assert m["field"] == field["name"]
@@ -39,3 +54,16 @@ def test_source_table_fallback_is_reported_and_calibrates(demo_run):
     sources = {(e["source"], e["spw"]) for e in metadata["source_fluxes"]}
     assert (field_truth(truth, "bandpass")["name"], 1) in sources
     assert np.isfinite([e["I"] for e in metadata["source_fluxes"]]).all()
+
+
+def test_solar_system_flux_scale_reaches_the_other_calibrators(demo_run):
+    """Ceres (a resolved disc, setjy Butler-JPL-Horizons 2012) sets the flux scale of the EB:
+    fluxscale must give the bandpass and phase calibrators their injected flux densities."""
+    truth = load_truth(SOLAR_SYSTEM_EB)
+    fluxes = json.loads(product(SOLAR_SYSTEM_EB, ".ms.split.fluxscale.json").read_text())
+    assert fluxes["reference"] == ["Ceres"]
+    for role in ("bandpass", "phase"):
+        field = field_truth(truth, role)
+        for spw, entry in fluxes["fields"][field["name"]]["spws"].items():
+            want = source_spectrum(field, entry["freq_hz"])
+            assert abs(entry["flux_jy"] / want - 1) < 0.01, f"{role} spw {spw}: {entry['flux_jy']}"

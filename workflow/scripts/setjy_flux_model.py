@@ -1,4 +1,9 @@
-"""Flux calibrator model on {eb}.ms.split: setjy manual flux density and spectral index.
+"""Flux calibrator model on {eb}.ms.split: setjy manual flux density and spectral index, or the
+Butler-JPL-Horizons 2012 model of a solar-system body.
+
+A flux calibrator named after a solar-system body with a Butler-JPL-Horizons 2012 model (Ceres,
+Mars, Titan, ...) gets that model: a resolved disc from the ephemeris and brightness model that
+ship with the CASA data, per channel (rows of the flux file for it are ignored, said in the log).
 
 Values come from the MOUS flux file in the ALMA pipeline's flux.csv form
 (ms,field,spw,I,Q,U,V,spix,uvmin,uvmax,comment), I at the centre frequency of the spw. Where the
@@ -38,6 +43,17 @@ def flux_rows(table: pd.DataFrame, eb: str, fields: list[dict], flux_file: str) 
     return table[mine].assign(field=names[mine])
 
 
+# Bodies with a Butler-JPL-Horizons 2012 model and an ephemeris in the CASA data (casadata).
+SOLAR_SYSTEM_BODIES = ("Venus", "Mars", "Jupiter", "Uranus", "Neptune", "Io", "Europa",
+                       "Ganymede", "Callisto", "Titan", "Ceres", "Juno", "Pallas", "Vesta")
+SOLAR_SYSTEM_STANDARD = "Butler-JPL-Horizons 2012"
+
+
+def solar_system_body(field: str) -> str | None:
+    """The solar-system body a flux calibrator's field name denotes (setjy matches names so)."""
+    return next((b for b in SOLAR_SYSTEM_BODIES if field.strip().lower() == b.lower()), None)
+
+
 def source_table_model(md: dict, field: str, spw: int) -> dict | None:
     """Manual setjy model of ``field`` in ``spw`` from the ASDM Source-table fluxes (or None)."""
     entries = [e for e in md.get("source_fluxes", []) if e["source"] == field and e["I"] > 0]
@@ -50,6 +66,24 @@ def source_table_model(md: dict, field: str, spw: int) -> dict | None:
         spix = float(np.polyfit(np.log(freqs), np.log([e["I"] for e in entries]), 1)[0])
     return {"fluxdensity_jy": [own[0][k] for k in ("I", "Q", "U", "V")], "spix": spix,
             "reffreq": f"{own[0]['freq_hz'] / 1e9:.9f}GHz", "source": "ASDM Source table"}
+
+
+def solar_system_models(job: CasaJob, vis: str, field: str, science: list[int],
+                        rows: pd.DataFrame, flux_file: str) -> list[dict]:
+    """setjy with the Butler-JPL-Horizons 2012 model of a solar-system body (a resolved disc from
+    the ephemeris shipped with the CASA data), per channel."""
+    if not rows[rows["field"] == field].empty:
+        job.note(f"{flux_file}: rows for {field} ignored: a solar-system body is modelled with "
+                 f"{SOLAR_SYSTEM_STANDARD}, not as a point source")
+    result = job.task("setjy", vis=vis, field=field, spw=eb_metadata.spw_selection(science),
+                      standard=SOLAR_SYSTEM_STANDARD, scalebychan=True, usescratch=True)
+    per_spw = next((v for v in (result or {}).values()
+                    if isinstance(v, dict) and v.get("fieldName") == field), None)
+    if per_spw is None:
+        raise RuntimeError(f"setjy({SOLAR_SYSTEM_STANDARD}) returned no model for {field}: {result}")
+    return [{"field": field, "spw": spw, "fluxdensity_jy": [float(v) for v in per_spw[str(spw)]["fluxd"]],
+             "spix": None, "reffreq": "per channel", "source": SOLAR_SYSTEM_STANDARD}
+            for spw in science]
 
 
 def setjy_flux_model(
@@ -73,6 +107,9 @@ def setjy_flux_model(
     with CasaJob(log=log, commands=commands, title=f"flux model of {vis}") as job:
         job.task("clearcal", vis=vis, addmodel=True)
         for field in roles["flux"]:
+            if solar_system_body(field):
+                models += solar_system_models(job, vis, field, science, rows, flux_file)
+                continue
             for spw in science:
                 row = rows[(rows["field"] == field) & (rows["spw"].astype(int) == spw)]
                 if not row.empty:

@@ -137,6 +137,7 @@ def simulate_eb(*, params: dict, eb: str, asdm: str, truth: str, antpos_json: st
         _simulate_empty_ms(setup, ms)
         _repair_ms(setup, ms)
         model = _draw_corruptions(setup)
+        model["sso_vis"], model["sso_flux"] = _solar_system_model(setup, ms)
         _write_data(setup, model, ms)
         _write_syscal(setup, model, ms)
         casalog.post(f"simulated MS {ms} ready after {_elapsed(t_start)}", "INFO")
@@ -191,6 +192,42 @@ def _utc_to_mjd_s(iso: str) -> float:
 def _mjd_s_to_casa(t: float) -> str:
     d = _dt.datetime(1858, 11, 17) + _dt.timedelta(seconds=t)
     return d.strftime("%Y/%m/%d/%H:%M:%S.") + f"{d.microsecond // 1000:03d}"
+
+
+def _add_solar_system_flux_calibrator(sso: dict, ebp: dict, fields: list[dict],
+                                      scans: list[dict]) -> tuple[list[dict], list[dict]]:
+    """A solar-system body as the EB's flux calibrator: a field at the body's J2000 position
+    (casadata JPL-Horizons ephemeris, at the EB start) with CALIBRATE_FLUX, its ATMOSPHERE and
+    observing scans after scan ``after_scan``; the other fields lose CALIBRATE_FLUX. Its
+    visibilities are CASA's Butler-JPL-Horizons 2012 model (see _solar_system_model)."""
+    body = str(sso["body"])
+    ra_deg, dec_deg = _ephemeris_position(body, _utc_to_mjd_s(ebp["start_utc"]) / _DAY_S)
+    for f in fields:
+        f["intents"] = [i for i in f["intents"] if i != "CALIBRATE_FLUX"]
+    fields = fields + [{"id": len(fields), "name": body, "role": "flux", "ra": f"{ra_deg!r}deg",
+                        "dec": f"{dec_deg!r}deg", "intents": ["CALIBRATE_FLUX"], "flux_jy": None,
+                        "spix": None, "line": None, "model": "Butler-JPL-Horizons 2012"}]
+    after = int(sso["after_scan"])
+    added = [{"field": body, "kind": "atm", "duration_s": 20},
+             {"field": body, "kind": "obs", "duration_s": float(sso["duration_s"])}]
+    return fields, scans[:after] + added + scans[after:]
+
+
+def _ephemeris_position(body: str, mjd: float) -> tuple[float, float]:
+    """Geocentric J2000 RA, Dec (deg) of ``body`` at ``mjd`` from casadata's JPL-Horizons tables."""
+    import glob
+
+    from casatools import table
+
+    pattern = os.path.join(_casadata_dir(), "ephemerides", "JPL-Horizons", f"{body}_*J2000.tab")
+    tb = table()
+    for path in sorted(glob.glob(pattern)):
+        tb.open(path)
+        mjds, ra, dec = tb.getcol("MJD"), tb.getcol("RA"), tb.getcol("DEC")
+        tb.close()
+        if mjds.min() <= mjd <= mjds.max():
+            return float(np.interp(mjd, mjds, ra)), float(np.interp(mjd, mjds, dec))
+    raise ValueError(f"no casadata JPL-Horizons ephemeris of {body} covers MJD {mjd:.2f} ({pattern})")
 
 
 def _line_params(field: dict) -> dict[str, float] | None:
@@ -326,13 +363,17 @@ def _build_setup(params: dict, eb: str) -> dict[str, Any]:
         fields.append({"id": i, "name": f["name"], "role": f["role"], "ra": f["ra"], "dec": f["dec"],
                        "intents": list(f["intents"]), "flux_jy": float(f["flux_jy"]), "spix": float(f["spix"]),
                        "line": _line_params(f)})
+    scan_list = list(params["scans"])
+    sso = ebp.get("solar_system_flux_calibrator")
+    if sso:
+        fields, scan_list = _add_solar_system_flux_calibrator(sso, ebp, fields, scan_list)
     fid = {f["name"]: f["id"] for f in fields}
 
     tint = float(params["integration_s"])
     slew = float(params["slew_s"])
     t = _utc_to_mjd_s(ebp["start_utc"])
     scans = []
-    for k, sc in enumerate(params["scans"], start=1):
+    for k, sc in enumerate(scan_list, start=1):
         if sc["field"] not in fid:
             raise ValueError(f"scan {k}: unknown field {sc['field']}")
         nint = int(math.floor(float(sc["duration_s"]) / tint + 1e-9))
@@ -916,7 +957,7 @@ def _wvr_grid(setup: dict, at, pwv: float, geo: dict) -> dict[str, Any]:
     planck = str(wp.get("brightness", "rayleigh_jeans")) == "planck"
     get = at.getTebbSkySpec if planck else at.getTrjSkySpec
     amin, amax = float(np.min(geo["airmass"])), float(np.max(geo["airmass"]))
-    a_nodes = np.linspace(amin - 0.01, amax + 0.01, 9)
+    a_nodes = np.linspace(max(amin - 0.01, 1.0), amax + 0.01, 9)  # ATM needs airmass >= 1
     dw = float(wp.get("water_step_mm", 0.05))
     w_nodes = pwv + np.array([-dw, 0.0, dw])
     grid = np.zeros((len(a_nodes), len(w_nodes), 4))
@@ -1069,7 +1110,10 @@ def _write_data(setup: dict, model: dict, ms: str) -> None:
             sel = f == fld["id"]
             if not sel.any():
                 continue
-            flux[:, sel] = _field_flux(setup, fld, s)[:, None]
+            if fld.get("model"):  # solar-system body: resolved disc, per baseline and channel
+                flux[:, sel] = model["sso_vis"][s["id"]][:, sel]
+            else:
+                flux[:, sel] = _field_flux(setup, fld, s)[:, None]
             if s["type"] == "FDM":  # the ATMOSPHERE scans (TDM) do not see the extended line
                 tline[:, sel] = _field_line_temperature(fld, s)[:, None]
             ts = model["tsys"][fld["id"]][s["id"]]  # [ant, pol, chan]
@@ -1118,6 +1162,37 @@ def _field_line_temperature(fld: dict, s: dict) -> np.ndarray:
     """Antenna temperature (K) of the field's extended line at the channels of spw ``s``."""
     line = fld["line"]
     return np.zeros_like(s["freqs"]) if line is None else line["antenna_temperature_k"] * _line_profile(line, s["freqs"])
+
+
+def _solar_system_model(setup: dict, ms: str) -> tuple[dict, dict]:
+    """Visibilities of a solar-system flux calibrator: CASA's setjy Butler-JPL-Horizons 2012
+    model (resolved disc from the shipped ephemeris and brightness model) on the simulated MS.
+    Returns per spw the real model [chan, row] of the spw's rows (0 for other fields) and the
+    zero-spacing flux density per spw; MODEL_DATA is removed again (exportasdm must not see it)."""
+    from casatasks import setjy
+    from casatools import table
+
+    bodies = [f for f in setup["fields"] if f.get("model")]
+    if not bodies:
+        return {}, {}
+    vis, fluxes = {}, {}
+    for f in bodies:
+        result = setjy(vis=ms, field=f["name"], standard=f["model"], usescratch=True)
+        if not result or str(f["id"]) not in result:
+            raise RuntimeError(f"setjy({f['model']}) gave no model for {f['name']}: {result}")
+        fluxes[f["name"]] = {str(spw): float(v["fluxd"][0]) for spw, v in result[str(f["id"])].items()
+                             if spw.isdigit()}
+    tb = table()
+    tb.open(ms, nomodify=False)
+    for w in setup["corr_spws"]:
+        sub = tb.query(f"DATA_DESC_ID=={w}")
+        model_data = sub.getcol("MODEL_DATA")  # [pol, chan, row]
+        sso_rows = np.isin(sub.getcol("FIELD_ID"), [f["id"] for f in bodies])
+        vis[w] = np.where(sso_rows[None, :], model_data[0].real, 0.0)
+        sub.close()
+    tb.removecols(["MODEL_DATA"])
+    tb.close()
+    return vis, fluxes
 
 
 def _time_index(times_all: np.ndarray, t: np.ndarray) -> np.ndarray:
@@ -1904,7 +1979,8 @@ def _write_truth(setup: dict, model: dict, path: str) -> None:
                       "dish_diameter_m": setup["dish_diameter_m"]} for i, a in enumerate(setup["antennas"])],
         "fields": [{"id": f["id"], "name": f["name"], "role": f["role"], "ra": f["ra"], "dec": f["dec"],
                     "intents": [f"{i}#ON_SOURCE" for i in f["intents"]], "S0_jy": f["flux_jy"], "spix": f["spix"],
-                    "nu0_hz": setup["nu0"], "line": f["line"]} for f in setup["fields"]],
+                    "nu0_hz": setup["nu0"], "line": f["line"], "model": f.get("model"),
+                    "model_flux_jy": model["sso_flux"].get(f["name"])} for f in setup["fields"]],
         "auto_ref_k": _AUTO_REF_K,
         "spws": [{"id": s["id"], "name": s["name"], "type": s["type"], "baseband": s["baseband"],
                   "nchan": s["nchan"], "chan_width_hz": (s["width"] if s["type"] != "WVR" else s["widths"].tolist()),
