@@ -72,7 +72,7 @@ def test_renorm_factors_match_injected_total_power(eb, demo_run):
         use[excluded["atmospheric_lines"]] = False
         for scan in stats["scans"]:
             got = spectra[f"{target['name']}/{spw}/{scan}"]
-            assert np.max(np.abs(got - want)[:, :, use]) < 0.003, f"spw {spw} scan {scan}"
+            assert np.max(np.abs(got - want)[:, :, use]) < 0.005, f"spw {spw} scan {scan}"
         assert (stats["max_rn"] > 1.1) == (tline.max() > 0.2 * tsys.min())
 
 

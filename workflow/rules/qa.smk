@@ -258,7 +258,9 @@ rule qa_report:
         ),
         plots=lambda w: expand(QA_EB_PLOTS, mous=w.mous, eb=mous_ebs(w.mous)),
         corrections=lambda w: expand(
-            "results/{mous}/{eb}/{eb}.corrections.json", mous=w.mous, eb=mous_ebs(w.mous)
+            "results/{mous}/{eb}/{eb}.corrections.json",
+            mous=w.mous,
+            eb=mous_ebs(w.mous),
         ),
     output:
         report=directory("results/{mous}/qa"),
