@@ -19,8 +19,8 @@ LINE = "antenna='DA45' spw='1' reason='QA: high phase scatter'\n"
 
 SPLIT_CHAIN = {
     "flag_split", "setjy_flux_model", "gaincal_ap_pre_bandpass", "bandpass", "gaincal_phase_int",
-    "gaincal_phase_inf", "gaincal_ampli_inf", "fluxscale", "applycal_split_cal",
-}
+    "gaincal_phase_inf", "gaincal_ampli_inf", "fluxscale", "renorm_factors", "applycal_split_cal",
+}  # (renorm_table follows renorm_factors once that checkpoint has run: not in a dry-run plan)
 # QA of each product: its plot rule, and every EB's QA summary.
 QA_OF = {
     "bandpass": {"qa_plot_bandpass"},
@@ -28,6 +28,7 @@ QA_OF = {
     "gaincal_phase_inf": {"qa_plot_phase_inf"},
     "fluxscale": {"qa_plot_flux_inf"},
     "applycal_split_cal": {"qa_plot_calibrated"},
+    "renorm_factors": {"eb_corrections", "qa_plot_corrections"},
 }
 MOUS_LEVEL = {("mous_summary", None), ("casa_commands", None), ("qa_report", None)}
 CALTABLES = (".ap_pre_bandpass", ".bandpass", ".phase_int", ".phase_inf", ".ampli_inf", ".flux_inf")

@@ -97,7 +97,7 @@ def parse_dry_run(output: str) -> list[PlannedJob]:
     """Jobs of a ``snakemake --dry-run`` listing."""
     jobs, current = [], None
     for line in output.splitlines():
-        header = re.match(r"^(?:local)?rule (\w+):$", line)
+        header = re.match(r"^(?:local)?(?:rule|checkpoint) (\w+):$", line)
         if header:
             current = PlannedJob(rule=header.group(1), mous=None, eb=None, outputs=[])
             jobs.append(current)
@@ -138,6 +138,9 @@ def report(jobs: list[PlannedJob]) -> str:
             products = ", ".join(product_name(o) for o in job.outputs) or "-"
             lines.append(f"  {job.rule:<26} {products}")
             lines += [f"  {'':<26}   because {reason}" for reason in job.reasons]
+            if job.rule == "renorm_factors":
+                lines.append(f"  {'':<26}   then renorm_table, if the new factors exceed the "
+                             "threshold (decided when renorm_factors has run)")
     return "\n".join(lines)
 
 
