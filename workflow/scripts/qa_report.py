@@ -227,10 +227,13 @@ def _corrections(eb: str, c: dict) -> str:
             f"{_fmt(wvr['calibrator_phase_rms_deg_after'])} deg after.</p>")
     else:
         parts.append(f"<p>WVR: {_e(wvr['reason'])}.</p>")
-    offsets = c["antenna_positions"]["offsets_m"]
-    parts.append("<p>Antenna positions: " + (_e(", ".join(
-        f"{ant} {[round(v * 1e3, 2) for v in xyz]} mm" for ant, xyz in offsets.items())) or "no offsets")
-        + (" (ITRF offsets applied)" if offsets else "") + "</p>")
+    positions = c["antenna_positions"]
+    if not positions["applied"]:
+        parts.append("<p>Antenna positions: no position file given, none corrected.</p>")
+    else:
+        offsets = ", ".join(f"{ant} {[round(v * 1e3, 2) for v in xyz]} mm"
+                            for ant, xyz in positions["offsets_m"].items())
+        parts.append(f"<p>Antenna positions (ITRF offsets applied): {_e(offsets or 'none')}.</p>")
     parts.append(_table(["flux calibrator", "spw", "I (Jy)", "spectral index", "at", "from"],
                         [[m["field"], m["spw"], m["fluxdensity_jy"][0], m["spix"], m["reffreq"],
                           m["source"]] for m in c["flux_models"]], numeric_from=2))
