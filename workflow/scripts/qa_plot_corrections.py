@@ -7,6 +7,7 @@ against the threshold, channels excluded from the fits shaded.
 """
 
 import json
+import textwrap
 from pathlib import Path
 
 import matplotlib
@@ -21,8 +22,8 @@ import qa_common  # noqa: E402
 def plot_wvr(ax, wvr: dict) -> None:
     if not wvr["applied"]:
         ax.axis("off")
-        ax.text(0.5, 0.5, "WVR: " + wvr["reason"], ha="center", va="center", wrap=True,
-                transform=ax.transAxes)
+        ax.text(0.5, 0.5, textwrap.fill("WVR: " + wvr["reason"], 50), ha="center",
+                va="center", transform=ax.transAxes)
         return
     names = list(wvr["per_antenna"])
     rms = [wvr["per_antenna"][n]["RMS_um"] for n in names]
@@ -61,7 +62,10 @@ def qa_plot_corrections(*, corrections: str, renorm_spectra: str, plot: str) -> 
     plot_wvr(left, data["wvr"])
     with np.load(renorm_spectra) as spectra:
         plot_renorm(right, data["renormalization"], spectra)
-    qa_common.save(fig, plot)
+    fig.tight_layout()  # (no figure legend to leave room for, unlike qa_common.save's plots)
+    Path(plot).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(plot, dpi=qa_common.DPI)
+    plt.close(fig)
 
 
 if "snakemake" in globals():
