@@ -63,9 +63,15 @@ def raw_size_mb(raw):
     return sum(f.stat().st_size for f in path.rglob("*") if f.is_file()) / 1e6
 
 
+@functools.lru_cache(maxsize=None)
+def raw_of_eb():
+    """EB name -> its raw data (names are unique across MOUSes)."""
+    return {eb: entry["raw"] for (_, eb), entry in EBS.items()}
+
+
 def eb_size_mb(wildcards):
-    raws = [entry["raw"] for (_, eb), entry in EBS.items() if eb == wildcards.get("eb")]
-    return raw_size_mb(raws[0]) if raws else 0.0
+    raw = raw_of_eb().get(wildcards.get("eb"))
+    return raw_size_mb(raw) if raw else 0.0
 
 
 def casa_mem_mb(wildcards, attempt):
@@ -208,13 +214,18 @@ def raw_has_wvr(raw):
         md.close()
 
 
+@functools.lru_cache(maxsize=None)
+def demo_execution_blocks(parameters):
+    """The demo's EB parameters by name (the demo parameter file, read once per run)."""
+    with open(parameters) as stream:
+        return {b["name"]: b for b in yaml.safe_load(stream)["execution_blocks"]}
+
+
 def has_wvr(wildcards):
     """WVR data in the EB: from the raw data, or for the demo from what its simulation makes."""
     if is_demo(wildcards):
-        with open(config.get("demo_parameters", "resources/demo_mous.yaml")) as stream:
-            blocks = yaml.safe_load(stream)["execution_blocks"]
-        name = Path(raw_input(wildcards)).name
-        entry = next(b for b in blocks if b["name"] == name)
+        blocks = demo_execution_blocks(config.get("demo_parameters", "resources/demo_mous.yaml"))
+        entry = blocks[Path(raw_input(wildcards)).name]
         return entry.get("wvr", entry.get("array", "12m") == "12m")
     return raw_has_wvr(raw_input(wildcards))
 
