@@ -224,7 +224,9 @@ def demo_execution_blocks(parameters):
 def has_wvr(wildcards):
     """WVR data in the EB: from the raw data, or for the demo from what its simulation makes."""
     if is_demo(wildcards):
-        blocks = demo_execution_blocks(config.get("demo_parameters", "resources/demo_mous.yaml"))
+        blocks = demo_execution_blocks(
+            config.get("demo_parameters", "resources/demo_mous.yaml")
+        )
         entry = blocks[Path(raw_input(wildcards)).name]
         return entry.get("wvr", entry.get("array", "12m") == "12m")
     return raw_has_wvr(raw_input(wildcards))
