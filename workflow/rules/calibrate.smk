@@ -205,6 +205,8 @@ rule fluxscale:
 checkpoint renorm_factors:
     """Amplitude renormalisation factors of the targets from the autocorrelations; the decision."""
     input:
+        # only the autocorrelations are read; the split state orders it after the last writer of
+        # {eb}.ms.split before the solves (setjy), beside the other readers
         **SPLIT_STATE,
     output:
         factors=eb_path(".ms.split.renorm.json"),

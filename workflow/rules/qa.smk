@@ -212,6 +212,7 @@ rule qa_eb_summary:
     """QA numbers and scores of one EB: flags per stage, solutions, fluxes, phase rms, Tsys."""
     input:
         unpack(tsys_inputs),
+        corrections=eb_path(".corrections.json"),
         metadata=eb_path(".ms.metadata.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
         split_summary=eb_path(".ms.split.split.json"),

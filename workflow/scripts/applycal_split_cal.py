@@ -28,7 +28,7 @@ def applycal_plan(roles: dict, tables: dict) -> list[dict]:
                 "gainfield": ["", field, field],
             }
         )
-    targets = [f for f in roles["target"] if f not in eb_metadata.calibrator_fields(roles)]
+    targets = eb_metadata.target_fields(roles)
     if targets:
         step = {
             "field": ",".join(targets),

@@ -202,6 +202,12 @@ def calibrator_fields(roles: dict[str, list[str]]) -> list[str]:
     return names
 
 
+def target_fields(roles: dict[str, list[str]]) -> list[str]:
+    """Target fields that are not also calibrators."""
+    calibrators = calibrator_fields(roles)
+    return [f for f in roles["target"] if f not in calibrators]
+
+
 def is_wvr(spw: dict) -> bool:
     """ALMA's 183 GHz water-vapour radiometer window: 4 channels, named ...WVR..."""
     return spw["nchan"] == 4 or "WVR" in spw["name"]

@@ -230,6 +230,7 @@ def qa_eb_summary(
     caltables: dict[str, str],
     tsys: str | None,
     tsys_spwmap: str | None,
+    corrections: str,
     solints: dict[str, str],
     field_roles: dict,
     summary: str,
@@ -303,7 +304,8 @@ def qa_eb_summary(
             "fields": fields,
             "per_spw": _solution_counts(tsys_table, intervals, len(antennas)),
         }
-        tsys_stats = qa_common.tsys_medians(tsys_table)
+        tsys_stats = {k: eb_metadata.load(corrections)["tsys"][k]
+                      for k in ("median_k", "array_median_k")}
     bandpass = _bandpass_scatter(tables["bandpass"], pols) if "bandpass" in tables else None
 
     flux = eb_metadata.load(fluxscale)
@@ -422,6 +424,7 @@ if "snakemake" in globals():
         },
         tsys=snakemake.input.get("tsys"),
         tsys_spwmap=snakemake.input.get("tsys_spwmap"),
+        corrections=snakemake.input.corrections,
         solints=dict(snakemake.params.solints),
         field_roles=snakemake.params.field_roles,
         summary=snakemake.output.summary,

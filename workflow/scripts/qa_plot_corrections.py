@@ -55,7 +55,7 @@ def plot_renorm(ax, renorm: dict, spectra: np.lib.npyio.NpzFile) -> None:
     ax.legend(fontsize=7)
 
 
-def qa_plot_corrections(*, corrections: str, renorm_spectra: str, plot: str) -> None:
+def qa_plot_corrections(*, corrections: str, renorm_spectra: str, plot: str, log: str) -> None:
     data = json.loads(Path(corrections).read_text())
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
     fig.suptitle(f"{data['eb']}: WVR and amplitude renormalisation")
@@ -66,6 +66,8 @@ def qa_plot_corrections(*, corrections: str, renorm_spectra: str, plot: str) -> 
     Path(plot).parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(plot, dpi=qa_common.DPI)
     plt.close(fig)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(f"{plot} from {corrections} and {renorm_spectra}\n")
 
 
 if "snakemake" in globals():
@@ -73,4 +75,5 @@ if "snakemake" in globals():
         corrections=snakemake.input.corrections,
         renorm_spectra=snakemake.input.renorm_spectra,
         plot=snakemake.output.plot,
+        log=snakemake.log[0],
     )

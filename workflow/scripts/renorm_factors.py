@@ -198,8 +198,7 @@ def renorm_factors(
 ) -> None:
     md = eb_metadata.load(metadata)
     roles = eb_metadata.field_roles(md, field_roles)
-    calibrators = eb_metadata.calibrator_fields(roles)
-    targets = [f for f in roles["target"] if f not in calibrators]
+    targets = eb_metadata.target_fields(roles)
     bandpass = roles["bandpass"][0]
     field_id = {f["name"]: f["id"] for f in md["fields"]}
     spws = eb_metadata.science_spws(md, science_spws)

@@ -57,9 +57,7 @@ def split_eb(
 ) -> None:
     md = eb_metadata.load(metadata)
     roles = eb_metadata.field_roles(md, field_roles)
-    fields = eb_metadata.calibrator_fields(roles) + [
-        f for f in roles["target"] if f not in eb_metadata.calibrator_fields(roles)
-    ]
+    fields = eb_metadata.calibrator_fields(roles) + eb_metadata.target_fields(roles)
     science = eb_metadata.science_spws(md, science_spws)
     spws = eb_metadata.spw_selection(science)
     ids = {f["name"]: f["id"] for f in md["fields"]}
