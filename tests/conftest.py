@@ -1,4 +1,4 @@
-"""Shared test set-up: offline CASA, the workflow's scripts importable, one demo run per session."""
+"""Shared test set-up: offline CASA, the workflow's library importable, one demo run per session."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 os.environ.setdefault("CASASITECONFIG", str(ROOT / "envs" / "casasiteconfig.py"))
-sys.path.insert(0, str(ROOT / "workflow" / "scripts"))
+sys.path.insert(0, str(ROOT / "workflow" / "lib"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from casa_job import CasaJob, CasaSevereError, casatasks_package
+from almacal.casa_job import CasaJob, CasaSevereError, casatasks_package
 
 
 def test_severe_line_fails_the_job(tmp_path):
@@ -42,7 +42,7 @@ def test_continuation_lines_of_the_leap_second_notice_are_harmless(tmp_path):
         f"2026-11-21 08:36:31\tSEVERE\tgaincal::solve\tNo solutions\n"
         f"2026-11-21 08:36:31\tSEVERE\tgaincal::solve+\tfor spw 1\n"
     )
-    from casa_job import severe_lines
+    from almacal.casa_job import severe_lines
 
     assert severe_lines(log) == [
         "2026-11-21 08:36:31\tSEVERE\tgaincal::solve\tNo solutions\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import eb_metadata
+from almacal import eb_metadata
 
 
 def spw(spw_id, baseband, first_ghz, last_ghz, nchan, intents):

@@ -19,7 +19,7 @@ MOUS = "uid___A001_Xmsinput_X1"
 
 def ms_without_intents(asdm: Path, ms: Path) -> None:
     """Import a demo ASDM, then blank every scan intent (as an array without ALMA intents)."""
-    from casa_job import load_task
+    from almacal.casa_job import load_task
     from casatools import table
 
     load_task("importasdm")(asdm=str(asdm), vis=str(ms))

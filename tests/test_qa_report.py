@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 import yaml
 
-from qa_common import CHECKS, score
+from almacal.qa.common import CHECKS, score
 from truth import MOUS, ROOT
 
 BIN = Path(sys.executable).parent

@@ -36,7 +36,7 @@ def run_workflow(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def planned(workdir: Path, *args: str) -> set[tuple[str, str | None]]:
     """(rule, EB) of every job the rerun plan lists (EB None for MOUS-level jobs)."""
     run = subprocess.run(
-        [sys.executable, ROOT / "workflow/scripts/plan_rerun.py", "--json",
+        [sys.executable, ROOT / "workflow/tools/plan_rerun.py", "--json",
          *snakemake_args(workdir), *args],
         capture_output=True, text=True,
     )

@@ -8,6 +8,17 @@ from types import SimpleNamespace
 import yaml
 from snakemake.utils import validate
 
+# The workflow's library (workflow/lib/almacal): importable here and, through PYTHONPATH, in
+# every job (local or on a cluster node, which parses this file again).
+LIB = str(Path(workflow.basedir, "workflow", "lib").resolve())
+sys.path.insert(0, LIB)
+os.environ["PYTHONPATH"] = os.pathsep.join(
+    [LIB, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != LIB]]
+)
+
+from almacal import eb_metadata
+from almacal import flag_files as user_flags
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Offline CASA: measures data from the pinned `casadata` package (envs/casasiteconfig.py).
@@ -126,9 +137,6 @@ def flag_files(stage):
     return existing
 
 
-sys.path.insert(0, str(Path(workflow.basedir, "workflow", "scripts")))
-import eb_metadata
-import flag_files as user_flags
 
 
 def check_user_flags():

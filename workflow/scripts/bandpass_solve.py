@@ -1,53 +1,16 @@
-"""Bandpass table {eb}.ms.split.bandpass on the bandpass calibrator (optionally smoothed)."""
+"""Snakemake adapter: Bandpass table {eb}.ms.split.bandpass on the bandpass calibrator (optionally smoothed)."""
 
-import eb_metadata
-from casa_job import CasaJob
+from almacal.calibration.bandpass_solve import bandpass_solve
 
-
-def bandpass_solve(
-    *,
-    vis: str,
-    metadata: str,
-    caltable: str,
-    gaintables: list[str],
-    solve: dict,
-    field_roles: dict,
-    refant: str,
-    minsnr: float,
-    log: str,
-    commands: str,
-) -> None:
-    md = eb_metadata.load(metadata)
-    roles = eb_metadata.field_roles(md, field_roles)
-    solint = solve["solint"]
-    if solve["smooth_channels"] > 0:
-        solint = f"{solint},{solve['smooth_channels']}ch"
-    with CasaJob(log=log, commands=commands, title=f"bandpass {caltable}") as job:
-        job.task(
-            "bandpass",
-            vis=vis,
-            caltable=caltable,
-            field=",".join(roles["bandpass"]),
-            solint=solint,
-            combine="scan",
-            refant=eb_metadata.ranked_refants(md, refant),
-            solnorm=True,
-            bandtype="B",
-            minsnr=minsnr,
-            gaintable=list(gaintables),
-        )
-
-
-if "snakemake" in globals():
-    bandpass_solve(
-        vis=snakemake.input.vis,
-        metadata=snakemake.input.metadata,
-        caltable=snakemake.output.caltable,
-        gaintables=list(snakemake.input.gaintables),
-        solve=dict(snakemake.params.solve),
-        field_roles=snakemake.params.field_roles,
-        refant=snakemake.params.refant,
-        minsnr=snakemake.params.minsnr,
-        log=snakemake.log.casa,
-        commands=snakemake.log.commands,
-    )
+bandpass_solve(
+    vis=snakemake.input.vis,
+    metadata=snakemake.input.metadata,
+    caltable=snakemake.output.caltable,
+    gaintables=list(snakemake.input.gaintables),
+    solve=dict(snakemake.params.solve),
+    field_roles=snakemake.params.field_roles,
+    refant=snakemake.params.refant,
+    minsnr=snakemake.params.minsnr,
+    log=snakemake.log.casa,
+    commands=snakemake.log.commands,
+)

@@ -1,23 +1,10 @@
-"""Gather the recorded CASA task calls of every job of an MOUS into one file."""
+"""Snakemake adapter: Gather the recorded CASA task calls of every job of an MOUS into one file."""
 
-from pathlib import Path
+from almacal.qa.casa_commands import collect_casa_commands
 
-
-def collect_casa_commands(*, ebs: list[str], steps: list[str], logs: str, commands: str) -> None:
-    parts = []
-    for eb in ebs:
-        parts.append(f"# ===== EB {eb} =====\n")
-        for step in steps:
-            recorded = Path(logs, eb, f"{step}.casa_commands.py")
-            if recorded.exists():
-                parts.append(recorded.read_text() + "\n")
-    Path(commands).write_text("".join(parts))
-
-
-if "snakemake" in globals():
-    collect_casa_commands(
-        ebs=list(snakemake.params.ebs),
-        steps=list(snakemake.params.steps),
-        logs=snakemake.params.logs,
-        commands=snakemake.output.commands,
-    )
+collect_casa_commands(
+    ebs=list(snakemake.params.ebs),
+    steps=list(snakemake.params.steps),
+    logs=snakemake.params.logs,
+    commands=snakemake.output.commands,
+)

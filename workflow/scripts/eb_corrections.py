@@ -1,101 +1,17 @@
-"""One machine-readable file per EB with the figures of its ALMA-specific corrections.
+"""Snakemake adapter: One machine-readable file per EB with the figures of its ALMA-specific corrections."""
 
-{eb}.corrections.json gathers what the a-priori and amplitude corrections did, for the QA report
-and for reducers: Tsys medians per antenna and spw (and the TDM->FDM map), the antenna-position
-offsets applied, WVR (wvrgcal per-antenna figures, flagged antennas, calibrator phase rms before
-and after; or why the EB has none), the flux models (and where their values came from), and the
-amplitude renormalisation (maximum factor per field and spw, per scan, decision).
-"""
+from almacal.qa.corrections import eb_corrections
 
-import json
-from pathlib import Path
-
-import numpy as np
-
-import eb_metadata
-import qa_common
-from casa_job import CasaJob
-
-
-def read_json(path: str | None) -> dict | None:
-    return json.loads(Path(path).read_text()) if path else None
-
-
-def antenna_position_offsets(antpos: str, antennas: list[str]) -> dict[str, list[float]]:
-    """ITRF offsets (m) the antpos caltable applies, per antenna with a non-zero one."""
-    from casatools import table
-
-    tb = table()
-    tb.open(antpos)
-    offsets = tb.getcol("FPARAM")[:, 0, :]  # [xyz, row]
-    ants = tb.getcol("ANTENNA1")
-    tb.close()
-    return {antennas[int(a)]: [round(float(v), 6) for v in offsets[:, i]]
-            for i, a in enumerate(ants) if np.any(offsets[:, i] != 0)}
-
-
-def eb_corrections(
-    *, metadata: str, split_summary: str, tsys: str | None, tsys_spwmap: str | None,
-    antpos: str | None, wvr_stats: str | None, flux_model: str, renorm: str, corrections: str,
-    log: str, commands: str,
-) -> None:
-    md = eb_metadata.load(metadata)
-    eb = qa_common.eb_name(md)
-    antennas = [a["name"] for a in md["antennas"]]
-    split = read_json(split_summary)
-    with CasaJob(log=log, commands=commands, title=f"corrections summary of {eb}") as job:
-        job.note(f"read {tsys}, {antpos}, {wvr_stats}, {split_summary}, {flux_model}, {renorm}")
-        tsys_figures = None
-        if tsys:
-            tsys_figures = {**qa_common.tsys_medians(qa_common.read_caltable(tsys)),
-                            "spwmap": read_json(tsys_spwmap)}
-        positions = antenna_position_offsets(antpos, antennas) if antpos else None
-    wvr = read_json(wvr_stats)
-    phase_rms = (split or {}).get("wvr", {})
-    if wvr is None:
-        wvr_figures = {"applied": False,
-                       "reason": "no WVR data in the EB (e.g. 7 m ACA antennas): calibrated "
-                                 "without a WVR table"}
-    else:
-        wvr_figures = {"applied": True, "toffset_s": wvr["toffset_s"],
-                       "flagged_antennas": wvr["wvrflag"], "tie": wvr["tie"],
-                       "per_antenna": wvr["antennas"],
-                       "calibrator_phase_rms_deg_before": phase_rms.get(
-                           "calibrator_phase_rms_deg_before"),
-                       "calibrator_phase_rms_deg_after": phase_rms.get(
-                           "calibrator_phase_rms_deg_after")}
-    rn = read_json(renorm)
-    renorm_figures = {
-        "applied": rn["apply"], "decision": rn["decision"], "threshold": rn["threshold"],
-        "max_factor": rn["max_rn"],
-        "fields": {field: {spw: {"max_factor": s["max_rn"],
-                                 "exceeds_threshold": s["exceeds_threshold"],
-                                 "per_scan": {scan: v["max_rn"] for scan, v in s["scans"].items()}}
-                           for spw, s in per_spw.items()}
-                   for field, per_spw in rn["fields"].items()},
-        "excluded_channels": rn["excluded_channels"],
-    }
-    qa_common.write_json(corrections, {
-        "eb": eb,
-        "tsys": tsys_figures,
-        "antenna_positions": {"applied": positions is not None, "offsets_m": positions},
-        "wvr": wvr_figures,
-        "flux_models": read_json(flux_model)["models"],
-        "renormalization": renorm_figures,
-    })
-
-
-if "snakemake" in globals():
-    eb_corrections(
-        metadata=snakemake.input.metadata,
-        split_summary=snakemake.input.split_summary,
-        tsys=snakemake.input.get("tsys"),
-        tsys_spwmap=snakemake.input.get("tsys_spwmap"),
-        antpos=snakemake.input.antpos[0] if snakemake.input.antpos else None,
-        wvr_stats=snakemake.input.get("wvr_stats"),
-        flux_model=snakemake.input.flux_model,
-        renorm=snakemake.input.renorm,
-        corrections=snakemake.output.corrections,
-        log=snakemake.log.casa,
-        commands=snakemake.log.commands,
-    )
+eb_corrections(
+    metadata=snakemake.input.metadata,
+    split_summary=snakemake.input.split_summary,
+    tsys=snakemake.input.get("tsys"),
+    tsys_spwmap=snakemake.input.get("tsys_spwmap"),
+    antpos=snakemake.input.antpos[0] if snakemake.input.antpos else None,
+    wvr_stats=snakemake.input.get("wvr_stats"),
+    flux_model=snakemake.input.flux_model,
+    renorm=snakemake.input.renorm,
+    corrections=snakemake.output.corrections,
+    log=snakemake.log.casa,
+    commands=snakemake.log.commands,
+)

@@ -1,52 +1,11 @@
-"""A-priori flags on {eb}.ms: online flags, shadowing, autocorrelations, non-science intents."""
+"""Snakemake adapter: A-priori flags on {eb}.ms: online flags, shadowing, autocorrelations, non-science intents."""
 
-import eb_metadata
-import flag_state
-from casa_job import CasaJob
+from almacal.calibration.flag_apriori import flag_apriori
 
-# Scans with these intents carry no data for the calibration of the visibilities.
-NON_SCIENCE_INTENTS = ("CALIBRATE_POINTING", "CALIBRATE_ATMOSPHERE", "CALIBRATE_SIDEBAND_RATIO")
-
-
-def online_flag_count(ms: str) -> int:
-    from casatools import table
-
-    tb = table()
-    tb.open(f"{ms}/FLAG_CMD")
-    rows = tb.nrows()
-    tb.close()
-    return rows
-
-
-def flag_apriori(*, ms: str, metadata: str, summary: str, log: str, commands: str) -> None:
-    md = eb_metadata.load(metadata)
-    with CasaJob(log=log, commands=commands, title=f"a-priori flags of {ms}") as job:
-        flag_state.restore(job, ms, flag_state.ORIGINAL)
-        online = online_flag_count(ms)
-        if online:
-            job.task("flagcmd", vis=ms, inpmode="table", useapplied=True, action="apply",
-                     flagbackup=False)
-        intents = [i for i in NON_SCIENCE_INTENTS if i in md["intents"]]
-        cmds = ["mode='shadow'", "mode='manual' autocorr=True"]
-        if intents:
-            cmds.append("mode='manual' intent='" + ",".join(f"*{i}*" for i in intents) + "'")
-        job.task("flagdata", vis=ms, mode="list", inpfile=cmds, flagbackup=False)
-        flag_state.save(job, ms, flag_state.APRIORI, "a-priori flags")
-        flag_state.write_json(
-            summary,
-            {
-                "online_flag_commands": online,
-                "commands": cmds,
-                **flag_state.summary(job, ms),
-            },
-        )
-
-
-if "snakemake" in globals():
-    flag_apriori(
-        ms=snakemake.input.ms,
-        metadata=snakemake.input.metadata,
-        summary=snakemake.output.summary,
-        log=snakemake.log.casa,
-        commands=snakemake.log.commands,
-    )
+flag_apriori(
+    ms=snakemake.input.ms,
+    metadata=snakemake.input.metadata,
+    summary=snakemake.output.summary,
+    log=snakemake.log.casa,
+    commands=snakemake.log.commands,
+)

@@ -1,87 +1,17 @@
-"""Edge channels and split-stage user flags on {eb}.ms.split, from its as-split flag version."""
+"""Snakemake adapter: Edge channels and split-stage user flags on {eb}.ms.split, from its as-split flag version."""
 
-from pathlib import Path
+from almacal.calibration.flag_split import flag_split
 
-import eb_metadata
-import flag_files as user_flags
-import flag_state
-from casa_job import CasaJob
-
-
-def edge_selection(metadata: dict, spws: list[int], fraction: float) -> str:
-    """flagdata spw selection of the edge channels of each spw ('' when none)."""
-    parts = []
-    for spw in metadata["spws"]:
-        if spw["id"] not in spws:
-            continue
-        n = spw["nchan"]
-        edge = int(round(fraction * n))
-        if edge > 0:
-            parts.append(f"{spw['id']}:0~{edge - 1};{n - edge}~{n - 1}")
-    return ",".join(parts)
-
-
-def flag_split(
-    *,
-    eb: str,
-    vis: str,
-    metadata: str,
-    flag_files: list[str],
-    summary: str,
-    edge_channel_fraction: float,
-    flux_line_channels: str,
-    field_roles: dict,
-    science_spws: list[int],
-    log: str,
-    commands: str,
-) -> None:
-    md = eb_metadata.load(metadata)
-    spws = eb_metadata.science_spws(md, science_spws)
-    own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
-    user_commands = user_flags.checked_commands(flag_files, md, spws, eb_files=own)
-    line = None
-    if flux_line_channels:
-        flux_fields = ",".join(eb_metadata.field_roles(md, field_roles)["flux"])
-        line = user_flags.FlagCommand(
-            "config calibration.flux_line_channels", 1,
-            f"field='{flux_fields}' spw='{flux_line_channels}' reason='flux calibrator line'",
-            {"field": flux_fields, "spw": flux_line_channels},
-        )
-        errors = user_flags.check(line, md, spws, per_eb=True)
-        if errors:
-            raise user_flags.FlagFileError("\n".join(errors))
-    with CasaJob(log=log, commands=commands, title=f"split-stage flags of {vis}") as job:
-        flag_state.restore(job, vis, flag_state.SPLIT_ORIGINAL)
-        edges = edge_selection(md, spws, edge_channel_fraction)
-        if edges:
-            job.task("flagdata", vis=vis, mode="manual", spw=edges, flagbackup=False)
-        if line:
-            flag_state.apply_flag_commands(job, vis, [line], "flux calibrator line before setjy")
-        n_user = flag_state.apply_flag_commands(job, vis, user_commands, "split-stage user flags")
-        flag_state.save(job, vis, flag_state.SPLIT_USER, "edge channels and user flags")
-        flag_state.write_json(
-            summary,
-            {
-                "edge_channels": edges,
-                "flux_calibrator_line": line.text if line else None,
-                "user_flag_files": flag_files,
-                "user_flag_commands": n_user,
-                **flag_state.summary(job, vis),
-            },
-        )
-
-
-if "snakemake" in globals():
-    flag_split(
-        eb=snakemake.wildcards.eb,
-        vis=snakemake.input.vis,
-        metadata=snakemake.input.metadata,
-        flag_files=list(snakemake.input.flag_files),
-        summary=snakemake.output.summary,
-        edge_channel_fraction=snakemake.params.edge_channel_fraction,
-        flux_line_channels=snakemake.params.flux_line_channels,
-        field_roles=snakemake.params.field_roles,
-        science_spws=snakemake.params.science_spws,
-        log=snakemake.log.casa,
-        commands=snakemake.log.commands,
-    )
+flag_split(
+    eb=snakemake.wildcards.eb,
+    vis=snakemake.input.vis,
+    metadata=snakemake.input.metadata,
+    flag_files=list(snakemake.input.flag_files),
+    summary=snakemake.output.summary,
+    edge_channel_fraction=snakemake.params.edge_channel_fraction,
+    flux_line_channels=snakemake.params.flux_line_channels,
+    field_roles=snakemake.params.field_roles,
+    science_spws=snakemake.params.science_spws,
+    log=snakemake.log.casa,
+    commands=snakemake.log.commands,
+)

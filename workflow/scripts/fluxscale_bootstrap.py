@@ -1,64 +1,14 @@
-"""fluxscale: {eb}.ms.split.flux_inf from ampli_inf, and the fitted fluxes as JSON."""
+"""Snakemake adapter: fluxscale: {eb}.ms.split.flux_inf from ampli_inf, and the fitted fluxes as JSON."""
 
-import eb_metadata
-import flag_state
-from casa_job import CasaJob
+from almacal.calibration.fluxscale_bootstrap import fluxscale_bootstrap
 
-
-def fitted_fluxes(result: dict, field_names: list[str]) -> dict:
-    """fluxscale's return value as JSON: per field, per spw flux and error, fitted spectrum."""
-    fluxes = {}
-    freqs = list(result.get("freq", []))
-    for key, entry in result.items():
-        if not key.isdigit():
-            continue
-        name = entry.get("fieldName", field_names[int(key)])
-        per_spw = {}
-        for spw_key, spw_entry in entry.items():
-            if spw_key.isdigit() and float(spw_entry.get("numSol", [0])[0]) > 0:
-                per_spw[spw_key] = {
-                    "flux_jy": float(spw_entry["fluxd"][0]),
-                    "error_jy": float(spw_entry["fluxdErr"][0]),
-                    "n_solutions": int(spw_entry["numSol"][0]),
-                    "freq_hz": float(freqs[int(spw_key)]) if int(spw_key) < len(freqs) else None,
-                }
-        spidx = list(entry.get("spidx", []))
-        fit = {
-            "flux_jy": float(entry["fitFluxd"]) if "fitFluxd" in entry else None,
-            "error_jy": float(entry["fitFluxdErr"]) if "fitFluxdErr" in entry else None,
-            "spix": float(spidx[1]) if len(spidx) > 1 else None,
-            "reffreq_hz": float(entry["fitRefFreq"]) if "fitRefFreq" in entry else None,
-        }
-        fluxes[name] = {"spws": per_spw, "fit": fit}
-    return fluxes
-
-
-def fluxscale_bootstrap(
-    *, vis: str, metadata: str, ampli_inf: str, caltable: str, fluxes: str,
-    field_roles: dict, log: str, commands: str,
-) -> None:
-    md = eb_metadata.load(metadata)
-    roles = eb_metadata.field_roles(md, field_roles)
-    transfer = [f for f in eb_metadata.calibrator_fields(roles) if f not in roles["flux"]]
-    with CasaJob(log=log, commands=commands, title=f"fluxscale {caltable}") as job:
-        result = job.task("fluxscale", vis=vis, caltable=ampli_inf, fluxtable=caltable,
-                          reference=",".join(roles["flux"]), transfer=",".join(transfer),
-                          fitorder=1)
-    field_names = [f["name"] for f in md["fields"]]
-    flag_state.write_json(
-        fluxes,
-        {"reference": roles["flux"], "transfer": transfer, "fields": fitted_fluxes(result, field_names)},
-    )
-
-
-if "snakemake" in globals():
-    fluxscale_bootstrap(
-        vis=snakemake.input.vis,
-        metadata=snakemake.input.metadata,
-        ampli_inf=snakemake.input.ampli_inf,
-        caltable=snakemake.output.caltable,
-        fluxes=snakemake.output.fluxes,
-        field_roles=snakemake.params.field_roles,
-        log=snakemake.log.casa,
-        commands=snakemake.log.commands,
-    )
+fluxscale_bootstrap(
+    vis=snakemake.input.vis,
+    metadata=snakemake.input.metadata,
+    ampli_inf=snakemake.input.ampli_inf,
+    caltable=snakemake.output.caltable,
+    fluxes=snakemake.output.fluxes,
+    field_roles=snakemake.params.field_roles,
+    log=snakemake.log.casa,
+    commands=snakemake.log.commands,
+)

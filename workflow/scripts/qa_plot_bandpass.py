@@ -1,57 +1,12 @@
-"""QA plots of {eb}.ms.split.bandpass: amplitude and phase vs channel per antenna."""
+"""Snakemake adapter: QA plots of {eb}.ms.split.bandpass: amplitude and phase vs channel per antenna."""
 
-from pathlib import Path
+from almacal.qa.plot_bandpass import qa_plot_bandpass
 
-import numpy as np
-from matplotlib.lines import Line2D
-
-import eb_metadata
-import qa_common
-from casa_job import CasaJob
-
-
-def qa_plot_bandpass(
-    *, bandpass: str, metadata: str, amplitude: str, phase: str, log: str, commands: str
-) -> None:
-    md = eb_metadata.load(metadata)
-    eb = qa_common.eb_name(md)
-    with CasaJob(log=log, commands=commands, title=f"QA plots: bandpass of {eb}") as job:
-        cal = qa_common.read_caltable(bandpass)
-        job.note(f"read {bandpass}: spws {sorted(cal.spws)}")
-    pols = qa_common.receptors(md)
-    refants = {int(r) for rows in cal.spws.values() for r in rows.refant if r >= 0}
-    for quantity, plot in (("amplitude", amplitude), ("phase", phase)):
-        title = f"{eb}: bandpass {quantity} vs channel per antenna ({Path(bandpass).name})"
-        fig, axes, ncols = qa_common.antenna_grid(len(cal.antennas), title)
-        handles, labels = [], []
-        has_data = [False] * len(cal.antennas)
-        for si, (spw, rows) in enumerate(sorted(cal.spws.items())):
-            channels = np.arange(rows.param.shape[1])
-            for pi in range(rows.param.shape[0]):
-                colour = qa_common.series_colour(si, pi)
-                handles.append(Line2D([], [], color=colour, lw=2))
-                labels.append(f"spw {spw} {pols[pi] if pi < len(pols) else pi}")
-                for row in range(rows.param.shape[2]):
-                    gain = rows.param[pi, :, row]
-                    value = np.abs(gain) if quantity == "amplitude" else np.angle(gain, deg=True)
-                    values = np.ma.masked_array(value, rows.flag[pi, :, row])
-                    axes[rows.antenna[row]].plot(channels, values, color=colour, lw=0.9)
-                    has_data[rows.antenna[row]] |= bool(values.count())
-        for ant, ax in enumerate(axes):
-            ax.set_title(cal.antennas[ant] + (" (refant)" if ant in refants else ""), fontsize=10)
-        qa_common.mark_empty(axes, has_data)
-        ylabel = "amplitude (normalised)" if quantity == "amplitude" else "phase (deg)"
-        qa_common.label_grid(axes, ncols, "channel", ylabel)
-        qa_common.figure_legend(fig, handles, labels)
-        qa_common.save(fig, plot)
-
-
-if "snakemake" in globals():
-    qa_plot_bandpass(
-        bandpass=snakemake.input.bandpass,
-        metadata=snakemake.input.metadata,
-        amplitude=snakemake.output.amplitude,
-        phase=snakemake.output.phase,
-        log=snakemake.log.casa,
-        commands=snakemake.log.commands,
-    )
+qa_plot_bandpass(
+    bandpass=snakemake.input.bandpass,
+    metadata=snakemake.input.metadata,
+    amplitude=snakemake.output.amplitude,
+    phase=snakemake.output.phase,
+    log=snakemake.log.casa,
+    commands=snakemake.log.commands,
+)

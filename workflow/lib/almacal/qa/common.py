@@ -18,7 +18,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from eb_metadata import CORRELATION_NAMES  # noqa: E402
+from almacal.eb_metadata import CORRELATION_NAMES  # noqa: E402
 
 DPI = 90
 MJD_EPOCH = np.datetime64("1858-11-17T00:00:00", "us")

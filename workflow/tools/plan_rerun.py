@@ -2,7 +2,7 @@
 
 Usage (from the repository root; extra arguments go to snakemake, e.g. --configfile, targets):
 
-    .venv/bin/python workflow/scripts/plan_rerun.py [--json] [snakemake arguments]
+    .venv/bin/python workflow/tools/plan_rerun.py [--json] [snakemake arguments]
 
 It runs ``snakemake --dry-run`` (nothing is executed) and restates each job's reason in a
 reducer's words: the flag file, flux file or config value that changed, or the upstream product

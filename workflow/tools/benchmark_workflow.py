@@ -2,7 +2,7 @@
 
 Usage (from the repository root, on an otherwise idle machine):
 
-    .venv/bin/python workflow/scripts/benchmark_workflow.py
+    .venv/bin/python workflow/tools/benchmark_workflow.py
 
 - overhead: wall time of the workflow on one core (calibration products of the 3-EB demo MOUS)
   against one Python process replaying the same CASA task calls, read from the workflow's own
@@ -34,7 +34,7 @@ MOUS = "uid___A001_Xdemo_X1"
 REPLAY = """
 import sys
 sys.path.insert(0, {scripts!r})
-from casa_job import load_task
+from almacal.casa_job import load_task
 from pathlib import Path
 text = Path({log!r}).read_text()
 names = sorted({{line.split("(")[0] for line in text.splitlines() if line[:1].isalpha()}})
@@ -115,7 +115,7 @@ def main() -> int:
             table = Path(f"results/{MOUS}/{eb}/{eb}.ms.split.renorm.tbl")
             if (work / table).is_dir():
                 shutil.copytree(work / table, replay_dir / table)
-        script = REPLAY.format(scripts=str(ROOT / "workflow/scripts"), mous=MOUS, ebs=ebs,
+        script = REPLAY.format(scripts=str(ROOT / "workflow/lib"), mous=MOUS, ebs=ebs,
                                log=str(work / f"results/{MOUS}/{MOUS}.casa_commands.log"))
         replay = timed([sys.executable, "-c", script], replay_dir)
         rows.append(("overhead: workflow, 1 core, 3 EBs (s)", f"{workflow_1:.1f}"))

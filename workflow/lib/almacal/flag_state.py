@@ -9,7 +9,7 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from casa_job import CasaJob
+from almacal.casa_job import CasaJob
 
 # Flag versions, in the order jobs write them.
 ORIGINAL = "Original"  # as imported (importasdm's own backup)

@@ -13,7 +13,7 @@ import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
-from eb_metadata import CORRELATION_NAMES
+from almacal.eb_metadata import CORRELATION_NAMES
 
 MODES = {"manual", "clip", "quack", "shadow", "elevation", "tfcrop", "rflag", "extend", "unflag"}
 SELECTIONS = {"antenna", "spw", "field", "scan", "timerange", "correlation", "intent", "uvrange",

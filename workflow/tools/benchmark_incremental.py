@@ -1,6 +1,6 @@
 """Benchmark: wall time of a full run of the demo MOUS against the rerun after one EB's flag edit.
 
-Usage (from the repository root):  .venv/bin/python workflow/scripts/benchmark_incremental.py
+Usage (from the repository root):  .venv/bin/python workflow/tools/benchmark_incremental.py
 
 Both runs happen in one invocation, in a scratch working directory (its own config and results;
 the demo raw data under resources/ are made first if missing and not timed), with

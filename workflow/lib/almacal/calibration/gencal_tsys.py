@@ -1,0 +1,66 @@
+"""Tsys caltable {eb}.ms.tsys (gencal caltype='tsys') and the TDM->FDM spw map.
+
+Tsys channels listed in the Tsys flag files (ALMA's flagtsystemplate idea: e.g. channels
+contaminated by a source's line) are flagged in the table; applycal interpolates across them.
+"""
+
+from pathlib import Path
+
+import numpy as np
+
+from almacal import eb_metadata
+from almacal import flag_files as user_flags
+from almacal import flag_state
+from almacal.casa_job import CasaJob
+
+
+def caltable_ids(caltable: str, column: str) -> list[int]:
+    """Distinct values of an id column (SPECTRAL_WINDOW_ID, FIELD_ID) of a caltable."""
+    from casatools import table
+
+    tb = table()
+    tb.open(caltable)
+    ids = sorted(int(i) for i in np.unique(tb.getcol(column)))
+    tb.close()
+    return ids
+
+
+def gencal_tsys(
+    *,
+    eb: str,
+    ms: str,
+    flag_files: list[str],
+    metadata: str,
+    tsys: str,
+    spwmap: str,
+    science_spws: list[int],
+    tsys_spwmap: list[int],
+    log: str,
+    commands: str,
+) -> None:
+    md = eb_metadata.load(metadata)
+    with CasaJob(log=log, commands=commands, title=f"Tsys table of {ms}") as job:
+        job.task("gencal", vis=ms, caltable=tsys, caltype="tsys")
+        tsys_spws = caltable_ids(tsys, "SPECTRAL_WINDOW_ID")
+        own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
+        tsys_flags = user_flags.checked_commands(flag_files, md, tsys_spws, eb_files=own)
+        flag_state.apply_flag_commands(job, tsys, tsys_flags, "Tsys flag template")
+        names = {f["id"]: f["name"] for f in md["fields"]}
+        tsys_fields = [names[i] for i in caltable_ids(tsys, "FIELD_ID")]
+        science = eb_metadata.science_spws(md, science_spws)
+        mapping = eb_metadata.tsys_spwmap(md, tsys_spws, tsys_spwmap)
+        unmapped = [s for s in science if mapping[s] not in tsys_spws]
+        if unmapped:
+            raise ValueError(f"{ms}: science spw(s) {unmapped} have no Tsys spw in {tsys}")
+        job.note(f"Tsys spw map (science spw -> Tsys spw): {mapping}")
+        flag_state.write_json(
+            spwmap,
+            {
+                "spwmap": mapping,
+                "tsys_spws": tsys_spws,
+                "tsys_fields": tsys_fields,
+                "tsys_flag_commands": [c.text for c in tsys_flags],
+                "science_spws": science,
+                "source": "config" if tsys_spwmap else "baseband and frequency coverage",
+            },
+        )

@@ -1,0 +1,268 @@
+"""Amplitude renormalisation factors of the targets of {eb}.ms.split (ALMA's normalisation problem).
+
+ALMA's correlator divides each cross-correlation by the autocorrelations (the total power) and the
+Tsys calibration multiplies it by Tsys measured in the ATMOSPHERE scans. When a target carries a
+bright, extended line, the line reaches the total power but not the Tsys: the target's line channels
+come out depressed by sqrt(T_i T_j / ((T_i + T_line)(T_j + T_line))). Following the description in
+ALMA's knowledgebase ("What are the amplitude calibration issues caused by ALMA's normalization
+strategy?") and the seeds' renormalisation step, for each target field, science spw, target scan,
+antenna and correlation:
+
+    r(nu) = <auto_target(nu)>_scan / <auto_bandpass(nu)>_bandpass scans
+    R(nu) = r(nu) / baseline(nu)
+
+baseline = piecewise low-order polynomial fits (segments of about ``segment_mhz``, each fitted with
+half a segment of overlap) with outlier rejection (first against a running median, then
+iteratively against the fit), so that the smooth part (different elevation, Tsys, gain drift) is
+divided out and narrow excesses (the line) remain. Edge channels and channels of atmospheric lines (from the ATM
+model of the site: the target and bandpass calibrator see them through different airmasses) are
+excluded and get R = 1. The autocorrelations are flagged a priori for calibration, so their flags
+are not used. The cross-correlation of antennas i, j is restored by multiplying with
+sqrt(R_i R_j).
+
+Reported per field and spw: the maximum over scans and channels of the median over antennas and
+correlations of R ("max_rn", as the ALMA scripts print it). The table is made when ``mode`` is
+"always", or "auto" and a field/spw exceeds ``threshold`` (1.02 in the ALMA scripts); spws that do
+not exceed it are written with unit factors (left untouched).
+"""
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+
+from almacal import eb_metadata
+from almacal.casa_job import CasaJob
+
+MAD_TO_SIGMA = 1.4826
+
+
+def robust_baseline(
+    y: np.ndarray, use: np.ndarray, *, order: int, clip_sigma: float, sigma_floor: float,
+    iterations: int = 20,
+) -> np.ndarray:
+    """Low-order polynomial through ``y`` (channels where ``use``), rejecting outliers iteratively.
+
+    Points further than ``clip_sigma`` robust sigmas (MAD of the residuals, at least
+    ``sigma_floor``) from the fit are dropped and the fit repeated until the kept set is stable.
+    Returns the fit at every channel.
+    """
+    x = np.linspace(-1.0, 1.0, y.size)
+    keep = use.copy()
+    fit = np.full(y.size, np.nan)
+    for _ in range(iterations):
+        if keep.sum() <= order + 1:
+            break
+        coeffs = np.polyfit(x[keep], y[keep], order)
+        fit = np.polyval(coeffs, x)
+        resid = y - fit
+        sigma = max(MAD_TO_SIGMA * np.median(np.abs(resid[keep])), sigma_floor)
+        new = use & (np.abs(resid) <= clip_sigma * sigma)
+        if np.array_equal(new, keep):
+            break
+        keep = new
+    return fit
+
+
+def running_median(y: np.ndarray, use: np.ndarray, window: int) -> np.ndarray:
+    """Median of the used channels within ``window`` channels of each channel."""
+    half = max(window // 2, 1)
+    values = np.where(use, y, np.nan)
+    padded = np.pad(values, half, constant_values=np.nan)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, 2 * half + 1)
+    with np.errstate(all="ignore"):
+        return np.nanmedian(windows, axis=1)
+
+
+def piecewise_baseline(
+    y: np.ndarray, use: np.ndarray, segments: int, *, order: int, clip_sigma: float,
+    sigma_floor: float,
+) -> np.ndarray:
+    """Baseline of a ratio spectrum: outliers against a running median (window of one segment)
+    are set aside first, then each of ``segments`` equal pieces gets its own robust_baseline,
+    fitted over the piece and half a piece on either side (so that a line near a boundary
+    cannot bend the ends of the fit)."""
+    n = y.size
+    length = int(math.ceil(n / segments))
+    resid = y - running_median(y, use, length)
+    sigma = max(MAD_TO_SIGMA * np.nanmedian(np.abs(resid[use])), sigma_floor)
+    clean = use & (np.abs(resid) <= clip_sigma * sigma)
+    out = np.full(n, np.nan)
+    for piece in np.array_split(np.arange(n), segments):
+        lo, hi = max(piece[0] - length // 2, 0), min(piece[-1] + length // 2 + 1, n)
+        fit = robust_baseline(y[lo:hi], clean[lo:hi], order=order, clip_sigma=clip_sigma,
+                              sigma_floor=sigma_floor)
+        out[piece] = fit[piece - lo]
+    return out
+
+
+def atmospheric_line_channels(freqs_hz: np.ndarray, site: dict, min_opacity: float) -> np.ndarray:
+    """Channels where the ATM zenith opacity rises more than ``min_opacity`` above its smooth
+    continuum (the ozone and other narrow atmospheric lines)."""
+    from casatools import atmosphere
+
+    width = abs(freqs_hz[-1] - freqs_hz[0]) / max(freqs_hz.size - 1, 1)
+    at = atmosphere()
+    at.initAtmProfile(
+        altitude={"value": site["altitude_m"], "unit": "m"},
+        temperature={"value": site["temperature_k"], "unit": "K"},
+        pressure={"value": site["pressure_mbar"], "unit": "mbar"},
+        humidity=site["humidity_percent"],
+        maxAltitude={"value": 48.0, "unit": "km"},
+        h0={"value": site["water_scale_height_km"], "unit": "km"},
+        atmType=1,
+    )
+    at.initSpectralWindow(
+        nbands=1,
+        fCenter={"value": float(np.mean(freqs_hz)), "unit": "Hz"},
+        fWidth={"value": float(abs(freqs_hz[-1] - freqs_hz[0]) + width), "unit": "Hz"},
+        fRes={"value": float(width), "unit": "Hz"},
+    )
+    at.setUserWH2O({"value": site["pwv_mm"], "unit": "mm"})
+    n = at.getNumChan(0)
+    grid = np.array([float(np.ravel(at.getChanFreq(c, 0)["value"])[0]) for c in range(n)]) * 1e9
+    tau = np.asarray(at.getDryOpacitySpec(0)[1], float) + np.asarray(
+        at.getWetOpacitySpec(0)[1]["value"], float
+    )
+    at.done()
+    tau = np.interp(freqs_hz, grid, tau)
+    smooth = robust_baseline(tau, np.ones(tau.size, bool), order=2, clip_sigma=3.0,
+                             sigma_floor=min_opacity / 10)
+    return np.nonzero(tau - smooth > min_opacity)[0]
+
+
+def read_autocorrelations(vis: str, spw: int) -> dict[str, np.ndarray]:
+    """Autocorrelation rows of one spw: real DATA [pol, chan, row], antenna, field, scan, time."""
+    from casatools import table
+
+    tb = table()
+    tb.open(f"{vis}/DATA_DESCRIPTION")
+    ddids = np.nonzero(tb.getcol("SPECTRAL_WINDOW_ID") == spw)[0]
+    tb.close()
+    tb.open(vis)
+    sel = tb.query(f"ANTENNA1==ANTENNA2 && DATA_DESC_ID IN {[int(d) for d in ddids]}")
+    try:
+        out = {
+            "data": sel.getcol("DATA").real,
+            "antenna": sel.getcol("ANTENNA1"),
+            "field": sel.getcol("FIELD_ID"),
+            "scan": sel.getcol("SCAN_NUMBER"),
+            "time": sel.getcol("TIME"),
+        }
+    finally:
+        sel.close()
+        tb.close()
+    return out
+
+
+def spw_frequencies(vis: str) -> list[np.ndarray]:
+    from casatools import table
+
+    tb = table()
+    tb.open(f"{vis}/SPECTRAL_WINDOW")
+    freqs = [tb.getcell("CHAN_FREQ", i) for i in range(tb.nrows())]
+    tb.close()
+    return freqs
+
+
+def mean_spectrum(autos: dict, rows: np.ndarray, nant: int) -> np.ndarray:
+    """Mean autocorrelation spectrum per antenna of the selected rows: [ant, pol, chan]."""
+    data = autos["data"][:, :, rows]
+    ant = autos["antenna"][rows]
+    out = np.full((nant,) + data.shape[:2], np.nan)
+    for a in np.unique(ant):
+        out[a] = data[:, :, ant == a].mean(axis=2)
+    return out
+
+
+def scaling_spectra(
+    target: np.ndarray, bandpass: np.ndarray, use: np.ndarray, segments: int, **fit_options
+) -> np.ndarray:
+    """R[ant, pol, chan] = (target / bandpass) / baseline, 1 where not ``use`` or no data."""
+    out = np.ones_like(target)
+    for a in range(target.shape[0]):
+        for p in range(target.shape[1]):
+            ratio = target[a, p] / bandpass[a, p]
+            if not np.all(np.isfinite(ratio)):
+                continue
+            baseline = piecewise_baseline(ratio, use, segments, **fit_options)
+            out[a, p] = np.where(use, ratio / baseline, 1.0)
+    return out
+
+
+def renorm_factors(
+    *, vis: str, metadata: str, factors: str, spectra: str, field_roles: dict,
+    science_spws: list[int], edge_channel_fraction: float, settings: dict, log: str,
+    commands: str,
+) -> None:
+    md = eb_metadata.load(metadata)
+    roles = eb_metadata.field_roles(md, field_roles)
+    targets = eb_metadata.target_fields(roles)
+    bandpass = roles["bandpass"][0]
+    field_id = {f["name"]: f["id"] for f in md["fields"]}
+    spws = eb_metadata.science_spws(md, science_spws)
+    nant = len(md["antennas"])
+    fit_options = {"order": int(settings["poly_order"]), "clip_sigma": float(settings["clip_sigma"]),
+                   "sigma_floor": float(settings["sigma_floor"])}
+    report: dict = {"vis": vis, "bandpass_field": bandpass, "settings": settings,
+                    "fields": {}, "excluded_channels": {}}
+    arrays: dict[str, np.ndarray] = {}
+    with CasaJob(log=log, commands=commands, title=f"renormalisation factors of {vis}") as job:
+        job.note(f"autocorrelation ratio targets {targets} / bandpass calibrator {bandpass}")
+        freqs = spw_frequencies(vis)
+        for spw in spws:
+            nu = np.asarray(freqs[spw])
+            nchan = nu.size
+            edge = int(round(edge_channel_fraction * nchan))
+            atm = atmospheric_line_channels(nu, settings["site"], float(settings["atm_line_min_opacity"]))
+            use = np.ones(nchan, bool)
+            use[:edge] = use[nchan - edge:] = False
+            use[atm] = False
+            report["excluded_channels"][str(spw)] = {
+                "edge": edge, "atmospheric_lines": [int(c) for c in atm]}
+            bandwidth_mhz = abs(nu[-1] - nu[0]) / 1e6
+            segments = max(1, math.ceil(bandwidth_mhz / float(settings["segment_mhz"]) - 1e-9))
+            autos = read_autocorrelations(vis, spw)
+            bp_rows = autos["field"] == field_id[bandpass]
+            if not bp_rows.any():
+                raise ValueError(f"{vis}: no autocorrelations of the bandpass calibrator {bandpass} "
+                                 f"in spw {spw}: cannot renormalise")
+            reference = mean_spectrum(autos, bp_rows, nant)
+            for target in targets:
+                stats = report["fields"].setdefault(target, {}).setdefault(str(spw), {"scans": {}})
+                rows = autos["field"] == field_id[target]
+                for scan in np.unique(autos["scan"][rows]):
+                    in_scan = rows & (autos["scan"] == scan)
+                    scaling = scaling_spectra(mean_spectrum(autos, in_scan, nant), reference, use,
+                                              segments, **fit_options)
+                    typical = np.nanmedian(scaling, axis=(0, 1))
+                    arrays[f"{target}/{spw}/{scan}"] = scaling
+                    arrays[f"{target}/{spw}/{scan}/time"] = np.array(
+                        [autos["time"][in_scan].min(), autos["time"][in_scan].max()])
+                    stats["scans"][str(int(scan))] = {
+                        "max_rn": float(np.max(typical)),
+                        "peak_channel": int(np.argmax(typical)),
+                        "max_rn_any_antenna": float(np.max(scaling)),
+                    }
+                stats["max_rn"] = max((s["max_rn"] for s in stats["scans"].values()), default=1.0)
+                stats["segments"] = segments
+        threshold = float(settings["threshold"])
+        for spw_stats in report["fields"].values():
+            for stats in spw_stats.values():
+                stats["exceeds_threshold"] = stats["max_rn"] > threshold
+        exceeded = any(s["exceeds_threshold"] for f in report["fields"].values() for s in f.values())
+        mode = settings["mode"]
+        report["max_rn"] = max((s["max_rn"] for f in report["fields"].values() for s in f.values()),
+                               default=1.0)
+        report["threshold"] = threshold
+        report["apply"] = mode == "always" or (mode == "auto" and exceeded)
+        report["decision"] = (
+            f"mode {mode}: maximum renormalisation factor {report['max_rn']:.4f} "
+            f"{'>' if exceeded else '<='} threshold {threshold}: "
+            + ("renorm table made and applied to the targets" if report["apply"]
+               else "no renorm table")
+        )
+        job.note(report["decision"])
+    np.savez_compressed(spectra, **arrays)
+    Path(factors).write_text(json.dumps(report, indent=1) + "\n")

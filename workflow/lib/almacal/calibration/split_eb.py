@@ -1,0 +1,117 @@
+"""Raw-stage user flags, applycal of Tsys and antenna positions, split to {eb}.ms.split.
+
+The job owns the flags of {eb}.ms from the a-priori version on: it restores that version, applies
+the raw-stage flag files, applies the a-priori calibration field by field (Tsys from the field's
+own Tsys measurements when the Tsys table has them, as the ALMA scripts do; otherwise interpolated
+in time) and splits the science spws.
+"""
+
+import json
+from pathlib import Path
+
+from almacal import eb_metadata
+from almacal import flag_files as user_flags
+from almacal import flag_state
+from almacal import vis_stats
+from almacal.casa_job import CasaJob
+
+
+def apply_apriori(job: CasaJob, ms: str, fields: list[str], spws: str, gaintables: list,
+                  with_tsys: set) -> None:
+    """applycal of the a-priori tables field by field (Tsys from the field's own measurements)."""
+    if not gaintables:
+        return
+    for field in fields:
+        job.task(
+            "applycal",
+            vis=ms,
+            field=field,
+            spw=spws,
+            gaintable=[table for _, table, _ in gaintables],
+            gainfield=[field if (name == "tsys" and field in with_tsys) else ""
+                       for name, _, _ in gaintables],
+            interp=[{"tsys": "linear,linear", "wvr": "nearest"}.get(name, "")
+                    for name, _, _ in gaintables],
+            spwmap=[spwmap for _, _, spwmap in gaintables],
+            calwt=True,
+            flagbackup=False,
+        )
+
+
+def split_eb(
+    *,
+    eb: str,
+    ms: str,
+    metadata: str,
+    tsys: str | None,
+    tsys_spwmap: str | None,
+    antpos: str | None,
+    wvr: str | None,
+    flag_files: list[str],
+    split: str,
+    summary: str,
+    field_roles: dict,
+    science_spws: list[int],
+    log: str,
+    commands: str,
+) -> None:
+    md = eb_metadata.load(metadata)
+    roles = eb_metadata.field_roles(md, field_roles)
+    fields = eb_metadata.calibrator_fields(roles) + eb_metadata.target_fields(roles)
+    science = eb_metadata.science_spws(md, science_spws)
+    spws = eb_metadata.spw_selection(science)
+    ids = {f["name"]: f["id"] for f in md["fields"]}
+    calibrator_ids = [ids[f] for f in eb_metadata.calibrator_fields(roles)]
+    wvr_figures = None
+    all_spws = [s["id"] for s in md["spws"]]
+    own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
+    user_commands = user_flags.checked_commands(flag_files, md, all_spws, eb_files=own)
+    flag_state.forget(split)
+    with CasaJob(log=log, commands=commands, title=f"a-priori calibration and split of {ms}") as job:
+        flag_state.restore(job, ms, flag_state.APRIORI)
+        n_user = flag_state.apply_flag_commands(job, ms, user_commands, "raw-stage user flags")
+        flag_state.save(job, ms, flag_state.RAW_USER, "a-priori and raw-stage user flags")
+        gaintables = []
+        with_tsys = set()  # fields with their own Tsys measurements
+        if tsys:
+            tsys_setup = json.loads(Path(tsys_spwmap).read_text())
+            with_tsys = set(tsys_setup["tsys_fields"])
+            gaintables.append(("tsys", tsys, tsys_setup["spwmap"]))
+        if antpos:
+            gaintables.append(("antpos", antpos, []))
+        if wvr:
+            job.note("WVR data found: applying the WVR correction")
+            # the calibrators' phase scatter within scans, before and after the WVR correction
+            apply_apriori(job, ms, fields, spws, gaintables, with_tsys)
+            before = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
+            gaintables.append(("wvr", wvr, []))
+        else:
+            job.note("no WVR data in this EB (e.g. 7 m ACA): no WVR correction")
+        apply_apriori(job, ms, fields, spws, gaintables, with_tsys)
+        if wvr:
+            after = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
+            wvr_figures = {"calibrator_phase_rms_deg_before": round(before, 3),
+                           "calibrator_phase_rms_deg_after": round(after, 3)}
+            job.note(f"calibrator phase rms within scans: {before:.2f} deg -> {after:.2f} deg with WVR")
+        job.task(
+            "mstransform",
+            vis=ms,
+            outputvis=split,
+            field=",".join(fields),
+            spw=spws,
+            datacolumn="corrected" if gaintables else "data",
+            reindex=False,
+            keepflags=True,
+        )
+        flag_state.save(job, split, flag_state.SPLIT_ORIGINAL, "as split")
+        flag_state.write_json(
+            summary,
+            {
+                "fields": fields,
+                "science_spws": spws,
+                "applied": [name for name, _, _ in gaintables],
+                "wvr": wvr_figures or "no WVR data: no WVR correction",
+                "raw_user_flag_commands": n_user,
+                "flags_after_split": flag_state.summary(job, split),
+            },
+        )

@@ -1,0 +1,70 @@
+"""QA plot of an EB's WVR and renormalisation corrections, from {eb}.corrections.json.
+
+Left: calibrator phase rms before and after the WVR correction and wvrgcal's per-antenna path
+rms (flagged antennas marked), or a note when the EB has no WVR data. Right: the renormalisation
+factor spectra of each target spw (median over antennas and correlations, one line per scan)
+against the threshold, channels excluded from the fits shaded.
+"""
+
+import json
+import textwrap
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from almacal.qa import common as qa_common  # noqa: E402
+
+
+def plot_wvr(ax, wvr: dict) -> None:
+    if not wvr["applied"]:
+        ax.axis("off")
+        ax.text(0.5, 0.5, textwrap.fill("WVR: " + wvr["reason"], 50), ha="center",
+                va="center", transform=ax.transAxes)
+        return
+    names = list(wvr["per_antenna"])
+    rms = [wvr["per_antenna"][n]["RMS_um"] for n in names]
+    colours = ["tab:red" if n in wvr["flagged_antennas"] else "tab:blue" for n in names]
+    ax.bar(range(len(names)), rms, color=colours)
+    ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
+    ax.set_ylabel("wvrgcal path rms (um)")
+    before, after = wvr["calibrator_phase_rms_deg_before"], wvr["calibrator_phase_rms_deg_after"]
+    ax.set_title(f"WVR: calibrator phase rms {before:.1f} -> {after:.1f} deg "
+                 f"(red: flagged, interpolated)", fontsize=9)
+
+
+def plot_renorm(ax, renorm: dict, spectra: np.lib.npyio.NpzFile) -> None:
+    ax.axhline(renorm["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {renorm['threshold']}")
+    for i, (field, per_spw) in enumerate(renorm["fields"].items()):
+        for j, (spw, stats) in enumerate(per_spw.items()):
+            colour = qa_common.series_colour(j, i)
+            for k, scan in enumerate(stats["per_scan"]):
+                r = np.median(spectra[f"{field}/{spw}/{scan}"], axis=(0, 1))
+                ax.plot(np.arange(r.size), r, color=colour, lw=0.8,
+                        label=f"{field} spw {spw} (max {stats['max_factor']:.3f})" if k == 0 else None)
+            excluded = renorm["excluded_channels"][spw]["atmospheric_lines"]
+            if excluded:
+                ax.axvspan(min(excluded), max(excluded), color=colour, alpha=0.1)
+    ax.set_xlabel("channel")
+    ax.set_ylabel("renormalisation factor")
+    ax.set_title(("applied: " if renorm["applied"] else "not applied: ")
+                 + f"max {renorm['max_factor']:.4f}", fontsize=9)
+    ax.legend(fontsize=7)
+
+
+def qa_plot_corrections(*, corrections: str, renorm_spectra: str, plot: str, log: str) -> None:
+    data = json.loads(Path(corrections).read_text())
+    fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
+    fig.suptitle(f"{data['eb']}: WVR and amplitude renormalisation")
+    plot_wvr(left, data["wvr"])
+    with np.load(renorm_spectra) as spectra:
+        plot_renorm(right, data["renormalization"], spectra)
+    fig.tight_layout()  # (no figure legend to leave room for, unlike qa_common.save's plots)
+    Path(plot).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(plot, dpi=qa_common.DPI)
+    plt.close(fig)
+    Path(log).parent.mkdir(parents=True, exist_ok=True)
+    Path(log).write_text(f"{plot} from {corrections} and {renorm_spectra}\n")
