@@ -25,3 +25,6 @@ include: "workflow/rules/qa.smk"
 rule all:
     input:
         all_products(),
+
+
+check_rules(workflow.rules, {"mous_summary", "casa_commands", "qa_report"}, QA_RULES)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from almacal import eb_metadata
+from almacal import choices
 
 
 def spw(spw_id, baseband, first_ghz, last_ghz, nchan, intents):
@@ -45,40 +45,40 @@ METADATA = {
 
 
 def test_science_spws_are_those_observed_on_the_target():
-    assert eb_metadata.science_spws(METADATA) == [2, 3]
+    assert choices.science_spws(METADATA) == [2, 3]
 
 
 def test_tsys_spwmap_follows_baseband_then_frequency_coverage():
-    spwmap = eb_metadata.tsys_spwmap(METADATA, tsys_spws=[1, 4, 5])
+    spwmap = choices.tsys_spwmap(METADATA, tsys_spws=[1, 4, 5])
     assert spwmap[2] == 1
     assert spwmap[3] == 5  # same baseband wins over the decoy that also covers it
     assert spwmap[0] == 0 and spwmap[1] == 1  # unmapped spws map to themselves
 
 
 def test_tsys_spwmap_config_override_wins():
-    assert eb_metadata.tsys_spwmap(METADATA, [1, 5], override=[0, 1, 1, 1, 4, 5]) == [0, 1, 1, 1, 4, 5]
+    assert choices.tsys_spwmap(METADATA, [1, 5], override=[0, 1, 1, 1, 4, 5]) == [0, 1, 1, 1, 4, 5]
 
 
 def test_field_roles_from_intents_and_overrides():
-    roles = eb_metadata.field_roles(METADATA)
+    roles = choices.field_roles(METADATA)
     assert roles == {
         "bandpass": ["J1924-2914"], "flux": ["J1924-2914"],
         "phase": ["J1733-1304"], "target": ["Target"],
     }
-    assert eb_metadata.field_roles(METADATA, {"target": "J1733-1304"})["target"] == ["J1733-1304"]
+    assert choices.field_roles(METADATA, {"target": "J1733-1304"})["target"] == ["J1733-1304"]
 
 
 def test_missing_intents_name_the_eb_and_the_fix():
     bare = {**METADATA, "fields": [{**f, "intents": []} for f in METADATA["fields"]]}
     with pytest.raises(ValueError, match=r"uid___A002_Xtest_X1.ms.*field_roles"):
-        eb_metadata.field_roles(bare)
+        choices.field_roles(bare)
 
 
 def test_unknown_field_in_override_is_reported():
     with pytest.raises(ValueError, match="NoSuchField"):
-        eb_metadata.field_roles(METADATA, {"phase": "NoSuchField"})
+        choices.field_roles(METADATA, {"phase": "NoSuchField"})
 
 
 def test_refant_is_the_antenna_nearest_the_array_centre():
-    assert eb_metadata.ranked_refants(METADATA).split(",")[0] == "DV01"
-    assert eb_metadata.ranked_refants(METADATA, override="DA42") == "DA42"
+    assert choices.ranked_refants(METADATA).split(",")[0] == "DV01"
+    assert choices.ranked_refants(METADATA, override="DA42") == "DA42"

@@ -2,10 +2,7 @@ rule applycal_split_cal:
     """Final applycal by field role and split of the calibrated data to {eb}.ms.split.cal."""
     input:
         **SPLIT_STATE,
-        bandpass=eb_path(".ms.split.bandpass"),
-        phase_int=eb_path(".ms.split.phase_int"),
-        phase_inf=eb_path(".ms.split.phase_inf"),
-        flux_inf=eb_path(".ms.split.flux_inf"),
+        **{s.name: eb_path(s.suffix) for s in SOLVES if s.applied_to},
         renorm_decision=eb_path(".ms.split.renorm.json"),
         renorm=renorm_table_if_needed,
     output:
@@ -15,6 +12,8 @@ rule applycal_split_cal:
         **casa_logs("applycal_split_cal"),
     benchmark:
         "benchmarks/{mous}/{eb}/applycal_split_cal.tsv"
+    group:
+        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1

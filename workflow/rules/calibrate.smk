@@ -10,6 +10,8 @@ rule flag_split:
         **casa_logs("flag_split"),
     benchmark:
         "benchmarks/{mous}/{eb}/flag_split.tsv"
+    group:
+        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -38,6 +40,8 @@ rule setjy_flux_model:
         **casa_logs("setjy_flux_model"),
     benchmark:
         "benchmarks/{mous}/{eb}/setjy_flux_model.tsv"
+    group:
+        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -51,145 +55,57 @@ rule setjy_flux_model:
         "../scripts/setjy_flux_model.py"
 
 
-rule gaincal_ap_pre_bandpass:
-    """Short-timescale phase solution on the bandpass calibrator, central channels."""
-    input:
-        **SPLIT_STATE,
-    output:
-        caltable=directory(eb_path(".ms.split.ap_pre_bandpass")),
-    log:
-        **casa_logs("gaincal_ap_pre_bandpass"),
-    benchmark:
-        "benchmarks/{mous}/{eb}/gaincal_ap_pre_bandpass.tsv"
-    conda:
-        "../../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
-    params:
-        **solve_params("ap_pre_bandpass"),
-        fields="bandpass",
-        calmode="p",
-        gaintype="G",
-        science_spws=choice("science_spws"),
-    script:
-        "../scripts/gaincal_solve.py"
+# The gaincal and bandpass tables of the solve table (workflow/lib/almacal/solves.py), one rule
+# each, named by the table: gaincal_ap_pre_bandpass, bandpass, gaincal_phase_int, ...
+for solve in SOLVES:
+    if solve.task not in ("gaincal", "bandpass"):
+        continue
 
-
-rule bandpass:
-    """Bandpass per antenna and channel on the bandpass calibrator (solnorm, combine scans)."""
-    input:
-        **SPLIT_STATE,
-        gaintables=[eb_path(".ms.split.ap_pre_bandpass")],
-    output:
-        caltable=directory(eb_path(".ms.split.bandpass")),
-    log:
-        **casa_logs("bandpass"),
-    benchmark:
-        "benchmarks/{mous}/{eb}/bandpass.tsv"
-    conda:
-        "../../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
-    params:
-        **solve_params("bandpass"),
-    script:
-        "../scripts/bandpass_solve.py"
-
-
-rule gaincal_phase_int:
-    """Per-integration phases of all calibrators (applied to bandpass/flux calibrators)."""
-    input:
-        **SPLIT_STATE,
-        gaintables=[eb_path(".ms.split.bandpass")],
-    output:
-        caltable=directory(eb_path(".ms.split.phase_int")),
-    log:
-        **casa_logs("gaincal_phase_int"),
-    benchmark:
-        "benchmarks/{mous}/{eb}/gaincal_phase_int.tsv"
-    conda:
-        "../../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
-    params:
-        **solve_params("phase_int"),
-        fields="calibrators",
-        calmode="p",
-        gaintype="G",
-    script:
-        "../scripts/gaincal_solve.py"
-
-
-rule gaincal_phase_inf:
-    """Per-scan phases of all calibrators (transferred to the target)."""
-    input:
-        **SPLIT_STATE,
-        gaintables=[eb_path(".ms.split.bandpass")],
-    output:
-        caltable=directory(eb_path(".ms.split.phase_inf")),
-    log:
-        **casa_logs("gaincal_phase_inf"),
-    benchmark:
-        "benchmarks/{mous}/{eb}/gaincal_phase_inf.tsv"
-    conda:
-        "../../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
-    params:
-        **solve_params("phase_inf"),
-        fields="calibrators",
-        calmode="p",
-        gaintype="G",
-    script:
-        "../scripts/gaincal_solve.py"
-
-
-rule gaincal_ampli_inf:
-    """Per-scan amplitudes of all calibrators, after bandpass and phase_int."""
-    input:
-        **SPLIT_STATE,
-        gaintables=[eb_path(".ms.split.bandpass"), eb_path(".ms.split.phase_int")],
-    output:
-        caltable=directory(eb_path(".ms.split.ampli_inf")),
-    log:
-        **casa_logs("gaincal_ampli_inf"),
-    benchmark:
-        "benchmarks/{mous}/{eb}/gaincal_ampli_inf.tsv"
-    conda:
-        "../../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
-    params:
-        **solve_params("ampli_inf"),
-        fields="calibrators",
-        calmode="a",
-        gaintype=config["calibration"]["ampli_inf"].get("gaintype", "G"),
-    script:
-        "../scripts/gaincal_solve.py"
+    rule:
+        name:
+            solve.rule
+        input:
+            **SPLIT_STATE,
+            gaintables=[eb_path(SOLVE_TABLE[t].suffix) for t in solve.on_top_of],
+        output:
+            caltable=directory(eb_path(solve.suffix)),
+        log:
+            **casa_logs(solve.rule),
+        benchmark:
+            f"benchmarks/{{mous}}/{{eb}}/{solve.rule}.tsv"
+        group:
+            "calibrate"
+        conda:
+            "../../envs/casa.yaml"
+        threads: 1
+        resources:
+            mem_mb=casa_mem_mb,
+            runtime=casa_runtime,
+        params:
+            solve=solve.name,
+            settings=config["calibration"][solve.settings],
+            field_roles=choice("field_roles"),
+            refant=choice("refant"),
+            minsnr=config["calibration"]["minsnr"],
+            science_spws=choice("science_spws"),
+        script:
+            "../scripts/solve.py"
 
 
 rule fluxscale:
     """Flux scale bootstrapped from the flux calibrator: {eb}.ms.split.flux_inf and fitted fluxes."""
     input:
         **SPLIT_STATE,
-        ampli_inf=eb_path(".ms.split.ampli_inf"),
+        ampli_inf=eb_path(SOLVE_TABLE["ampli_inf"].suffix),
     output:
-        caltable=directory(eb_path(".ms.split.flux_inf")),
+        caltable=directory(eb_path(SOLVE_TABLE["flux_inf"].suffix)),
         fluxes=eb_path(".ms.split.fluxscale.json"),
     log:
         **casa_logs("fluxscale"),
     benchmark:
         "benchmarks/{mous}/{eb}/fluxscale.tsv"
+    group:
+        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1

@@ -5,7 +5,6 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
-import yaml
 from snakemake.utils import validate
 
 # The workflow's library (workflow/lib/almacal): importable here and, through PYTHONPATH, in
@@ -16,8 +15,10 @@ os.environ["PYTHONPATH"] = os.pathsep.join(
     [LIB, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != LIB]]
 )
 
-from almacal import eb_metadata
+from almacal import choices, jsonio, raw_data
 from almacal import flag_files as user_flags
+from almacal.solves import BY_NAME as SOLVE_TABLE
+from almacal.solves import SOLVES
 
 validate(config, schema="../schemas/config.schema.yaml")
 
@@ -130,13 +131,10 @@ def flag_files(stage):
     """The MOUS-wide and per-EB flag files of one stage ('raw', 'split' or 'tsys') that exist."""
 
     def existing(wildcards):
-        folder = Path(config["mous"][wildcards.mous]["flags_dir"])
-        names = [f"mous.{stage}.flags.txt", f"{wildcards.eb}.{stage}.flags.txt"]
-        return [str(folder / name) for name in names if (folder / name).exists()]
+        folder = config["mous"][wildcards.mous]["flags_dir"]
+        return user_flags.stage_files(folder, wildcards.eb, stage)
 
     return existing
-
-
 
 
 def check_user_flags():
@@ -149,19 +147,13 @@ def check_user_flags():
         metadata = Path(f"results/{mous}/{eb}/{eb}.ms.metadata.json")
         if not metadata.exists():
             continue
-        md = eb_metadata.load(metadata)
+        md = jsonio.load(metadata)
         wildcards = SimpleNamespace(mous=mous, eb=eb)
-        science = eb_metadata.science_spws(md, choice("science_spws")(wildcards))
-        stages = (
-            ("raw", [s["id"] for s in md["spws"]]),
-            ("split", science),
-            ("tsys", eb_metadata.atmosphere_spws(md)),
-        )
-        for stage, spws in stages:
+        science = choices.science_spws(md, choice("science_spws")(wildcards))
+        for stage in user_flags.STAGES:
             files = flag_files(stage)(wildcards)
-            own = [f for f in files if Path(f).name.startswith(f"{eb}.")]
             try:
-                user_flags.checked_commands(files, md, spws, eb_files=own)
+                user_flags.stage_commands(files, md, eb, stage, science)
             except user_flags.FlagFileError as err:
                 errors.append(f"EB {eb}: {err}")
     if errors:
@@ -182,62 +174,19 @@ def all_products():
     return products
 
 
-DEMO_RAW = "resources/demo_mous/raw"
-
-
-def demo_path(suffix):
-    """Raw data of a simulated demo EB: demo_path(".truth.json")."""
-    return f"{DEMO_RAW}/{{eb}}{suffix}"
-
-
-def is_demo(wildcards):
-    """EBs of the built-in simulated MOUS, made by workflow/rules/demo.smk."""
-    return Path(raw_input(wildcards)).parent == Path(DEMO_RAW)
-
-
-def has_syscal(wildcards):
-    """Whether the raw data carry Tsys (ASDM SysCal table or MS SYSCAL subtable)."""
-    raw = Path(raw_input(wildcards))
-    return (
-        (raw / "SysCal.xml").exists() or (raw / "SYSCAL").is_dir() or is_demo(wildcards)
-    )
-
-
 @functools.lru_cache(maxsize=None)
-def raw_has_wvr(raw):
-    """Whether raw data carry ALMA WVR data: a spw named ...WVR... (ASDM SpectralWindow.xml, or
-    the MS's SPECTRAL_WINDOW) and scan intents (wvrgcal needs them). 7 m ACA data have none.
-    """
-    path = Path(raw)
-    if (path / "SpectralWindow.xml").exists():
-        return "WVR" in (path / "SpectralWindow.xml").read_text()
-    from casatools import msmetadata
-
-    md = msmetadata()
-    md.open(str(path))
-    try:
-        wvr = any("WVR" in md.namesforspws(s)[0] for s in range(md.nspw()))
-        return wvr and any(i for i in md.intents())
-    finally:
-        md.close()
-
-
-@functools.lru_cache(maxsize=None)
-def demo_execution_blocks(parameters):
-    """The demo's EB parameters by name (the demo parameter file, read once per run)."""
-    with open(parameters) as stream:
-        return {b["name"]: b for b in yaml.safe_load(stream)["execution_blocks"]}
+def eb_raw_contents(mous, eb):
+    """WVR and SysCal data of the EB's raw data (almacal.raw_data), read once per run."""
+    entry = EBS[(mous, eb)]
+    return raw_data.contents(eb, entry["raw"], entry.get("raw_contents"))
 
 
 def has_wvr(wildcards):
-    """WVR data in the EB: from the raw data, or for the demo from what its simulation makes."""
-    if is_demo(wildcards):
-        blocks = demo_execution_blocks(
-            config.get("demo_parameters", "resources/demo_mous.yaml")
-        )
-        entry = blocks[Path(raw_input(wildcards)).name]
-        return entry.get("wvr", entry.get("array", "12m") == "12m")
-    return raw_has_wvr(raw_input(wildcards))
+    return eb_raw_contents(wildcards.mous, wildcards.eb).wvr
+
+
+def has_syscal(wildcards):
+    return eb_raw_contents(wildcards.mous, wildcards.eb).syscal
 
 
 def wvr_inputs(wildcards):
@@ -259,7 +208,9 @@ def mous_ebs(mous):
     return [eb for m, eb in EBS if m == mous]
 
 
-# Jobs of one EB in the order they run (for the MOUS casa_commands.log).
+# The CASA jobs of one EB in the order they run (the MOUS casa_commands.log lists their task
+# calls in this order). check_rules() fails the parse when a rule with a CASA command record is in
+# neither this list nor QA_RULES.
 PROCESSING_ORDER = [
     "import_eb",
     "flag_apriori",
@@ -269,14 +220,40 @@ PROCESSING_ORDER = [
     "split_eb",
     "flag_split",
     "setjy_flux_model",
-    "gaincal_ap_pre_bandpass",
-    "bandpass",
-    "gaincal_phase_int",
-    "gaincal_phase_inf",
-    "gaincal_ampli_inf",
-    "fluxscale",
+    *[solve.rule for solve in SOLVES],
+    "renorm_factors",
+    "renorm_table",
     "applycal_split_cal",
 ]
+
+# Rules that run on their own on a cluster, outside the SLURM group jobs of an EB: a checkpoint
+# inside a group job can end Snakemake early with exit status 0 (snakemake/snakemake#823).
+UNGROUPED_RULES = {"renorm_factors", "renorm_table", "simulate_demo_eb"}
+
+
+def check_rules(rules, local_rules, qa_rules):
+    """Every CASA rule in PROCESSING_ORDER (or QA_RULES); every cluster rule in a group job."""
+    errors = []
+    for rule in rules:
+        if rule.name == "all" or rule.name in local_rules:
+            continue
+        if "commands" in rule.log.keys() and rule.name not in PROCESSING_ORDER + qa_rules:
+            errors.append(
+                f"rule {rule.name} records CASA commands but is in neither PROCESSING_ORDER "
+                "(workflow/rules/common.smk) nor QA_RULES (workflow/rules/qa.smk): its calls "
+                "would be missing from casa_commands.log"
+            )
+        # the declared group: Rule.group reads None in local runs, where groups are inactive
+        if rule._group is None and rule.name not in UNGROUPED_RULES:
+            errors.append(
+                f"rule {rule.name} has no group: on SLURM it would run as a job of its own; give "
+                "it group: (prepare, calibrate, apply, corrections) or list it in UNGROUPED_RULES"
+            )
+    missing = [name for name in PROCESSING_ORDER if name not in {r.name for r in rules}]
+    if missing:
+        errors.append(f"PROCESSING_ORDER names rules that do not exist: {missing}")
+    if errors:
+        raise ValueError("workflow rules:\n" + "\n".join(errors))
 
 
 # Every job below reads {eb}.ms.split in the flag state left by flag_split and the model left by
@@ -292,16 +269,6 @@ SPLIT_STATE = {
 def renorm_table_if_needed(wildcards):
     """[{eb}.ms.split.renorm.tbl] when the renorm_factors checkpoint decided to renormalise."""
     decision = checkpoints.renorm_factors.get(**wildcards).output.factors
-    if json.loads(Path(decision).read_text())["apply"]:
+    if jsonio.load(decision)["apply"]:
         return [eb_path(".ms.split.renorm.tbl").format(**wildcards)]
     return []
-
-
-def solve_params(table):
-    """Field roles, reference antenna and the solve settings of one caltable."""
-    return {
-        "field_roles": choice("field_roles"),
-        "refant": choice("refant"),
-        "minsnr": config["calibration"]["minsnr"],
-        "solve": config["calibration"][table],
-    }

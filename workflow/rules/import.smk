@@ -10,6 +10,8 @@ rule import_eb:
         **casa_logs("import_eb"),
     benchmark:
         "benchmarks/{mous}/{eb}/import_eb.tsv"
+    group:
+        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -31,6 +33,8 @@ rule flag_apriori:
         **casa_logs("flag_apriori"),
     benchmark:
         "benchmarks/{mous}/{eb}/flag_apriori.tsv"
+    group:
+        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1

@@ -12,6 +12,8 @@ rule gencal_tsys:
         **casa_logs("gencal_tsys"),
     benchmark:
         "benchmarks/{mous}/{eb}/gencal_tsys.tsv"
+    group:
+        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -37,6 +39,8 @@ rule gencal_antpos:
         **casa_logs("gencal_antpos"),
     benchmark:
         "benchmarks/{mous}/{eb}/gencal_antpos.tsv"
+    group:
+        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -60,6 +64,8 @@ rule wvrgcal:
         **casa_logs("wvrgcal"),
     benchmark:
         "benchmarks/{mous}/{eb}/wvrgcal.tsv"
+    group:
+        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -90,6 +96,8 @@ rule split_eb:
         **casa_logs("split_eb"),
     benchmark:
         "benchmarks/{mous}/{eb}/split_eb.tsv"
+    group:
+        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1

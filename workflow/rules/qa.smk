@@ -3,20 +3,27 @@
 # plots, so an edit reruns only the stale plots. Readers of {eb}.ms.split wait for the final
 # applycal ({eb}.ms.split.cal.json), which changes its flags while it runs.
 
-# The plots of one EB, in results/<mous>/<eb>/qa/ (the report copies them into its folder).
+# The plots of one EB, in results/<mous>/<eb>/qa/ (the report copies them into its folder), and
+# the rules that make them: one gain plot per table of the solve table with a gain qa_plot.
+GAIN_PLOTS = [s for s in SOLVES if s.qa_plot in ("gain_phase", "gain_amplitude")]
 QA_EB_PLOTS = [
     "results/{mous}/{eb}/qa/{eb}.tsys.png",
     "results/{mous}/{eb}/qa/{eb}.bandpass_amplitude.png",
     "results/{mous}/{eb}/qa/{eb}.bandpass_phase.png",
-    "results/{mous}/{eb}/qa/{eb}.phase_int.png",
-    "results/{mous}/{eb}/qa/{eb}.phase_inf.png",
-    "results/{mous}/{eb}/qa/{eb}.flux_inf.png",
+    *[f"results/{{mous}}/{{eb}}/qa/{{eb}}.{s.name}.png" for s in GAIN_PLOTS],
     "results/{mous}/{eb}/qa/{eb}.calibrated_uvdist.png",
     "results/{mous}/{eb}/qa/{eb}.calibrated_time.png",
     "results/{mous}/{eb}/qa/{eb}.calibrated_frequency.png",
     "results/{mous}/{eb}/qa/{eb}.corrections.png",
 ]
-QA_CALTABLES = ["ap_pre_bandpass", "bandpass", "phase_int", "phase_inf", "ampli_inf"]
+QA_RULES = [
+    "qa_plot_tsys",
+    "qa_plot_bandpass",
+    *[f"qa_plot_{s.name}" for s in GAIN_PLOTS],
+    "qa_plot_calibrated",
+    "qa_eb_summary",
+    "eb_corrections",
+]
 
 
 rule eb_corrections:
@@ -36,6 +43,8 @@ rule eb_corrections:
         **casa_logs("eb_corrections"),
     benchmark:
         "benchmarks/{mous}/{eb}/eb_corrections.tsv"
+    group:
+        "corrections"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -58,6 +67,8 @@ rule qa_plot_corrections:
         "logs/{mous}/{eb}/qa_plot_corrections.log",
     benchmark:
         "benchmarks/{mous}/{eb}/qa_plot_corrections.tsv"
+    group:
+        "corrections"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -79,6 +90,8 @@ rule qa_plot_tsys:
         **casa_logs("qa_plot_tsys"),
     benchmark:
         "benchmarks/{mous}/{eb}/qa_plot_tsys.tsv"
+    group:
+        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -101,6 +114,8 @@ rule qa_plot_bandpass:
         **casa_logs("qa_plot_bandpass"),
     benchmark:
         "benchmarks/{mous}/{eb}/qa_plot_bandpass.tsv"
+    group:
+        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -111,73 +126,32 @@ rule qa_plot_bandpass:
         "../scripts/qa_plot_bandpass.py"
 
 
-rule qa_plot_phase_int:
-    """Per-integration phases vs time per antenna ({eb}.ms.split.phase_int)."""
-    input:
-        caltable=eb_path(".ms.split.phase_int"),
-        metadata=eb_path(".ms.metadata.json"),
-    output:
-        plot="results/{mous}/{eb}/qa/{eb}.phase_int.png",
-    log:
-        **casa_logs("qa_plot_phase_int"),
-    benchmark:
-        "benchmarks/{mous}/{eb}/qa_plot_phase_int.tsv"
-    conda:
-        "../../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
-    params:
-        quantity="phase",
-    script:
-        "../scripts/qa_plot_gain.py"
+for solve in GAIN_PLOTS:
 
-
-rule qa_plot_phase_inf:
-    """Per-scan phases vs time per antenna ({eb}.ms.split.phase_inf)."""
-    input:
-        caltable=eb_path(".ms.split.phase_inf"),
-        metadata=eb_path(".ms.metadata.json"),
-    output:
-        plot="results/{mous}/{eb}/qa/{eb}.phase_inf.png",
-    log:
-        **casa_logs("qa_plot_phase_inf"),
-    benchmark:
-        "benchmarks/{mous}/{eb}/qa_plot_phase_inf.tsv"
-    conda:
-        "../../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
-    params:
-        quantity="phase",
-    script:
-        "../scripts/qa_plot_gain.py"
-
-
-rule qa_plot_flux_inf:
-    """Flux-scaled amplitude gains vs time per antenna ({eb}.ms.split.flux_inf)."""
-    input:
-        caltable=eb_path(".ms.split.flux_inf"),
-        metadata=eb_path(".ms.metadata.json"),
-    output:
-        plot="results/{mous}/{eb}/qa/{eb}.flux_inf.png",
-    log:
-        **casa_logs("qa_plot_flux_inf"),
-    benchmark:
-        "benchmarks/{mous}/{eb}/qa_plot_flux_inf.tsv"
-    conda:
-        "../../envs/casa.yaml"
-    threads: 1
-    resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
-    params:
-        quantity="amplitude",
-    script:
-        "../scripts/qa_plot_gain.py"
+    rule:
+        name:
+            f"qa_plot_{solve.name}"
+        input:
+            caltable=eb_path(solve.suffix),
+            metadata=eb_path(".ms.metadata.json"),
+        output:
+            plot=f"results/{{mous}}/{{eb}}/qa/{{eb}}.{solve.name}.png",
+        log:
+            **casa_logs(f"qa_plot_{solve.name}"),
+        benchmark:
+            f"benchmarks/{{mous}}/{{eb}}/qa_plot_{solve.name}.tsv"
+        group:
+            "calibrate"
+        conda:
+            "../../envs/casa.yaml"
+        threads: 1
+        resources:
+            mem_mb=casa_mem_mb,
+            runtime=casa_runtime,
+        params:
+            quantity=solve.qa_plot.removeprefix("gain_"),
+        script:
+            "../scripts/qa_plot_gain.py"
 
 
 rule qa_plot_calibrated:
@@ -196,6 +170,8 @@ rule qa_plot_calibrated:
         **casa_logs("qa_plot_calibrated"),
     benchmark:
         "benchmarks/{mous}/{eb}/qa_plot_calibrated.tsv"
+    group:
+        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -221,18 +197,15 @@ rule qa_eb_summary:
         fluxscale=eb_path(".ms.split.fluxscale.json"),
         split=eb_path(".ms.split"),
         cal=eb_path(".ms.split.cal"),
-        ap_pre_bandpass=eb_path(".ms.split.ap_pre_bandpass"),
-        bandpass=eb_path(".ms.split.bandpass"),
-        phase_int=eb_path(".ms.split.phase_int"),
-        phase_inf=eb_path(".ms.split.phase_inf"),
-        ampli_inf=eb_path(".ms.split.ampli_inf"),
-        flux_inf=eb_path(".ms.split.flux_inf"),
+        **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
     output:
         summary="results/{mous}/{eb}/qa/{eb}.qa_summary.json",
     log:
         **casa_logs("qa_eb_summary"),
     benchmark:
         "benchmarks/{mous}/{eb}/qa_eb_summary.tsv"
+    group:
+        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -240,10 +213,7 @@ rule qa_eb_summary:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
     params:
-        solints={
-            **{t: config["calibration"][t]["solint"] for t in QA_CALTABLES},
-            "flux_inf": config["calibration"]["ampli_inf"]["solint"],
-        },
+        solints={s.name: config["calibration"][s.settings]["solint"] for s in SOLVES},
         field_roles=choice("field_roles"),
     script:
         "../scripts/qa_eb_summary.py"

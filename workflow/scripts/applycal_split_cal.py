@@ -1,12 +1,13 @@
 """Snakemake adapter: Final applycal on {eb}.ms.split by field role, split to {eb}.ms.split.cal."""
 
 from almacal.calibration.applycal_split_cal import applycal_split_cal
+from almacal.solves import SOLVES
 
 applycal_split_cal(
     vis=snakemake.input.vis,
     metadata=snakemake.input.metadata,
     tables={
-        **{k: snakemake.input[k] for k in ("bandpass", "phase_int", "phase_inf", "flux_inf")},
+        **{s.name: snakemake.input[s.name] for s in SOLVES if s.applied_to},
         "renorm": snakemake.input.renorm[0] if snakemake.input.renorm else None,
     },
     cal=snakemake.output.cal,

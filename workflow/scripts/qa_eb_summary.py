@@ -1,6 +1,7 @@
 """Snakemake adapter: QA numbers of one EB in one JSON: flags per stage, solution statistics, fluxscale, calibrated"""
 
 from almacal.qa.eb_summary import qa_eb_summary
+from almacal.solves import SOLVES
 
 qa_eb_summary(
     metadata=snakemake.input.metadata,
@@ -11,11 +12,7 @@ qa_eb_summary(
     fluxscale=snakemake.input.fluxscale,
     split=snakemake.input.split,
     cal=snakemake.input.cal,
-    caltables={
-        name: snakemake.input[name]
-        for name in ("ap_pre_bandpass", "bandpass", "phase_int", "phase_inf", "ampli_inf",
-                     "flux_inf")
-    },
+    caltables={solve.name: snakemake.input[solve.name] for solve in SOLVES},
     tsys=snakemake.input.get("tsys"),
     tsys_spwmap=snakemake.input.get("tsys_spwmap"),
     corrections=snakemake.input.corrections,

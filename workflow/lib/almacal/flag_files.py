@@ -246,3 +246,37 @@ def checked_commands(
     if errors:
         raise FlagFileError("bad flag command(s):\n" + "\n".join(errors))
     return commands
+
+
+# The stages a reducer's flag files act on, and the spws a line of each may name.
+STAGES = ("raw", "split", "tsys")
+
+
+def stage_files(flags_dir: str | Path, eb: str, stage: str) -> list[str]:
+    """The flag files of one EB and stage that exist: ``mous.<stage>.flags.txt`` (every EB of
+    the MOUS), then ``<eb>.<stage>.flags.txt`` (this EB alone)."""
+    folder = Path(flags_dir)
+    names = [f"mous.{stage}.flags.txt", f"{eb}.{stage}.flags.txt"]
+    return [str(folder / name) for name in names if (folder / name).exists()]
+
+
+def stage_spws(md: dict, stage: str, science_spws: list[int]) -> list[int]:
+    """Spws a flag line of ``stage`` may name: every spw of ``<eb>.ms`` (raw), the science spws
+    of ``<eb>.ms.split`` (split), the spws with Tsys measurements (tsys)."""
+    from almacal import choices
+
+    if stage == "raw":
+        return [s["id"] for s in md["spws"]]
+    if stage == "split":
+        return list(science_spws)
+    if stage == "tsys":
+        return choices.atmosphere_spws(md)
+    raise ValueError(f"unknown flag stage {stage!r}; known: {STAGES}")
+
+
+def stage_commands(
+    files: list[str], md: dict, eb: str, stage: str, science_spws: list[int]
+) -> list[FlagCommand]:
+    """The checked commands of one EB's flag files of ``stage`` (see ``checked_commands``)."""
+    own = [f for f in files if Path(f).name.startswith(f"{eb}.")]
+    return checked_commands(files, md, stage_spws(md, stage, science_spws), eb_files=own)

@@ -4,7 +4,6 @@ A job that changes flags of an MS it does not own first restores the flag versio
 job upstream of it, so running it twice (or after an edit upstream) gives the same flags.
 """
 
-import json
 import shutil
 from pathlib import Path
 from typing import Any
@@ -71,7 +70,3 @@ def summary(job: CasaJob, vis: str) -> dict[str, Any]:
         "total": float(result["total"]),
         **{by: fractions(result[by]) for by in ("antenna", "spw", "field", "correlation") if by in result},
     }
-
-
-def write_json(path: str, data: dict) -> None:
-    Path(path).write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")

@@ -9,33 +9,38 @@ restores the split-stage flag version afterwards, so {eb}.ms.split keeps the sta
 jobs saw.
 """
 
-from almacal import eb_metadata
+from almacal import choices, jsonio, solves
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
 
 def applycal_plan(roles: dict, tables: dict) -> list[dict]:
-    """applycal arguments per field group, as in the ALMA manual scripts."""
+    """applycal arguments per field group, as in the ALMA manual scripts, from the solve table.
+
+    Each calibrator gets the tables applied to its group ('own' for the bandpass and flux
+    calibrators, 'phase' for the phase calibrator) with its own solutions; the targets get
+    theirs from the phase calibrator. Time-independent tables (applied to all) take gainfield ''.
+    """
     plan = []
     phase = ",".join(roles["phase"])
-    for field in eb_metadata.calibrator_fields(roles):
-        own = field not in roles["phase"]
+    for field in choices.calibrator_fields(roles):
+        used = solves.applied("phase" if field in roles["phase"] else "own")
         plan.append(
             {
                 "field": field,
-                "gaintable": [tables["bandpass"], tables["phase_int" if own else "phase_inf"],
-                              tables["flux_inf"]],
-                "gainfield": ["", field, field],
+                "gaintable": [tables[s.name] for s in used],
+                "gainfield": ["" if s.applied_to == "all" else field for s in used],
             }
         )
-    targets = eb_metadata.target_fields(roles)
+    targets = choices.target_fields(roles)
     if targets:
+        used = solves.applied("target")
         step = {
             "field": ",".join(targets),
-            "gaintable": [tables["bandpass"], tables["phase_inf"], tables["flux_inf"]],
-            "gainfield": ["", phase, phase],
-            "interp": ["linear,linear"] * 3,
-            "calwt": [True] * 3,
+            "gaintable": [tables[s.name] for s in used],
+            "gainfield": ["" if s.applied_to == "all" else phase for s in used],
+            "interp": ["linear,linear"] * len(used),
+            "calwt": [True] * len(used),
         }
         if tables.get("renorm"):
             step["gaintable"].append(tables["renorm"])
@@ -50,9 +55,7 @@ def applycal_split_cal(
     *, vis: str, metadata: str, tables: dict, cal: str, summary: str, field_roles: dict,
     log: str, commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
-    roles = eb_metadata.field_roles(md, field_roles)
-    plan = applycal_plan(roles, tables)
+    plan = applycal_plan(choices.resolve(metadata, roles=field_roles).roles, tables)
     flag_state.forget(cal)
     with CasaJob(log=log, commands=commands, title=f"final applycal and split of {vis}") as job:
         flag_state.restore(job, vis, flag_state.SPLIT_USER)
@@ -63,6 +66,6 @@ def applycal_split_cal(
             job.task("split", vis=vis, outputvis=cal, datacolumn="corrected", keepflags=True)
         finally:
             flag_state.restore(job, vis, flag_state.SPLIT_USER)
-        flag_state.write_json(
+        jsonio.write(
             summary, {"applycal": plan, "flags_after_applycal": flag_state.summary(job, cal)}
         )

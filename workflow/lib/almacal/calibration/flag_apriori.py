@@ -1,6 +1,6 @@
 """A-priori flags on {eb}.ms: online flags, shadowing, autocorrelations, non-science intents."""
 
-from almacal import eb_metadata
+from almacal import jsonio
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -19,7 +19,7 @@ def online_flag_count(ms: str) -> int:
 
 
 def flag_apriori(*, ms: str, metadata: str, summary: str, log: str, commands: str) -> None:
-    md = eb_metadata.load(metadata)
+    md = jsonio.load(metadata)
     with CasaJob(log=log, commands=commands, title=f"a-priori flags of {ms}") as job:
         flag_state.restore(job, ms, flag_state.ORIGINAL)
         online = online_flag_count(ms)
@@ -32,7 +32,7 @@ def flag_apriori(*, ms: str, metadata: str, summary: str, log: str, commands: st
             cmds.append("mode='manual' intent='" + ",".join(f"*{i}*" for i in intents) + "'")
         job.task("flagdata", vis=ms, mode="list", inpfile=cmds, flagbackup=False)
         flag_state.save(job, ms, flag_state.APRIORI, "a-priori flags")
-        flag_state.write_json(
+        jsonio.write(
             summary,
             {
                 "online_flag_commands": online,

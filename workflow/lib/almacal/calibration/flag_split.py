@@ -2,23 +2,10 @@
 
 from pathlib import Path
 
-from almacal import eb_metadata
+from almacal import channels, choices, jsonio
 from almacal import flag_files as user_flags
 from almacal import flag_state
 from almacal.casa_job import CasaJob
-
-
-def edge_selection(metadata: dict, spws: list[int], fraction: float) -> str:
-    """flagdata spw selection of the edge channels of each spw ('' when none)."""
-    parts = []
-    for spw in metadata["spws"]:
-        if spw["id"] not in spws:
-            continue
-        n = spw["nchan"]
-        edge = int(round(fraction * n))
-        if edge > 0:
-            parts.append(f"{spw['id']}:0~{edge - 1};{n - edge}~{n - 1}")
-    return ",".join(parts)
 
 
 def flag_split(
@@ -35,13 +22,12 @@ def flag_split(
     log: str,
     commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
-    spws = eb_metadata.science_spws(md, science_spws)
-    own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
-    user_commands = user_flags.checked_commands(flag_files, md, spws, eb_files=own)
+    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
+    md, spws = eb_choices.metadata, eb_choices.science_spws
+    user_commands = user_flags.stage_commands(flag_files, md, eb, "split", spws)
     line = None
     if flux_line_channels:
-        flux_fields = ",".join(eb_metadata.field_roles(md, field_roles)["flux"])
+        flux_fields = ",".join(eb_choices.roles["flux"])
         line = user_flags.FlagCommand(
             "config calibration.flux_line_channels", 1,
             f"field='{flux_fields}' spw='{flux_line_channels}' reason='flux calibrator line'",
@@ -52,14 +38,14 @@ def flag_split(
             raise user_flags.FlagFileError("\n".join(errors))
     with CasaJob(log=log, commands=commands, title=f"split-stage flags of {vis}") as job:
         flag_state.restore(job, vis, flag_state.SPLIT_ORIGINAL)
-        edges = edge_selection(md, spws, edge_channel_fraction)
+        edges = channels.edge_selection(md, spws, edge_channel_fraction)
         if edges:
             job.task("flagdata", vis=vis, mode="manual", spw=edges, flagbackup=False)
         if line:
             flag_state.apply_flag_commands(job, vis, [line], "flux calibrator line before setjy")
         n_user = flag_state.apply_flag_commands(job, vis, user_commands, "split-stage user flags")
         flag_state.save(job, vis, flag_state.SPLIT_USER, "edge channels and user flags")
-        flag_state.write_json(
+        jsonio.write(
             summary,
             {
                 "edge_channels": edges,

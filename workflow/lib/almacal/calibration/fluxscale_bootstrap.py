@@ -1,6 +1,6 @@
 """fluxscale: {eb}.ms.split.flux_inf from ampli_inf, and the fitted fluxes as JSON."""
 
-from almacal import eb_metadata
+from almacal import choices, jsonio
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -37,15 +37,15 @@ def fluxscale_bootstrap(
     *, vis: str, metadata: str, ampli_inf: str, caltable: str, fluxes: str,
     field_roles: dict, log: str, commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
-    roles = eb_metadata.field_roles(md, field_roles)
-    transfer = [f for f in eb_metadata.calibrator_fields(roles) if f not in roles["flux"]]
+    md = jsonio.load(metadata)
+    roles = choices.field_roles(md, field_roles)
+    transfer = [f for f in choices.calibrator_fields(roles) if f not in roles["flux"]]
     with CasaJob(log=log, commands=commands, title=f"fluxscale {caltable}") as job:
         result = job.task("fluxscale", vis=vis, caltable=ampli_inf, fluxtable=caltable,
                           reference=",".join(roles["flux"]), transfer=",".join(transfer),
                           fitorder=1)
     field_names = [f["name"] for f in md["fields"]]
-    flag_state.write_json(
+    jsonio.write(
         fluxes,
         {"reference": roles["flux"], "transfer": transfer, "fields": fitted_fluxes(result, field_names)},
     )

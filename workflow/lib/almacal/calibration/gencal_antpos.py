@@ -3,13 +3,14 @@
 import json
 from pathlib import Path
 
+from almacal import jsonio
 from almacal.casa_job import CasaJob
 
 
 def check_positions(positions: str, ms: str) -> None:
     """The file must hold ITRF positions in metres under 'data', as the service returns."""
     try:
-        data = json.loads(Path(positions).read_text())["data"]
+        data = jsonio.load(positions)["data"]
     except (KeyError, json.JSONDecodeError) as err:
         raise ValueError(f"{positions}: not an antenna-position file ({err})") from err
     bad = [ant for ant, xyz in data.items() if len(xyz) != 3 or abs(sum(x * x for x in xyz)) < 1e12]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
-from almacal import eb_metadata
+from almacal import choices, jsonio
 from almacal import flag_files as user_flags
 from almacal import flag_state
 from almacal.casa_job import CasaJob
@@ -38,22 +38,21 @@ def gencal_tsys(
     log: str,
     commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
+    md = jsonio.load(metadata)
     with CasaJob(log=log, commands=commands, title=f"Tsys table of {ms}") as job:
         job.task("gencal", vis=ms, caltable=tsys, caltype="tsys")
         tsys_spws = caltable_ids(tsys, "SPECTRAL_WINDOW_ID")
-        own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
-        tsys_flags = user_flags.checked_commands(flag_files, md, tsys_spws, eb_files=own)
+        tsys_flags = user_flags.stage_commands(flag_files, md, eb, "tsys", science_spws or [])
         flag_state.apply_flag_commands(job, tsys, tsys_flags, "Tsys flag template")
         names = {f["id"]: f["name"] for f in md["fields"]}
         tsys_fields = [names[i] for i in caltable_ids(tsys, "FIELD_ID")]
-        science = eb_metadata.science_spws(md, science_spws)
-        mapping = eb_metadata.tsys_spwmap(md, tsys_spws, tsys_spwmap)
+        science = choices.science_spws(md, science_spws)
+        mapping = choices.tsys_spwmap(md, tsys_spws, tsys_spwmap)
         unmapped = [s for s in science if mapping[s] not in tsys_spws]
         if unmapped:
             raise ValueError(f"{ms}: science spw(s) {unmapped} have no Tsys spw in {tsys}")
         job.note(f"Tsys spw map (science spw -> Tsys spw): {mapping}")
-        flag_state.write_json(
+        jsonio.write(
             spwmap,
             {
                 "spwmap": mapping,

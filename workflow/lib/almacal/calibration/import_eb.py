@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from almacal import eb_metadata
+from almacal import eb_metadata, jsonio
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -28,4 +28,4 @@ def import_eb(*, raw: str, ms: str, listobs: str, metadata: str, log: str, comma
         if flag_state.ORIGINAL not in flag_state.versions(ms):
             flag_state.save(job, ms, flag_state.ORIGINAL, "flags as imported")
         job.task("listobs", vis=ms, listfile=listobs, verbose=True, overwrite=True)
-        flag_state.write_json(metadata, eb_metadata.read_metadata(ms))
+        jsonio.write(metadata, eb_metadata.read_metadata(ms))

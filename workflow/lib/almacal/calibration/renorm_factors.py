@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from almacal import eb_metadata
+from almacal import channels, choices, jsonio
 from almacal.casa_job import CasaJob
 
 MAD_TO_SIGMA = 1.4826
@@ -196,12 +196,12 @@ def renorm_factors(
     science_spws: list[int], edge_channel_fraction: float, settings: dict, log: str,
     commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
-    roles = eb_metadata.field_roles(md, field_roles)
-    targets = eb_metadata.target_fields(roles)
+    md = jsonio.load(metadata)
+    roles = choices.field_roles(md, field_roles)
+    targets = choices.target_fields(roles)
     bandpass = roles["bandpass"][0]
     field_id = {f["name"]: f["id"] for f in md["fields"]}
-    spws = eb_metadata.science_spws(md, science_spws)
+    spws = choices.science_spws(md, science_spws)
     nant = len(md["antennas"])
     fit_options = {"order": int(settings["poly_order"]), "clip_sigma": float(settings["clip_sigma"]),
                    "sigma_floor": float(settings["sigma_floor"])}
@@ -214,7 +214,7 @@ def renorm_factors(
         for spw in spws:
             nu = np.asarray(freqs[spw])
             nchan = nu.size
-            edge = int(round(edge_channel_fraction * nchan))
+            edge = channels.edge_channels(nchan, edge_channel_fraction)
             atm = atmospheric_line_channels(nu, settings["site"], float(settings["atm_line_min_opacity"]))
             use = np.ones(nchan, bool)
             use[:edge] = use[nchan - edge:] = False
@@ -265,4 +265,4 @@ def renorm_factors(
         )
         job.note(report["decision"])
     np.savez_compressed(spectra, **arrays)
-    Path(factors).write_text(json.dumps(report, indent=1) + "\n")
+    jsonio.write(factors, report)

@@ -11,6 +11,7 @@ import json
 
 import numpy as np
 
+from almacal import jsonio
 from almacal.casa_job import CasaJob
 
 
@@ -18,7 +19,7 @@ def renorm_table(*, vis: str, factors: str, spectra: str, caltable: str, log: st
                  commands: str) -> None:
     from casatools import calibrater, table
 
-    report = json.loads(open(factors).read())
+    report = jsonio.load(factors)
     if not report["apply"]:
         raise ValueError(f"{factors}: the decision is not to renormalise ({report['decision']})")
     scaling = np.load(spectra)

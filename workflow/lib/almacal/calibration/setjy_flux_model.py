@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from almacal import eb_metadata
+from almacal import choices, jsonio
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -75,7 +75,7 @@ def solar_system_models(job: CasaJob, vis: str, field: str, science: list[int],
     if not rows[rows["field"] == field].empty:
         job.note(f"{flux_file}: rows for {field} ignored: a solar-system body is modelled with "
                  f"{SOLAR_SYSTEM_STANDARD}, not as a point source")
-    result = job.task("setjy", vis=vis, field=field, spw=eb_metadata.spw_selection(science),
+    result = job.task("setjy", vis=vis, field=field, spw=choices.spw_selection(science),
                       standard=SOLAR_SYSTEM_STANDARD, scalebychan=True, usescratch=True)
     per_spw = next((v for v in (result or {}).values()
                     if isinstance(v, dict) and v.get("fieldName") == field), None)
@@ -98,10 +98,10 @@ def setjy_flux_model(
     log: str,
     commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
-    roles = eb_metadata.field_roles(md, field_roles)
+    md = jsonio.load(metadata)
+    roles = choices.field_roles(md, field_roles)
     spws = {s["id"]: s for s in md["spws"]}
-    science = eb_metadata.science_spws(md, science_spws)
+    science = choices.science_spws(md, science_spws)
     rows = flux_rows(read_flux_file(flux_file), eb, md["fields"], flux_file)
     models = []
     with CasaJob(log=log, commands=commands, title=f"flux model of {vis}") as job:
@@ -134,4 +134,4 @@ def setjy_flux_model(
                          fluxdensity=entry["fluxdensity_jy"], spix=[entry["spix"]],
                          reffreq=entry["reffreq"], usescratch=True)
                 models.append({"field": field, "spw": spw, **entry})
-    flag_state.write_json(model, {"flux_calibrators": roles["flux"], "models": models})
+    jsonio.write(model, {"flux_calibrators": roles["flux"], "models": models})

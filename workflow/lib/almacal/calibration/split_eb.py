@@ -9,7 +9,7 @@ in time) and splits the science spws.
 import json
 from pathlib import Path
 
-from almacal import eb_metadata
+from almacal import choices, jsonio
 from almacal import flag_files as user_flags
 from almacal import flag_state
 from almacal import vis_stats
@@ -55,17 +55,15 @@ def split_eb(
     log: str,
     commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
-    roles = eb_metadata.field_roles(md, field_roles)
-    fields = eb_metadata.calibrator_fields(roles) + eb_metadata.target_fields(roles)
-    science = eb_metadata.science_spws(md, science_spws)
-    spws = eb_metadata.spw_selection(science)
+    md = jsonio.load(metadata)
+    roles = choices.field_roles(md, field_roles)
+    fields = choices.calibrator_fields(roles) + choices.target_fields(roles)
+    science = choices.science_spws(md, science_spws)
+    spws = choices.spw_selection(science)
     ids = {f["name"]: f["id"] for f in md["fields"]}
-    calibrator_ids = [ids[f] for f in eb_metadata.calibrator_fields(roles)]
+    calibrator_ids = [ids[f] for f in choices.calibrator_fields(roles)]
     wvr_figures = None
-    all_spws = [s["id"] for s in md["spws"]]
-    own = [f for f in flag_files if Path(f).name.startswith(f"{eb}.")]
-    user_commands = user_flags.checked_commands(flag_files, md, all_spws, eb_files=own)
+    user_commands = user_flags.stage_commands(flag_files, md, eb, "raw", science)
     flag_state.forget(split)
     with CasaJob(log=log, commands=commands, title=f"a-priori calibration and split of {ms}") as job:
         flag_state.restore(job, ms, flag_state.APRIORI)
@@ -74,7 +72,7 @@ def split_eb(
         gaintables = []
         with_tsys = set()  # fields with their own Tsys measurements
         if tsys:
-            tsys_setup = json.loads(Path(tsys_spwmap).read_text())
+            tsys_setup = jsonio.load(tsys_spwmap)
             with_tsys = set(tsys_setup["tsys_fields"])
             gaintables.append(("tsys", tsys, tsys_setup["spwmap"]))
         if antpos:
@@ -104,7 +102,7 @@ def split_eb(
             keepflags=True,
         )
         flag_state.save(job, split, flag_state.SPLIT_ORIGINAL, "as split")
-        flag_state.write_json(
+        jsonio.write(
             summary,
             {
                 "fields": fields,

@@ -5,7 +5,7 @@ The phase calibrator and the targets are tied (one solution across them), and th
 come from the target, as in the ALMA scripts.
 """
 
-from almacal import eb_metadata
+from almacal import choices, jsonio
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -14,8 +14,8 @@ def wvrgcal_table(
     *, ms: str, metadata: str, caltable: str, stats: str, wvr: dict, field_roles: dict,
     log: str, commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
-    roles = eb_metadata.field_roles(md, field_roles)
+    md = jsonio.load(metadata)
+    roles = choices.field_roles(md, field_roles)
     antennas = {a["name"] for a in md["antennas"]}
     unknown = sorted(set(wvr["flag"]) - antennas)
     if unknown:
@@ -31,5 +31,5 @@ def wvrgcal_table(
                 key: (bool(result[key][i]) if key in ("WVR", "Flag") else float(result[key][i]))
                 for key in ("WVR", "Flag", "RMS_um", "Disc_um") if key in result
             }
-    flag_state.write_json(stats, {"wvrflag": list(wvr["flag"]), "toffset_s": float(wvr["toffset"]),
+    jsonio.write(stats, {"wvrflag": list(wvr["flag"]), "toffset_s": float(wvr["toffset"]),
                                   "tie": tie, "antennas": per_antenna})

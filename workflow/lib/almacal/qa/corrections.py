@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from almacal import eb_metadata
+from almacal import jsonio
 from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
 
@@ -39,7 +39,7 @@ def eb_corrections(
     antpos: str | None, wvr_stats: str | None, flux_model: str, renorm: str, corrections: str,
     log: str, commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
+    md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
     antennas = [a["name"] for a in md["antennas"]]
     split = read_json(split_summary)

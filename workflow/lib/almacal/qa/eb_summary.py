@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from almacal import eb_metadata
+from almacal import choices, jsonio
 from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
 
@@ -237,10 +237,10 @@ def qa_eb_summary(
     log: str,
     commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
+    md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
-    roles = eb_metadata.field_roles(md, field_roles)
-    calibrators = eb_metadata.calibrator_fields(roles)
+    roles = choices.field_roles(md, field_roles)
+    calibrators = choices.calibrator_fields(roles)
     antennas = [a["name"] for a in md["antennas"]]
     pols = qa_common.receptors(md)
     with CasaJob(log=log, commands=commands, title=f"QA summary of {eb}") as job:
@@ -279,7 +279,7 @@ def qa_eb_summary(
     tsys_stats = None
     if tsys_table is not None:
         tsys_spws = (
-            eb_metadata.load(tsys_spwmap)["tsys_spws"] if tsys_spwmap
+            jsonio.load(tsys_spwmap)["tsys_spws"] if tsys_spwmap
             else sorted(tsys_table.spws)
         )
         atm_scans = [s for s in md["scans"] if "CALIBRATE_ATMOSPHERE" in s["intents"]]
@@ -304,11 +304,11 @@ def qa_eb_summary(
             "fields": fields,
             "per_spw": _solution_counts(tsys_table, intervals, len(antennas)),
         }
-        tsys_stats = {k: eb_metadata.load(corrections)["tsys"][k]
+        tsys_stats = {k: jsonio.load(corrections)["tsys"][k]
                       for k in ("median_k", "array_median_k")}
     bandpass = _bandpass_scatter(tables["bandpass"], pols) if "bandpass" in tables else None
 
-    flux = eb_metadata.load(fluxscale)
+    flux = jsonio.load(fluxscale)
     fluxes = {}
     for field, entry in flux["fields"].items():
         fluxes[field] = {
@@ -321,10 +321,10 @@ def qa_eb_summary(
         }
     stages = _stages(
         eb,
-        eb_metadata.load(apriori),
-        eb_metadata.load(split_summary),
-        eb_metadata.load(user_flags),
-        eb_metadata.load(cal_summary),
+        jsonio.load(apriori),
+        jsonio.load(split_summary),
+        jsonio.load(user_flags),
+        jsonio.load(cal_summary),
     )
 
     # Scores.

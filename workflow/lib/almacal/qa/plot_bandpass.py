@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
-from almacal import eb_metadata
+from almacal import jsonio
 from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
 
@@ -13,7 +13,7 @@ from almacal.casa_job import CasaJob
 def qa_plot_bandpass(
     *, bandpass: str, metadata: str, amplitude: str, phase: str, log: str, commands: str
 ) -> None:
-    md = eb_metadata.load(metadata)
+    md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
     with CasaJob(log=log, commands=commands, title=f"QA plots: bandpass of {eb}") as job:
         cal = qa_common.read_caltable(bandpass)

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from almacal import eb_metadata
+from almacal import choices, jsonio
 from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
 
@@ -55,10 +55,10 @@ def qa_plot_calibrated(
     log: str,
     commands: str,
 ) -> None:
-    md = eb_metadata.load(metadata)
+    md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
-    roles = eb_metadata.field_roles(md, field_roles)
-    fields = eb_metadata.calibrator_fields(roles)
+    roles = choices.field_roles(md, field_roles)
+    fields = choices.calibrator_fields(roles)
     title = f"QA plots: calibrators of {eb} before and after calibration"
     with CasaJob(log=log, commands=commands, title=title) as job:
         stages = {

@@ -5,7 +5,7 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
-from almacal import eb_metadata
+from almacal import jsonio
 from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
 
@@ -15,7 +15,7 @@ def qa_plot_gain(
 ) -> None:
     if quantity not in ("phase", "amplitude"):
         raise ValueError(f"quantity must be 'phase' or 'amplitude', not {quantity!r}")
-    md = eb_metadata.load(metadata)
+    md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
     name = Path(caltable).name
     with CasaJob(log=log, commands=commands, title=f"QA plot: {name}") as job:

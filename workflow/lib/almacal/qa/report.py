@@ -13,7 +13,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 import numpy as np
 
-from almacal import eb_metadata
+from almacal import jsonio
 from almacal.qa import common as qa_common
 
 # Per-EB plots, by file-name suffix: section heading and caption, in page order.
@@ -363,7 +363,7 @@ def qa_report(
 ) -> None:
     out = Path(report)
     out.mkdir(parents=True, exist_ok=True)
-    data = {eb: eb_metadata.load(path) for eb, path in zip(ebs, summaries)}
+    data = {eb: jsonio.load(path) for eb, path in zip(ebs, summaries)}
     plots_of = {eb: [p for p in plots if Path(p).parent.parent.name == eb] for eb in ebs}
     copied = []
     for eb in ebs:
@@ -465,7 +465,7 @@ def qa_report(
     ]
     for eb in ebs:
         page.append(_eb_section(eb, data[eb], plots_of[eb], scores_by_eb[eb],
-                                eb_metadata.load(corrections[ebs.index(eb)])))
+                                jsonio.load(corrections[ebs.index(eb)])))
     page.append("</body></html>\n")
     (out / "index.html").write_text("\n".join(page))
     Path(log).parent.mkdir(parents=True, exist_ok=True)

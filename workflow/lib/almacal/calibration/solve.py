@@ -1,0 +1,83 @@
+"""One table of the solve table (``almacal.solves``) on {eb}.ms.split: gaincal or bandpass."""
+
+from typing import Any
+
+from almacal import channels, choices, solves
+from almacal.casa_job import CasaJob
+
+
+def solve_fields(entry: solves.Solve, eb_choices: choices.EBChoices) -> list[str]:
+    """The fields a table is solved on."""
+    if entry.fields == "calibrators":
+        return eb_choices.calibrators
+    return eb_choices.roles[entry.fields]
+
+
+def task_arguments(
+    entry: solves.Solve,
+    eb_choices: choices.EBChoices,
+    *,
+    vis: str,
+    caltable: str,
+    gaintables: list[str],
+    settings: dict,
+    minsnr: float,
+) -> dict[str, Any]:
+    """The CASA call (gaincal or bandpass) that makes the table."""
+    common = {"vis": vis, "caltable": caltable, "field": ",".join(solve_fields(entry, eb_choices))}
+    if entry.task == "bandpass":
+        solint = settings["solint"]
+        if settings.get("smooth_channels", 0) > 0:
+            solint = f"{solint},{settings['smooth_channels']}ch"
+        return {
+            **common,
+            "solint": solint,
+            "combine": entry.combine,
+            "refant": eb_choices.refant,
+            "solnorm": True,
+            "bandtype": "B",
+            "minsnr": minsnr,
+            "gaintable": list(gaintables),
+        }
+    if entry.task != "gaincal":
+        raise ValueError(f"solve {entry.name}: task {entry.task} is not run by this job")
+    spw = ""
+    if "channel_fraction" in settings:  # the pre-bandpass solve uses the central channels only
+        spw = settings.get("spw") or channels.central_channels(
+            eb_choices.metadata, eb_choices.science_spws, settings["channel_fraction"]
+        )
+    return {
+        **common,
+        "spw": spw,
+        "solint": settings["solint"],
+        "refant": eb_choices.refant,
+        "gaintype": settings.get("gaintype", entry.gaintype or "G"),
+        "calmode": entry.calmode,
+        "minsnr": minsnr,
+        "gaintable": list(gaintables),
+    }
+
+
+def solve_table(
+    *,
+    name: str,
+    vis: str,
+    metadata: str,
+    caltable: str,
+    gaintables: list[str],
+    settings: dict,
+    field_roles: dict,
+    refant: str,
+    minsnr: float,
+    science_spws: list[int] | None,
+    log: str,
+    commands: str,
+) -> None:
+    entry = solves.solve(name)
+    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws, refant=refant)
+    kwargs = task_arguments(
+        entry, eb_choices, vis=vis, caltable=caltable, gaintables=gaintables,
+        settings=settings, minsnr=minsnr,
+    )
+    with CasaJob(log=log, commands=commands, title=f"{entry.task} {caltable}") as job:
+        job.task(entry.task, **kwargs)
