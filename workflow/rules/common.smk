@@ -11,9 +11,10 @@ from snakemake.utils import validate
 # every job (local or on a cluster node, which parses this file again).
 LIB = str(Path(workflow.basedir, "workflow", "lib").resolve())
 sys.path.insert(0, LIB)
-os.environ["PYTHONPATH"] = os.pathsep.join(
-    [LIB, *[p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != LIB]]
-)
+_other_paths = [
+    p for p in os.getenv("PYTHONPATH", "").split(os.pathsep) if p and p != LIB
+]
+os.environ.update(PYTHONPATH=os.pathsep.join([LIB, *_other_paths]))
 
 from almacal import choices, jsonio, raw_data
 from almacal import flag_files as user_flags
@@ -174,6 +175,14 @@ def all_products():
     return products
 
 
+DEMO_RAW = "resources/demo_mous/raw"
+
+
+def demo_path(suffix):
+    """Raw data of a simulated demo EB: demo_path(".truth.json")."""
+    return f"{DEMO_RAW}/{{eb}}{suffix}"
+
+
 @functools.lru_cache(maxsize=None)
 def eb_raw_contents(mous, eb):
     """WVR and SysCal data of the EB's raw data (almacal.raw_data), read once per run."""
@@ -232,22 +241,26 @@ UNGROUPED_RULES = {"renorm_factors", "renorm_table", "simulate_demo_eb"}
 
 
 def check_rules(rules, local_rules, qa_rules):
-    """Every CASA rule in PROCESSING_ORDER (or QA_RULES); every cluster rule in a group job."""
+    """Every CASA job in PROCESSING_ORDER (or QA_RULES); every cluster job in a group job."""
     errors = []
-    for rule in rules:
-        if rule.name == "all" or rule.name in local_rules:
+    for declared in rules:
+        name = declared.name
+        if name == "all" or name in local_rules:
             continue
-        if "commands" in rule.log.keys() and rule.name not in PROCESSING_ORDER + qa_rules:
+        if (
+            "commands" in declared.log.keys()
+            and name not in PROCESSING_ORDER + qa_rules
+        ):
             errors.append(
-                f"rule {rule.name} records CASA commands but is in neither PROCESSING_ORDER "
-                "(workflow/rules/common.smk) nor QA_RULES (workflow/rules/qa.smk): its calls "
+                f"{name} records CASA commands but is in neither PROCESSING_ORDER "
+                "(workflow/rules/common.smk) nor QA_RULES (workflow/rules/qa.smk), so its calls "
                 "would be missing from casa_commands.log"
             )
-        # the declared group: Rule.group reads None in local runs, where groups are inactive
-        if rule._group is None and rule.name not in UNGROUPED_RULES:
+        # the declared group (Rule.group reads None in local runs, where groups are inactive)
+        if declared._group is None and name not in UNGROUPED_RULES:
             errors.append(
-                f"rule {rule.name} has no group: on SLURM it would run as a job of its own; give "
-                "it group: (prepare, calibrate, apply, corrections) or list it in UNGROUPED_RULES"
+                f"{name} has no group, so on SLURM it would run as a job of its own; give it a "
+                "group (prepare, calibrate, apply, corrections) or list it in UNGROUPED_RULES"
             )
     missing = [name for name in PROCESSING_ORDER if name not in {r.name for r in rules}]
     if missing:

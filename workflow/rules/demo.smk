@@ -1,12 +1,3 @@
-DEMO_RAW = "resources/demo_mous/raw"
-
-
-def demo_path(suffix):
-    """Raw data of a simulated demo EB: demo_path(".truth.json")."""
-    return f"{DEMO_RAW}/{{eb}}{suffix}"
-
-
-
 rule simulate_demo_eb:
     """The built-in demo: one simulated ALMA EB written as a real ASDM, with its truth."""
     input:

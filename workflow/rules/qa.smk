@@ -188,6 +188,7 @@ rule qa_eb_summary:
     """QA numbers and scores of one EB: flags per stage, solutions, fluxes, phase rms, Tsys."""
     input:
         unpack(tsys_inputs),
+        **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
         corrections=eb_path(".corrections.json"),
         metadata=eb_path(".ms.metadata.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
@@ -197,7 +198,6 @@ rule qa_eb_summary:
         fluxscale=eb_path(".ms.split.fluxscale.json"),
         split=eb_path(".ms.split"),
         cal=eb_path(".ms.split.cal"),
-        **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
     output:
         summary="results/{mous}/{eb}/qa/{eb}.qa_summary.json",
     log:

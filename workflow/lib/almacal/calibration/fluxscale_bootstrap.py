@@ -37,9 +37,9 @@ def fluxscale_bootstrap(
     *, vis: str, metadata: str, ampli_inf: str, caltable: str, fluxes: str,
     field_roles: dict, log: str, commands: str,
 ) -> None:
-    md = jsonio.load(metadata)
-    roles = choices.field_roles(md, field_roles)
-    transfer = [f for f in choices.calibrator_fields(roles) if f not in roles["flux"]]
+    eb_choices = choices.resolve(metadata, roles=field_roles)
+    md, roles = eb_choices.metadata, eb_choices.roles
+    transfer = [f for f in eb_choices.calibrators if f not in roles["flux"]]
     with CasaJob(log=log, commands=commands, title=f"fluxscale {caltable}") as job:
         result = job.task("fluxscale", vis=vis, caltable=ampli_inf, fluxtable=caltable,
                           reference=",".join(roles["flux"]), transfer=",".join(transfer),

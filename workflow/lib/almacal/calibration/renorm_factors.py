@@ -196,12 +196,10 @@ def renorm_factors(
     science_spws: list[int], edge_channel_fraction: float, settings: dict, log: str,
     commands: str,
 ) -> None:
-    md = jsonio.load(metadata)
-    roles = choices.field_roles(md, field_roles)
-    targets = choices.target_fields(roles)
-    bandpass = roles["bandpass"][0]
+    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
+    md, targets, spws = eb_choices.metadata, eb_choices.targets, eb_choices.science_spws
+    bandpass = eb_choices.roles["bandpass"][0]
     field_id = {f["name"]: f["id"] for f in md["fields"]}
-    spws = choices.science_spws(md, science_spws)
     nant = len(md["antennas"])
     fit_options = {"order": int(settings["poly_order"]), "clip_sigma": float(settings["clip_sigma"]),
                    "sigma_floor": float(settings["sigma_floor"])}

@@ -44,6 +44,9 @@ def renorm_table(*, vis: str, factors: str, spectra: str, caltable: str, log: st
                     for ant in range(r.shape[0]):
                         rows.append((0.5 * (t0 + t1), t1 - t0, field_id[field], int(spw), ant,
                                      int(scan), 1.0 / np.sqrt(r[ant])))
+        # rows by field, spw, time and antenna (CASA interpolates each antenna's rows in time
+        # order; the JSON's scan keys are strings and need not come in time order)
+        rows.sort(key=lambda row: (row[2], row[3], row[0], row[4]))
         tb.open(caltable, nomodify=False)
         tb.addrows(len(rows))
         for i, (time, interval, fid, spw, ant, scan, cparam) in enumerate(rows):

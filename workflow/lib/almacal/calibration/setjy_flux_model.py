@@ -98,10 +98,9 @@ def setjy_flux_model(
     log: str,
     commands: str,
 ) -> None:
-    md = jsonio.load(metadata)
-    roles = choices.field_roles(md, field_roles)
+    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
+    md, roles, science = eb_choices.metadata, eb_choices.roles, eb_choices.science_spws
     spws = {s["id"]: s for s in md["spws"]}
-    science = choices.science_spws(md, science_spws)
     rows = flux_rows(read_flux_file(flux_file), eb, md["fields"], flux_file)
     models = []
     with CasaJob(log=log, commands=commands, title=f"flux model of {vis}") as job:

@@ -55,13 +55,12 @@ def split_eb(
     log: str,
     commands: str,
 ) -> None:
-    md = jsonio.load(metadata)
-    roles = choices.field_roles(md, field_roles)
-    fields = choices.calibrator_fields(roles) + choices.target_fields(roles)
-    science = choices.science_spws(md, science_spws)
+    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
+    md, science = eb_choices.metadata, eb_choices.science_spws
+    fields = eb_choices.calibrators + eb_choices.targets
     spws = choices.spw_selection(science)
     ids = {f["name"]: f["id"] for f in md["fields"]}
-    calibrator_ids = [ids[f] for f in choices.calibrator_fields(roles)]
+    calibrator_ids = [ids[f] for f in eb_choices.calibrators]
     wvr_figures = None
     user_commands = user_flags.stage_commands(flag_files, md, eb, "raw", science)
     flag_state.forget(split)

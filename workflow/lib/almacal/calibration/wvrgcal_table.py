@@ -14,8 +14,8 @@ def wvrgcal_table(
     *, ms: str, metadata: str, caltable: str, stats: str, wvr: dict, field_roles: dict,
     log: str, commands: str,
 ) -> None:
-    md = jsonio.load(metadata)
-    roles = choices.field_roles(md, field_roles)
+    eb_choices = choices.resolve(metadata, roles=field_roles)
+    md, roles = eb_choices.metadata, eb_choices.roles
     antennas = {a["name"] for a in md["antennas"]}
     unknown = sorted(set(wvr["flag"]) - antennas)
     if unknown:
