@@ -27,4 +27,7 @@ rule all:
         all_products(),
 
 
+# Before any job runs: the rules are complete (processing order, SLURM groups) and every input
+# is valid (workflow/rules/common.smk).
 check_rules(workflow.rules, {"mous_summary", "casa_commands", "qa_report"}, QA_RULES)
+check_inputs()

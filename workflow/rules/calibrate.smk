@@ -51,6 +51,7 @@ rule setjy_flux_model:
     params:
         field_roles=choice("field_roles"),
         science_spws=choice("science_spws"),
+        mous_ebs=lambda w: mous_ebs(w.mous),
     script:
         "../scripts/setjy_flux_model.py"
 

@@ -16,7 +16,7 @@ _other_paths = [
 ]
 os.environ.update(PYTHONPATH=os.pathsep.join([LIB, *_other_paths]))
 
-from almacal import choices, jsonio, raw_data
+from almacal import choices, inputs, jsonio, raw_data
 from almacal import flag_files as user_flags
 from almacal.solves import BY_NAME as SOLVE_TABLE
 from almacal.solves import SOLVES
@@ -31,26 +31,28 @@ os.environ.setdefault(
 
 
 def _eb_table():
-    """(mous, eb) -> the EB's config entry, with EB names unique across MOUSes."""
-    table = {}
+    """(mous, eb) -> the EB's config entry: safe names, EB names unique across MOUSes."""
+    table, errors = {}, []
     for mous, entry in config["mous"].items():
+        errors += inputs.name_errors("MOUS", mous)
         for eb, eb_entry in entry["ebs"].items():
+            errors += inputs.name_errors("EB", eb)
             clash = [m for (m, e) in table if e == eb]
             if clash:
-                raise ValueError(
-                    f"config: EB {eb} is listed under MOUS {clash[0]} and {mous}"
-                )
+                errors.append(f"config: EB {eb} is listed under MOUS {clash[0]} and {mous}")
             table[(mous, eb)] = eb_entry
+    if errors:
+        raise inputs.InputError("\n".join(errors))
     return table
 
 
 EBS = _eb_table()
 
 
-# MOUS and EB names are single path components (uid___A002_X..., or any name without '/').
+# MOUS and EB names are single, safe path components (checked above).
 wildcard_constraints:
-    mous=r"[^/]+",
-    eb=r"[^/]+",
+    mous=inputs.SAFE_NAME.pattern,
+    eb=inputs.SAFE_NAME.pattern,
 
 
 # Every product of one EB lives in results/<mous>/<eb>/, named as in the ALMA scripts.
@@ -138,30 +140,67 @@ def flag_files(stage):
     return existing
 
 
-def check_user_flags():
-    """Check every flag-file line against the EBs already imported, before any job runs.
+def choice_key(mous, eb, key):
+    """The config key path a choice of an EB comes from (for messages)."""
+    if key in EBS[(mous, eb)].get("overrides", {}):
+        return f"mous.{mous}.ebs.{eb}.overrides.{key}"
+    return f"calibration.{key}"
 
-    EBs not imported yet are checked by the job that applies their flags, before any CASA call.
-    """
+
+def imported_metadata(mous, eb):
+    """The metadata of an EB already imported (None before its first import)."""
+    path = Path(f"results/{mous}/{eb}/{eb}.ms.metadata.json")
+    return jsonio.load(path) if path.exists() else None
+
+
+def eb_input_errors(mous, eb, md):
+    """Inputs of one EB: antenna positions, and with its metadata the choices and flag files."""
+    entry = EBS[(mous, eb)]
     errors = []
-    for mous, eb in EBS:
-        metadata = Path(f"results/{mous}/{eb}/{eb}.ms.metadata.json")
-        if not metadata.exists():
-            continue
-        md = jsonio.load(metadata)
-        wildcards = SimpleNamespace(mous=mous, eb=eb)
-        science = choices.science_spws(md, choice("science_spws")(wildcards))
-        for stage in user_flags.STAGES:
-            files = flag_files(stage)(wildcards)
-            try:
-                user_flags.stage_commands(files, md, eb, stage, science)
-            except user_flags.FlagFileError as err:
-                errors.append(f"EB {eb}: {err}")
+    if "antenna_positions" in entry:
+        errors += inputs.antenna_position_errors(entry["antenna_positions"], eb, md)
+    if md is None:
+        return errors
+    wildcards = SimpleNamespace(mous=mous, eb=eb)
+    try:
+        eb_choices = choices.resolve(
+            md,
+            roles=choice("field_roles")(wildcards),
+            spws=choice("science_spws")(wildcards),
+        )
+    except ValueError as err:
+        return errors + [f"config: {choice_key(mous, eb, 'field_roles')}: EB {eb}: {err}"]
+    refant = choice("refant")(wildcards) or ""
+    errors += inputs.antenna_name_errors(
+        choice_key(mous, eb, "refant"), refant.split(","), eb, md
+    )
+    if has_wvr(wildcards):
+        errors += inputs.antenna_name_errors(
+            choice_key(mous, eb, "wvr") + ".flag", choice("wvr")(wildcards)["flag"], eb, md
+        )
+    for stage in user_flags.STAGES:
+        files = flag_files(stage)(wildcards)
+        try:
+            user_flags.stage_commands(files, md, eb, stage, eb_choices.science_spws)
+        except user_flags.FlagFileError as err:
+            errors.append(f"EB {eb}: {err}")
+    return errors
+
+
+def check_inputs():
+    """Every input checked before any job runs: flux files, antenna positions, choices and flag
+    files of the EBs already imported (EBs not imported yet: by the job that first reads their
+    metadata, before its first CASA call). One error lists every problem."""
+    errors = []
+    for mous, entry in config["mous"].items():
+        ebs = list(entry["ebs"])
+        metadata = {eb: imported_metadata(mous, eb) for eb in ebs}
+        known = {eb: md for eb, md in metadata.items() if md is not None}
+        errors += inputs.flux_file_errors(entry["flux_file"], ebs, known)
+        for eb in ebs:
+            errors += eb_input_errors(mous, eb, metadata[eb])
     if errors:
-        raise user_flags.FlagFileError("\n".join(errors))
-
-
-check_user_flags()
+        raise inputs.InputError("\n".join(errors))
 
 
 def all_products():

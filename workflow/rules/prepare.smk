@@ -31,6 +31,7 @@ rule gencal_antpos:
     """Antenna-position caltable {eb}.ms.antpos from the position-service JSON."""
     input:
         ms=eb_path(".ms"),
+        metadata=eb_path(".ms.metadata.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
         positions=lambda w: eb_entry(w)["antenna_positions"],
     output:

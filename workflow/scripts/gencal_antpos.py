@@ -3,7 +3,9 @@
 from almacal.calibration.gencal_antpos import gencal_antpos
 
 gencal_antpos(
+    eb=snakemake.wildcards.eb,
     ms=snakemake.input.ms,
+    metadata=snakemake.input.metadata,
     positions=snakemake.input.positions,
     antpos=snakemake.output.antpos,
     log=snakemake.log.casa,

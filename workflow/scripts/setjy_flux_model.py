@@ -10,6 +10,7 @@ setjy_flux_model(
     model=snakemake.output.model,
     field_roles=snakemake.params.field_roles,
     science_spws=snakemake.params.science_spws,
+    mous_ebs=list(snakemake.params.mous_ebs),
     log=snakemake.log.casa,
     commands=snakemake.log.commands,
 )

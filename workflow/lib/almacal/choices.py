@@ -127,6 +127,10 @@ def tsys_spwmap(
 def ranked_refants(metadata: dict, override: str | None = None, keep: int = 5) -> str:
     """Reference antennas, best first: the antennas nearest the array centre."""
     if override:
+        known = {a["name"] for a in metadata["antennas"]}
+        unknown = [name for name in override.split(",") if name not in known]
+        if unknown:
+            raise ValueError(f"{metadata['ms']}: refant antenna(s) {unknown} are not in the EB")
         return override
     positions = np.array([a["itrf_m"] for a in metadata["antennas"]])
     centre = np.median(positions, axis=0)

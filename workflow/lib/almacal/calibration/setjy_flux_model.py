@@ -20,19 +20,13 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from almacal import choices, jsonio
+from almacal import choices, inputs, jsonio
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
-FLUX_COLUMNS = ["ms", "field", "spw", "I", "Q", "U", "V", "spix"]
-
-
 def read_flux_file(flux_file: str) -> pd.DataFrame:
-    table = pd.read_csv(flux_file, comment="#", skipinitialspace=True, dtype={"ms": str, "field": str})
-    missing = [c for c in FLUX_COLUMNS if c not in table.columns]
-    if missing:
-        raise ValueError(f"{flux_file}: missing column(s) {missing}; expected {FLUX_COLUMNS}")
-    return table
+    """The rows of a flux file that ``inputs.flux_file_errors`` has passed."""
+    return pd.read_csv(flux_file, comment="#", skipinitialspace=True, dtype={"ms": str, "field": str})
 
 
 def flux_rows(table: pd.DataFrame, eb: str, fields: list[dict], flux_file: str) -> pd.DataFrame:
@@ -95,11 +89,15 @@ def setjy_flux_model(
     model: str,
     field_roles: dict,
     science_spws: list[int],
+    mous_ebs: list[str],
     log: str,
     commands: str,
 ) -> None:
     eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
     md, roles, science = eb_choices.metadata, eb_choices.roles, eb_choices.science_spws
+    errors = inputs.flux_file_errors(flux_file, mous_ebs, {eb: md})
+    if errors:  # before clearcal changes the MS
+        raise inputs.InputError("\n".join(errors))
     spws = {s["id"]: s for s in md["spws"]}
     rows = flux_rows(read_flux_file(flux_file), eb, md["fields"], flux_file)
     models = []
