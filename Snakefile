@@ -31,3 +31,4 @@ rule all:
 # is valid (workflow/rules/common.smk).
 check_rules(workflow.rules, {"mous_summary", "casa_commands", "qa_report"}, QA_RULES)
 check_inputs()
+check_ms_state()

@@ -16,7 +16,7 @@ _other_paths = [
 ]
 os.environ.update(PYTHONPATH=os.pathsep.join([LIB, *_other_paths]))
 
-from almacal import choices, inputs, jsonio, raw_data
+from almacal import choices, inputs, jsonio, ms_state, raw_data
 from almacal import flag_files as user_flags
 from almacal.solves import BY_NAME as SOLVE_TABLE
 from almacal.solves import SOLVES
@@ -324,3 +324,40 @@ def renorm_table_if_needed(wildcards):
     if jsonio.load(decision)["apply"]:
         return [eb_path(".ms.split.renorm.tbl").format(**wildcards)]
     return []
+
+
+def eb_intermediate_products(mous, eb):
+    """Suffixes of the products an EB's final applycal rests on (for the missing-product check)."""
+    wildcards = SimpleNamespace(mous=mous, eb=eb)
+    products = [suffix for _, suffix in ms_state.WRITERS[".ms"]]
+    products += [suffix for _, suffix in ms_state.WRITERS[".ms.split"][:-1]]
+    products += [solve.suffix for solve in SOLVES]
+    products += [".ms.split.fluxscale.json", ".ms.split.renorm.json", ".ms.split.renorm.npz"]
+    if has_syscal(wildcards):
+        products += [".ms.tsys", ".ms.tsys.spwmap.json"]
+    if has_wvr(wildcards):
+        products += [".ms.wvrgcal", ".ms.wvrgcal.json"]
+    if has_antenna_positions(wildcards):
+        products += [".ms.antpos"]
+    return sorted(set(products))
+
+
+def check_ms_state():
+    """Every MS in the state its declared summaries say, no product missing under a later one
+    (almacal.ms_state); otherwise stop, naming EB, MS and the command that remakes it. Runs in
+    the main Snakemake process only (a cluster job re-parses this file while its job runs)."""
+    if not workflow.is_main_process:
+        return
+    problems = []
+    for mous, eb in EBS:
+        base = f"results/{mous}/{eb}/{eb}"
+        found = ms_state.ms_problems(base, eb)
+        found += ms_state.missing_products(
+            base, eb, eb_intermediate_products(mous, eb), ".ms.split.cal.json"
+        )
+        problems += found[:1]  # remaking the first one remakes what follows
+    if problems:
+        raise ms_state.StateError(
+            "measurement sets not in the state of their products (an interrupted run?):\n"
+            + "\n".join(problem.message() for problem in problems)
+        )

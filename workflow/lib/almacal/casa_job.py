@@ -8,12 +8,18 @@ known notice about the out-of-date leap-second table of the offline measures dat
 
 import importlib
 import importlib.util
+import os
+import signal
 import sys
 import types
 from pathlib import Path
 from typing import Any
 
 HARMLESS_SEVERE = ("TAI_UTC seems out-of-date",)
+# Fault injection for the tests: "<step>:<n>" makes the job <step> (a rule name; the job's
+# commands record is <step>.casa_commands.py) kill itself with SIGKILL right after its n-th
+# CASA task call returns (n = 0: before the first).
+KILL_SWITCH = "ALMACAL_KILL_AFTER_TASK"
 
 
 class CasaSevereError(RuntimeError):
@@ -111,6 +117,14 @@ class CasaJob:
         self.log = Path(log)
         self.commands = Path(commands)
         self.title = title
+        self.calls = 0
+        step, _, count = os.environ.get(KILL_SWITCH, "").rpartition(":")
+        mine = step == self.commands.name.removesuffix(".casa_commands.py")
+        self.kill_after = int(count) if mine else None
+
+    def _maybe_die(self) -> None:
+        if self.kill_after is not None and self.calls == self.kill_after:
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def __enter__(self) -> "CasaJob":
         casalog = casatasks_package().casalog
@@ -120,13 +134,17 @@ class CasaJob:
         casalog.setlogfile(str(self.log))
         casalog.origin(self.title)
         self.commands.write_text(f"# {self.title}\n")
+        self._maybe_die()
         return self
 
     def task(self, name: str, **kwargs: Any) -> Any:
         """Run CASA task ``name`` with ``kwargs`` and record the call."""
         with self.commands.open("a") as out:
             out.write(format_call(name, kwargs))
-        return load_task(name)(**kwargs)
+        result = load_task(name)(**kwargs)
+        self.calls += 1
+        self._maybe_die()
+        return result
 
     def note(self, text: str) -> None:
         """Record a comment among the task calls and in the CASA log."""

@@ -9,7 +9,7 @@ restores the split-stage flag version afterwards, so {eb}.ms.split keeps the sta
 jobs saw.
 """
 
-from almacal import choices, jsonio, solves
+from almacal import choices, jsonio, ms_state, solves
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -57,7 +57,10 @@ def applycal_split_cal(
 ) -> None:
     plan = applycal_plan(choices.resolve(metadata, roles=field_roles).roles, tables)
     flag_state.forget(cal)
-    with CasaJob(log=log, commands=commands, title=f"final applycal and split of {vis}") as job:
+    with (
+        ms_state.writing(vis, "applycal_split_cal", summary),
+        CasaJob(log=log, commands=commands, title=f"final applycal and split of {vis}") as job,
+    ):
         flag_state.restore(job, vis, flag_state.SPLIT_USER)
         try:
             for step in plan:

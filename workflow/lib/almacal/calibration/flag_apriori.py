@@ -1,6 +1,6 @@
 """A-priori flags on {eb}.ms: online flags, shadowing, autocorrelations, non-science intents."""
 
-from almacal import jsonio
+from almacal import jsonio, ms_state
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -20,7 +20,10 @@ def online_flag_count(ms: str) -> int:
 
 def flag_apriori(*, ms: str, metadata: str, summary: str, log: str, commands: str) -> None:
     md = jsonio.load(metadata)
-    with CasaJob(log=log, commands=commands, title=f"a-priori flags of {ms}") as job:
+    with (
+        ms_state.writing(ms, "flag_apriori", summary),
+        CasaJob(log=log, commands=commands, title=f"a-priori flags of {ms}") as job,
+    ):
         flag_state.restore(job, ms, flag_state.ORIGINAL)
         online = online_flag_count(ms)
         if online:

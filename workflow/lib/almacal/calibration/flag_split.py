@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from almacal import channels, choices, jsonio
+from almacal import channels, choices, jsonio, ms_state
 from almacal import flag_files as user_flags
 from almacal import flag_state
 from almacal.casa_job import CasaJob
@@ -36,7 +36,10 @@ def flag_split(
         errors = user_flags.check(line, md, spws, per_eb=True)
         if errors:
             raise user_flags.FlagFileError("\n".join(errors))
-    with CasaJob(log=log, commands=commands, title=f"split-stage flags of {vis}") as job:
+    with (
+        ms_state.writing(vis, "flag_split", summary),
+        CasaJob(log=log, commands=commands, title=f"split-stage flags of {vis}") as job,
+    ):
         flag_state.restore(job, vis, flag_state.SPLIT_ORIGINAL)
         edges = channels.edge_selection(md, spws, edge_channel_fraction)
         if edges:

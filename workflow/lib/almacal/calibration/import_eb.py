@@ -3,7 +3,7 @@
 import shutil
 from pathlib import Path
 
-from almacal import eb_metadata, jsonio
+from almacal import eb_metadata, jsonio, ms_state
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -15,7 +15,10 @@ ASIS_TABLES = ("SBSummary", "ExecBlock", "Antenna", "Station", "Receiver", "Sour
 def import_eb(*, raw: str, ms: str, listobs: str, metadata: str, log: str, commands: str) -> None:
     raw_path = Path(raw)
     flag_state.forget(ms)
-    with CasaJob(log=log, commands=commands, title=f"import {raw_path.name} -> {ms}") as job:
+    with (
+        ms_state.writing(ms, "import_eb", metadata),
+        CasaJob(log=log, commands=commands, title=f"import {raw_path.name} -> {ms}") as job,
+    ):
         if (raw_path / "ASDM.xml").exists():
             asis = " ".join(t for t in ASIS_TABLES if (raw_path / f"{t}.xml").exists())
             job.task("importasdm", asdm=raw, vis=ms, asis=asis, process_flags=True,

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from almacal import choices, inputs, jsonio
+from almacal import choices, inputs, jsonio, ms_state
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
@@ -101,34 +101,35 @@ def setjy_flux_model(
     spws = {s["id"]: s for s in md["spws"]}
     rows = flux_rows(read_flux_file(flux_file), eb, md["fields"], flux_file)
     models = []
-    with CasaJob(log=log, commands=commands, title=f"flux model of {vis}") as job:
-        job.task("clearcal", vis=vis, addmodel=True)
-        for field in roles["flux"]:
-            if solar_system_body(field):
-                models += solar_system_models(job, vis, field, science, rows, flux_file)
-                continue
-            for spw in science:
-                row = rows[(rows["field"] == field) & (rows["spw"].astype(int) == spw)]
-                if not row.empty:
-                    row = row.iloc[0]
-                    centre_hz = 0.5 * (spws[spw]["first_freq_hz"] + spws[spw]["last_freq_hz"])
-                    entry = {"fluxdensity_jy": [float(row[c]) for c in ("I", "Q", "U", "V")],
-                             "spix": float(row["spix"]), "reffreq": f"{centre_hz / 1e9:.9f}GHz",
-                             "source": Path(flux_file).name}
-                else:
-                    entry = source_table_model(md, field, spw)
-                    if entry is None:
-                        raise ValueError(
-                            f"{flux_file}: no flux density for EB {eb}, field {field}, spw {spw} "
-                            f"(expected a row 'ms={eb}.ms,field={field},spw={spw},I,...'), and "
-                            f"the raw data's Source table carries none"
-                        )
-                    job.note(f"WARNING: {flux_file} has no row for EB {eb}, field {field}, spw "
-                             f"{spw}: using the ASDM Source table flux density "
-                             f"{entry['fluxdensity_jy'][0]:.4f} Jy at {entry['reffreq']}, "
-                             f"spectral index {entry['spix']:.3f}")
-                job.task("setjy", vis=vis, field=field, spw=str(spw), standard="manual",
-                         fluxdensity=entry["fluxdensity_jy"], spix=[entry["spix"]],
-                         reffreq=entry["reffreq"], usescratch=True)
-                models.append({"field": field, "spw": spw, **entry})
-    jsonio.write(model, {"flux_calibrators": roles["flux"], "models": models})
+    with ms_state.writing(vis, "setjy_flux_model", model):
+        with CasaJob(log=log, commands=commands, title=f"flux model of {vis}") as job:
+            job.task("clearcal", vis=vis, addmodel=True)
+            for field in roles["flux"]:
+                if solar_system_body(field):
+                    models += solar_system_models(job, vis, field, science, rows, flux_file)
+                    continue
+                for spw in science:
+                    row = rows[(rows["field"] == field) & (rows["spw"].astype(int) == spw)]
+                    if not row.empty:
+                        row = row.iloc[0]
+                        centre_hz = 0.5 * (spws[spw]["first_freq_hz"] + spws[spw]["last_freq_hz"])
+                        entry = {"fluxdensity_jy": [float(row[c]) for c in ("I", "Q", "U", "V")],
+                                 "spix": float(row["spix"]), "reffreq": f"{centre_hz / 1e9:.9f}GHz",
+                                 "source": Path(flux_file).name}
+                    else:
+                        entry = source_table_model(md, field, spw)
+                        if entry is None:
+                            raise ValueError(
+                                f"{flux_file}: no flux density for EB {eb}, field {field}, spw {spw} "
+                                f"(expected a row 'ms={eb}.ms,field={field},spw={spw},I,...'), and "
+                                f"the raw data's Source table carries none"
+                            )
+                        job.note(f"WARNING: {flux_file} has no row for EB {eb}, field {field}, spw "
+                                 f"{spw}: using the ASDM Source table flux density "
+                                 f"{entry['fluxdensity_jy'][0]:.4f} Jy at {entry['reffreq']}, "
+                                 f"spectral index {entry['spix']:.3f}")
+                    job.task("setjy", vis=vis, field=field, spw=str(spw), standard="manual",
+                             fluxdensity=entry["fluxdensity_jy"], spix=[entry["spix"]],
+                             reffreq=entry["reffreq"], usescratch=True)
+                    models.append({"field": field, "spw": spw, **entry})
+        jsonio.write(model, {"flux_calibrators": roles["flux"], "models": models})

@@ -9,7 +9,7 @@ in time) and splits the science spws.
 import json
 from pathlib import Path
 
-from almacal import choices, jsonio
+from almacal import choices, jsonio, ms_state
 from almacal import flag_files as user_flags
 from almacal import flag_state
 from almacal import vis_stats
@@ -64,7 +64,11 @@ def split_eb(
     wvr_figures = None
     user_commands = user_flags.stage_commands(flag_files, md, eb, "raw", science)
     flag_state.forget(split)
-    with CasaJob(log=log, commands=commands, title=f"a-priori calibration and split of {ms}") as job:
+    with (
+        ms_state.writing(ms, "split_eb", summary),
+        ms_state.writing(split, "split_eb", summary),
+        CasaJob(log=log, commands=commands, title=f"a-priori calibration and split of {ms}") as job,
+    ):
         flag_state.restore(job, ms, flag_state.APRIORI)
         n_user = flag_state.apply_flag_commands(job, ms, user_commands, "raw-stage user flags")
         flag_state.save(job, ms, flag_state.RAW_USER, "a-priori and raw-stage user flags")

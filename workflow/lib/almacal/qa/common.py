@@ -1,11 +1,11 @@
-"""Shared pieces of the QA scripts: caltable and MS readers, the antenna grid, colours, scores.
+"""Shared pieces of the QA scripts: caltable and MS readers, the antenna grid, colours.
 
-Not a job script itself: the qa_plot_*, qa_eb_summary and qa_report scripts import it. Plots are
-made with matplotlib's headless Agg backend; caltables and measurement sets are read with the
-casatools ``table`` tool, per spectral window, so that spws of different channel counts work.
+Not a job script itself: the qa_plot_*, qa_eb_summary and qa_report scripts import it (the
+scores are in ``almacal.qa.scores``). Plots are made with matplotlib's headless Agg backend;
+caltables and measurement sets are read with the casatools ``table`` tool, per spectral window,
+so that spws of different channel counts work.
 """
 
-import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -113,7 +113,6 @@ def read_caltable(path: str) -> CalTable:
     finally:
         tb.close()
     return CalTable(path=str(path), viscal=viscal, antennas=antennas, fields=fields, spws=spws)
-
 
 
 def tsys_medians(cal: CalTable) -> dict:
@@ -319,145 +318,3 @@ def placeholder(path: str, title: str, text: str) -> None:
     ax.text(0.5, 0.5, text, ha="center", va="center", fontsize=12, wrap=True)
     fig.suptitle(title, fontsize=13)
     save(fig, path)
-
-
-def score(value: float, good: float, bad: float) -> float:
-    """Linear ramp: 1 at ``good`` or better, 0 at ``bad`` or worse (either direction)."""
-    if value is None or not np.isfinite(value):
-        return 0.0
-    if good == bad:
-        return 1.0 if value <= good else 0.0
-    return float(np.clip((bad - value) / (bad - good), 0.0, 1.0))
-
-
-def write_json(path: str, data) -> None:
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_text(json.dumps(data, indent=2) + "\n")
-
-
-# The QA checks: what is measured, and the thresholds of the linear score ramp (1 at `good` or
-# better, 0 at `bad` or worse). `scope` is "eb" (qa_eb_summary) or "mous" (qa_report).
-CHECKS = {
-    "flagged_fraction": {
-        "title": "Flagged data",
-        "unit": "fraction",
-        "good": 0.15,
-        "bad": 0.50,
-        "scope": "eb",
-        "measure": "fraction of the cross-correlation visibilities of <eb>.ms.split.cal that are "
-        "flagged (all fields and science spws; edge channels included)",
-    },
-    "flagged_by_calibration": {
-        "title": "Flagged by calibration",
-        "unit": "fraction",
-        "good": 0.01,
-        "bad": 0.10,
-        "scope": "eb",
-        "measure": "fraction of the cross-correlation visibilities flagged by the final applycal "
-        "because a solution was missing (<eb>.ms.split.cal minus <eb>.ms.split before the solves)",
-    },
-    "antenna_flagging": {
-        "title": "Antenna flagging outlier",
-        "unit": "fraction",
-        "good": 0.05,
-        "bad": 0.30,
-        "scope": "eb",
-        "measure": "flagged fraction of the worst antenna's cross-correlations in "
-        "<eb>.ms.split.cal minus that of the median antenna",
-    },
-    "solutions_succeeded": {
-        "title": "Calibration solutions",
-        "unit": "fraction",
-        "good": 0.95,
-        "bad": 0.60,
-        "scope": "eb",
-        "measure": "succeeded / expected solutions (antennas x solution intervals in the data) of "
-        "the worst caltable and spw",
-    },
-    "bandpass_amplitude_scatter": {
-        "title": "Bandpass amplitude flatness",
-        "unit": "fraction",
-        "good": 0.01,
-        "bad": 0.05,
-        "scope": "eb",
-        "measure": "rms channel-to-channel scatter of the bandpass amplitude about its 9-channel "
-        "running median (worst antenna, spw, polarization)",
-    },
-    "bandpass_phase_scatter": {
-        "title": "Bandpass phase flatness",
-        "unit": "deg",
-        "good": 2.0,
-        "bad": 10.0,
-        "scope": "eb",
-        "measure": "rms channel-to-channel scatter of the bandpass phase about its 9-channel "
-        "running median (worst antenna, spw, polarization)",
-    },
-    "calibrated_phase_rms": {
-        "title": "Calibrated calibrator phase rms",
-        "unit": "deg",
-        "good": 10.0,
-        "bad": 30.0,
-        "scope": "eb",
-        "measure": "rms phase of the calibrated calibrators in <eb>.ms.split.cal (per baseline and "
-        "integration, channel-averaged; worst calibrator and spw); 30 deg costs 13 % coherence",
-    },
-    "tsys_outlier": {
-        "title": "Tsys outlier",
-        "unit": "factor",
-        "good": 1.5,
-        "bad": 2.0,
-        "scope": "eb",
-        "measure": "median Tsys of the worst antenna and spw over (or under) the array median of "
-        "that spw, as a factor (2 is the limit of the pipeline's tsysflag nmedian test)",
-    },
-    "fluxscale_error": {
-        "title": "Fluxscale uncertainty",
-        "unit": "fraction",
-        "good": 0.02,
-        "bad": 0.10,
-        "scope": "eb",
-        "measure": "fractional error of the fluxscale-derived flux density (worst transfer field "
-        "and spw)",
-    },
-    "flux_consistency": {
-        "title": "Phase-calibrator flux consistency",
-        "unit": "fraction",
-        "good": 0.05,
-        "bad": 0.15,
-        "scope": "mous",
-        "measure": "|S_EB / median over the MOUS's EBs - 1| of the phase calibrator's fluxscale "
-        "flux density (worst spw); needs two EBs or more",
-    },
-}
-
-
-def make_score(check: str, eb: str, value: float, subject: str) -> dict:
-    """One scored check, with its thresholds stated."""
-    spec = CHECKS[check]
-    higher_is_better = spec["good"] > spec["bad"]
-    op_good, op_bad = (">=", "<=") if higher_is_better else ("<=", ">=")
-    return {
-        "check": check,
-        "title": spec["title"],
-        "eb": eb,
-        "subject": subject,
-        "value": None if value is None else round(float(value), 6),
-        "unit": spec["unit"],
-        "score": round(score(value, spec["good"], spec["bad"]), 3),
-        "good": spec["good"],
-        "bad": spec["bad"],
-        "threshold": f"1 if {op_good} {spec['good']}, 0 if {op_bad} {spec['bad']}",
-        "measure": spec["measure"],
-    }
-
-
-def _closeness(entry: dict) -> float:
-    """How far the value has gone from the good threshold towards the bad one (0 at good)."""
-    if entry["value"] is None:
-        return float("inf")
-    return (entry["value"] - entry["good"]) / (entry["bad"] - entry["good"])
-
-
-def worst_first(scores: list[dict]) -> list[dict]:
-    """Lowest score first; among equal scores, the value closest to its bad threshold first."""
-    return sorted(scores, key=lambda s: (s["score"], -_closeness(s), s["check"], s["eb"]))

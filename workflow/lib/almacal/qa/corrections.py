@@ -7,7 +7,6 @@ and after; or why the EB has none), the flux models (and where their values came
 amplitude renormalisation (maximum factor per field and spw, per scan, decision).
 """
 
-import json
 from pathlib import Path
 
 import numpy as np
@@ -18,7 +17,7 @@ from almacal.casa_job import CasaJob
 
 
 def read_json(path: str | None) -> dict | None:
-    return json.loads(Path(path).read_text()) if path else None
+    return jsonio.load(path) if path else None
 
 
 def antenna_position_offsets(antpos: str, antennas: list[str]) -> dict[str, list[float]]:
@@ -75,7 +74,8 @@ def eb_corrections(
                    for field, per_spw in rn["fields"].items()},
         "excluded_channels": rn["excluded_channels"],
     }
-    qa_common.write_json(corrections, {
+    Path(corrections).parent.mkdir(parents=True, exist_ok=True)
+    jsonio.write(corrections, {
         "eb": eb,
         "tsys": tsys_figures,
         "antenna_positions": {"applied": positions is not None, "offsets_m": positions},

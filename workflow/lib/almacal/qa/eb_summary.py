@@ -3,29 +3,27 @@ calibrator phase rms, Tsys and bandpass statistics, and the QA scores worst-firs
 
 Flag fractions per stage come from the flagdata summaries the calibration jobs wrote; the
 cross-correlation fractions, the solution counts and the phase rms are read here from the
-measurement sets and caltables with casatools.
+measurement sets and caltables with casatools. The caltables, the fields they are solved on and
+whether a solve combines scans come from the solve table (``almacal.solves``); the scores and
+their thresholds from ``almacal.qa.scores``.
 """
 
 import re
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
 from almacal import choices, jsonio
-from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
+from almacal.qa import common as qa_common
+from almacal.qa import scores as qa_scores
+from almacal.solves import SOLVES
 
-# Which fields each caltable is solved on (workflow/rules/calibrate.smk), and which solves
-# combine scans (bandpass: combine='scan').
-TABLE_FIELDS = {
-    "ap_pre_bandpass": "bandpass",
-    "bandpass": "bandpass",
-    "phase_int": "calibrators",
-    "phase_inf": "calibrators",
-    "ampli_inf": "calibrators",
-    "flux_inf": "calibrators",
-}
-COMBINE_SCANS = {"bandpass"}
+# Which fields each caltable is solved on ("bandpass", "flux" or "calibrators": a role of
+# almacal.choices, or all calibrators), and which solves combine scans (bandpass: combine='scan').
+TABLE_FIELDS = {solve.name: solve.fields for solve in SOLVES}
+COMBINE_SCANS = {solve.name for solve in SOLVES if "scan" in solve.combine.split(",")}
 RUNNING_MEDIAN = 9  # channels
 CHUNK_ROWS = 20000
 
@@ -53,6 +51,30 @@ def _stages(eb: str, apriori: dict, split: dict, user: dict, cal: dict) -> list[
     ]
 
 
+
+
+def _flagged_per_row(sub) -> tuple[np.ndarray, float]:
+    """Flagged values of each row of a (one-spw) table selection, and the values per row."""
+    n = sub.nrows()
+    per_row = np.zeros(n)
+    size = 0.0
+    for start in range(0, n, CHUNK_ROWS):  # bounded memory on large MSs
+        flag = sub.getcol("FLAG", startrow=start, nrow=min(CHUNK_ROWS, n - start))
+        per_row[start : start + flag.shape[2]] = flag.sum(axis=(0, 1))
+        size = float(flag.shape[0] * flag.shape[1])  # [corr, chan, row]
+    return per_row, size
+
+
+def _add_counts(flagged: dict, total: dict, names: list[str], column: np.ndarray,
+                per_row: np.ndarray, size: float) -> None:
+    """Add one spw's flagged and total values per name (antenna or field) of an index column."""
+    for index in np.unique(column):
+        rows = column == index
+        name = names[int(index)]
+        flagged[name] = flagged.get(name, 0.0) + per_row[rows].sum()
+        total[name] = total.get(name, 0.0) + size * rows.sum()
+
+
 def _cross_flags(ms: str, antennas: list[str]) -> dict:
     """Flagged fraction of the cross-correlations of ``ms``: total, per antenna, field and spw."""
     from casatools import table
@@ -67,16 +89,9 @@ def _cross_flags(ms: str, antennas: list[str]) -> dict:
             sub = tb.query(f"DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2")
             try:
                 n = sub.nrows()
-                per_row = np.zeros(n)
-                size = 0.0
-                for start in range(0, n, CHUNK_ROWS):  # bounded memory on large MSs
-                    flag = sub.getcol("FLAG", startrow=start, nrow=min(CHUNK_ROWS, n - start))
-                    per_row[start : start + flag.shape[2]] = flag.sum(axis=(0, 1))
-                    size = float(flag.shape[0] * flag.shape[1])  # [corr, chan, row]
-                keys = {
-                    "antenna": (sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")),
-                    "field": (sub.getcol("FIELD_ID"),),
-                }
+                per_row, size = _flagged_per_row(sub)
+                keys = {"antenna": (sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")),
+                        "field": (sub.getcol("FIELD_ID"),)}
             finally:
                 sub.close()
             if n == 0:
@@ -85,24 +100,17 @@ def _cross_flags(ms: str, antennas: list[str]) -> dict:
             flagged["spw"][spw] = flagged["spw"].get(spw, 0.0) + per_row.sum()
             total["spw"][spw] = total["spw"].get(spw, 0.0) + size * n
             for by, columns in keys.items():
-                names = antennas if by == "antenna" else fields
                 for column in columns:
-                    for index in np.unique(column):
-                        rows = column == index
-                        name = names[int(index)]
-                        flagged[by][name] = flagged[by].get(name, 0.0) + per_row[rows].sum()
-                        total[by][name] = total[by].get(name, 0.0) + size * rows.sum()
+                    _add_counts(flagged[by], total[by], antennas if by == "antenna" else fields,
+                                column, per_row, size)
     finally:
         tb.close()
-    n_flagged = sum(flagged["spw"].values())
-    n_total = sum(total["spw"].values())
+    n_flagged, n_total = sum(flagged["spw"].values()), sum(total["spw"].values())
     return {
         "flagged_fraction": round(n_flagged / n_total, 6) if n_total else 0.0,
         "total": n_total,
-        **{
-            by: {k: round(flagged[by][k] / total[by][k], 6) for k in sorted(total[by])}
-            for by in flagged
-        },
+        **{by: {k: round(flagged[by][k] / total[by][k], 6) for k in sorted(total[by])}
+           for by in flagged},
     }
 
 
@@ -217,6 +225,208 @@ def _worst(mapping: dict) -> tuple[str, float] | tuple[None, None]:
     return max(items, key=lambda kv: kv[1]) if items else (None, None)
 
 
+
+
+# Reading.
+
+
+@dataclass
+class Products:
+    """What the summary reads from the measurement sets and caltables of one EB."""
+
+    cross: dict  # cross-correlation flags of .ms.split (before the solves) and .ms.split.cal
+    chunks: dict  # (field, scan, spw) -> integration times of .ms.split
+    tables: dict[str, qa_common.CalTable]
+    tsys: qa_common.CalTable | None
+    calibrated: dict  # phase rms and amplitudes of the calibrated calibrators
+
+
+def _read_products(eb: str, antennas: list[str], calibrators: list[str], *, split: str, cal: str,
+                   caltables: dict[str, str], tsys: str | None, log: str,
+                   commands: str) -> Products:
+    with CasaJob(log=log, commands=commands, title=f"QA summary of {eb}") as job:
+        products = Products(
+            cross={"before_solves": _cross_flags(split, antennas),
+                   "calibrated": _cross_flags(cal, antennas)},
+            chunks=_data_intervals(split),
+            tables={name: qa_common.read_caltable(path) for name, path in caltables.items()},
+            tsys=qa_common.read_caltable(tsys) if tsys else None,
+            calibrated=_phase_rms(cal, calibrators),
+        )
+        job.note(f"read {split}, {cal}, {sorted(caltables.values())}, Tsys table {tsys}")
+    return products
+
+
+# Solution statistics.
+
+
+def _solved_fields(name: str, eb: choices.EBChoices) -> list[str]:
+    """The fields table ``name`` is solved on (as the solve rules select them)."""
+    kind = TABLE_FIELDS[name]
+    return eb.calibrators if kind == "calibrators" else eb.roles[kind]
+
+
+def _expected_intervals(name: str, fields: list[str], chunks: dict, solint: str) -> dict[int, int]:
+    """Per spw: solution intervals in the data the solve selects (scans combined or not)."""
+    groups: dict[tuple, list[np.ndarray]] = {}
+    for (field, scan, spw), times in chunks.items():
+        if field in fields:
+            key = (field, spw) if name in COMBINE_SCANS else (field, scan, spw)
+            groups.setdefault(key, []).append(times)
+    intervals: dict[int, int] = {}
+    for key, times in groups.items():
+        spw = key[-1]
+        intervals[spw] = intervals.get(spw, 0) + _solint_intervals(np.concatenate(times), solint)
+    return intervals
+
+
+def _solution_statistics(products: Products, eb: choices.EBChoices,
+                         solints: dict[str, str]) -> dict:
+    """Per caltable of the solve table: expected, attempted and succeeded solutions per spw."""
+    n_antennas = len(eb.metadata["antennas"])
+    solutions = {}
+    for name, table in products.tables.items():
+        fields = _solved_fields(name, eb)
+        intervals = _expected_intervals(name, fields, products.chunks, solints[name])
+        solutions[name] = {
+            "caltable": Path(table.path).name,
+            "solint": solints[name],
+            "combine": "scan" if name in COMBINE_SCANS else "",
+            "fields": fields,
+            "per_spw": _solution_counts(table, intervals, n_antennas),
+        }
+    return solutions
+
+
+# Tsys statistics.
+
+
+def _tsys_solutions(table: qa_common.CalTable, tsys_spwmap: str | None, md: dict) -> dict:
+    """Solution counts of the Tsys table: one solution per antenna and Tsys scan."""
+    tsys_spws = jsonio.load(tsys_spwmap)["tsys_spws"] if tsys_spwmap else sorted(table.spws)
+    atm_scans = [s for s in md["scans"] if "CALIBRATE_ATMOSPHERE" in s["intents"]]
+    intervals: dict[int, int] = {}
+    if atm_scans:
+        for scan in atm_scans:
+            for spw in scan["spws"]:
+                if spw in tsys_spws:
+                    intervals[spw] = intervals.get(spw, 0) + 1
+        solint = "one per CALIBRATE_ATMOSPHERE scan"
+        fields = sorted({s["field"] for s in atm_scans})
+    else:  # no scan intents: the Tsys scans are those the table holds
+        for spw, rows in table.spws.items():
+            intervals[spw] = len(np.unique(rows.scan))
+        solint = "one per Tsys scan (scans of the Tsys table: the data carry no intents)"
+        fields = sorted({table.fields[int(f)] for rows in table.spws.values()
+                         for f in np.unique(rows.field)})
+    return {
+        "caltable": Path(table.path).name,
+        "solint": solint,
+        "combine": "",
+        "fields": fields,
+        "per_spw": _solution_counts(table, intervals, len(md["antennas"])),
+    }
+
+
+def _tsys_statistics(corrections: str) -> dict:
+    """Median Tsys per antenna and spw and of the array (computed once, in corrections.json)."""
+    tsys = jsonio.load(corrections)["tsys"]
+    return {k: tsys[k] for k in ("median_k", "array_median_k")}
+
+
+# Fluxscale and flags per stage.
+
+
+def _fluxes(flux: dict) -> dict:
+    """fluxscale's flux densities per field and spw, with their fractional errors, and the fit."""
+    def with_error(values: dict) -> dict:
+        error = (round(values["error_jy"] / values["flux_jy"], 6) if values["flux_jy"]
+                 else None)
+        return {**values, "fractional_error": error}
+
+    return {
+        field: {"spws": {spw: with_error(v) for spw, v in entry["spws"].items()},
+                "fit": entry["fit"]}
+        for field, entry in flux["fields"].items()
+    }
+
+
+def _flag_stages(eb: str, *, apriori: str, split_summary: str, user_flags: str,
+                 cal_summary: str) -> list[dict]:
+    return _stages(eb, jsonio.load(apriori), jsonio.load(split_summary),
+                   jsonio.load(user_flags), jsonio.load(cal_summary))
+
+
+# Scores.
+
+
+def _flag_scores(eb: str, cross: dict) -> list[dict]:
+    after = cross["calibrated"]
+    by_calibration = max(0.0, after["flagged_fraction"]
+                         - cross["before_solves"]["flagged_fraction"])
+    scores = [qa_scores.make_score("flagged_fraction", eb, after["flagged_fraction"], "all data"),
+              qa_scores.make_score("flagged_by_calibration", eb, by_calibration, "all data")]
+    per_ant = after["antenna"]
+    if per_ant:
+        median = float(np.median(list(per_ant.values())))
+        ant, worst = _worst({a: f - median for a, f in per_ant.items()})
+        subject = f"{ant} ({per_ant[ant]:.3f} vs median {median:.3f})"
+        scores.append(qa_scores.make_score("antenna_flagging", eb, worst, subject))
+    return scores
+
+
+def _solution_scores(eb: str, solutions: dict) -> list[dict]:
+    ratios = {
+        f"{name} spw {spw}": entry["succeeded_fraction"]
+        for name, table in solutions.items()
+        for spw, entry in table["per_spw"].items()
+        if entry["succeeded_fraction"] is not None
+    }
+    if not ratios:
+        return []
+    key = min(ratios, key=ratios.get)
+    return [qa_scores.make_score("solutions_succeeded", eb, ratios[key], key)]
+
+
+def _worst_score(check: str, eb: str, values: dict) -> list[dict]:
+    """The score of the largest value of ``values`` (subject -> value); none when empty."""
+    key, worst = _worst(values)
+    return [] if key is None else [qa_scores.make_score(check, eb, worst, key)]
+
+
+def _tsys_factors(tsys: dict) -> dict:
+    """Per antenna and spw: median Tsys over (or under) the array median, as a factor >= 1."""
+    factors = {}
+    for ant, spws in tsys["median_k"].items():
+        for spw, value in spws.items():
+            ref = tsys["array_median_k"][spw]
+            if ref and value:
+                factors[f"{ant} spw {spw} ({value:.0f} K vs {ref:.0f} K)"] = max(value / ref,
+                                                                                ref / value)
+    return factors
+
+
+def _scores(eb: str, cross: dict, solutions: dict, bandpass: dict | None, calibrated: dict,
+            tsys: dict | None, fluxes: dict) -> list[dict]:
+    """Every EB-scope check of ``almacal.qa.scores.CHECKS``, worst first."""
+    scores = _flag_scores(eb, cross) + _solution_scores(eb, solutions)
+    if bandpass:
+        scores += _worst_score("bandpass_amplitude_scatter", eb, bandpass["amplitude"])
+        scores += _worst_score("bandpass_phase_scatter", eb, bandpass["phase_deg"])
+    scores += _worst_score("calibrated_phase_rms", eb, {
+        f"{field} spw {spw}": v["phase_rms_deg"]
+        for field, spws in calibrated.items() for spw, v in spws.items()})
+    if tsys:
+        scores += _worst_score("tsys_outlier", eb, _tsys_factors(tsys))
+    scores += _worst_score("fluxscale_error", eb, {
+        f"{field} spw {spw}": v["fractional_error"]
+        for field, entry in fluxes.items() for spw, v in entry["spws"].items()})
+    return qa_scores.worst_first(scores)
+
+
+# The job.
+
+
 def qa_eb_summary(
     *,
     metadata: str,
@@ -237,171 +447,35 @@ def qa_eb_summary(
     log: str,
     commands: str,
 ) -> None:
-    md = jsonio.load(metadata)
+    ebc = choices.resolve(metadata, roles=field_roles)
+    md = ebc.metadata
     eb = qa_common.eb_name(md)
-    roles = choices.field_roles(md, field_roles)
-    calibrators = choices.calibrator_fields(roles)
     antennas = [a["name"] for a in md["antennas"]]
-    pols = qa_common.receptors(md)
-    with CasaJob(log=log, commands=commands, title=f"QA summary of {eb}") as job:
-        cross = {
-            "before_solves": _cross_flags(split, antennas),
-            "calibrated": _cross_flags(cal, antennas),
-        }
-        chunks = _data_intervals(split)
-        tables = {name: qa_common.read_caltable(path) for name, path in caltables.items()}
-        tsys_table = qa_common.read_caltable(tsys) if tsys else None
-        calibrated = _phase_rms(cal, calibrators)
-        job.note(f"read {split}, {cal}, {sorted(caltables.values())}, Tsys table {tsys}")
-
-    # Solution statistics: expected intervals from the data the solve selects.
-    solutions = {}
-    for name, table in tables.items():
-        fields = roles["bandpass"] if TABLE_FIELDS[name] == "bandpass" else calibrators
-        solint = solints[name]
-        intervals: dict[int, int] = {}
-        groups: dict[tuple, list[np.ndarray]] = {}
-        for (field, scan, spw), times in chunks.items():
-            if field in fields:
-                key = (field, spw) if name in COMBINE_SCANS else (field, scan, spw)
-                groups.setdefault(key, []).append(times)
-        for key, times in groups.items():
-            spw = key[-1]
-            n = _solint_intervals(np.concatenate(times), solint)
-            intervals[spw] = intervals.get(spw, 0) + n
-        solutions[name] = {
-            "caltable": Path(table.path).name,
-            "solint": solint,
-            "combine": "scan" if name in COMBINE_SCANS else "",
-            "fields": fields,
-            "per_spw": _solution_counts(table, intervals, len(antennas)),
-        }
+    products = _read_products(eb, antennas, ebc.calibrators, split=split, cal=cal,
+                              caltables=caltables, tsys=tsys, log=log, commands=commands)
+    solutions = _solution_statistics(products, ebc, solints)
     tsys_stats = None
-    if tsys_table is not None:
-        tsys_spws = (
-            jsonio.load(tsys_spwmap)["tsys_spws"] if tsys_spwmap
-            else sorted(tsys_table.spws)
-        )
-        atm_scans = [s for s in md["scans"] if "CALIBRATE_ATMOSPHERE" in s["intents"]]
-        intervals = {}
-        if atm_scans:
-            for scan in atm_scans:
-                for spw in scan["spws"]:
-                    if spw in tsys_spws:
-                        intervals[spw] = intervals.get(spw, 0) + 1
-            solint = "one per CALIBRATE_ATMOSPHERE scan"
-            fields = sorted({s["field"] for s in atm_scans})
-        else:  # no scan intents: the Tsys scans are those the table holds
-            for spw, rows in tsys_table.spws.items():
-                intervals[spw] = len(np.unique(rows.scan))
-            solint = "one per Tsys scan (scans of the Tsys table: the data carry no intents)"
-            fields = sorted({tsys_table.fields[int(f)] for rows in tsys_table.spws.values()
-                             for f in np.unique(rows.field)})
-        solutions["tsys"] = {
-            "caltable": Path(tsys_table.path).name,
-            "solint": solint,
-            "combine": "",
-            "fields": fields,
-            "per_spw": _solution_counts(tsys_table, intervals, len(antennas)),
-        }
-        tsys_stats = {k: jsonio.load(corrections)["tsys"][k]
-                      for k in ("median_k", "array_median_k")}
-    bandpass = _bandpass_scatter(tables["bandpass"], pols) if "bandpass" in tables else None
-
+    if products.tsys is not None:
+        solutions["tsys"] = _tsys_solutions(products.tsys, tsys_spwmap, md)
+        tsys_stats = _tsys_statistics(corrections)
+    bandpass = (_bandpass_scatter(products.tables["bandpass"], qa_common.receptors(md))
+                if "bandpass" in products.tables else None)
     flux = jsonio.load(fluxscale)
-    fluxes = {}
-    for field, entry in flux["fields"].items():
-        fluxes[field] = {
-            "spws": {
-                spw: {**values, "fractional_error": round(values["error_jy"] / values["flux_jy"], 6)
-                      if values["flux_jy"] else None}
-                for spw, values in entry["spws"].items()
-            },
-            "fit": entry["fit"],
-        }
-    stages = _stages(
-        eb,
-        jsonio.load(apriori),
-        jsonio.load(split_summary),
-        jsonio.load(user_flags),
-        jsonio.load(cal_summary),
-    )
-
-    # Scores.
-    scores = []
-    after = cross["calibrated"]
-    scores.append(
-        qa_common.make_score("flagged_fraction", eb, after["flagged_fraction"], "all data")
-    )
-    scores.append(
-        qa_common.make_score(
-            "flagged_by_calibration",
-            eb,
-            max(0.0, after["flagged_fraction"] - cross["before_solves"]["flagged_fraction"]),
-            "all data",
-        )
-    )
-    per_ant = after["antenna"]
-    if per_ant:
-        median = float(np.median(list(per_ant.values())))
-        ant, worst = _worst({a: f - median for a, f in per_ant.items()})
-        scores.append(
-            qa_common.make_score("antenna_flagging", eb, worst, f"{ant} ({per_ant[ant]:.3f} vs "
-                                 f"median {median:.3f})")
-        )
-    ratios = {
-        f"{name} spw {spw}": entry["succeeded_fraction"]
-        for name, table in solutions.items()
-        for spw, entry in table["per_spw"].items()
-        if entry["succeeded_fraction"] is not None
-    }
-    if ratios:
-        key = min(ratios, key=ratios.get)
-        scores.append(qa_common.make_score("solutions_succeeded", eb, ratios[key], key))
-    if bandpass:
-        for check, values in (("bandpass_amplitude_scatter", bandpass["amplitude"]),
-                              ("bandpass_phase_scatter", bandpass["phase_deg"])):
-            key, worst = _worst(values)
-            if key is not None:
-                scores.append(qa_common.make_score(check, eb, worst, key))
-    rms = {f"{field} spw {spw}": v["phase_rms_deg"] for field, spws in calibrated.items()
-           for spw, v in spws.items()}
-    key, worst = _worst(rms)
-    if key is not None:
-        scores.append(qa_common.make_score("calibrated_phase_rms", eb, worst, key))
-    if tsys_stats:
-        factors = {}
-        for ant, spws in tsys_stats["median_k"].items():
-            for spw, value in spws.items():
-                ref = tsys_stats["array_median_k"][spw]
-                if ref and value:
-                    key = f"{ant} spw {spw} ({value:.0f} K vs {ref:.0f} K)"
-                    factors[key] = max(value / ref, ref / value)
-        key, worst = _worst(factors)
-        if key is not None:
-            scores.append(qa_common.make_score("tsys_outlier", eb, worst, key))
-    errors = {
-        f"{field} spw {spw}": v["fractional_error"]
-        for field, entry in fluxes.items()
-        for spw, v in entry["spws"].items()
-    }
-    key, worst = _worst(errors)
-    if key is not None:
-        scores.append(qa_common.make_score("fluxscale_error", eb, worst, key))
-
-    qa_common.write_json(
-        summary,
-        {
-            "eb": eb,
-            "field_roles": roles,
-            "antennas": antennas,
-            "flagging": {"stages": stages, "cross_correlations": cross},
-            "solutions": solutions,
-            "fluxscale": {"reference": flux["reference"], "transfer": flux["transfer"],
-                          "fields": fluxes},
-            "calibrated_calibrators": calibrated,
-            "tsys": tsys_stats,
-            "bandpass_scatter": bandpass,
-            "scores": qa_common.worst_first(scores),
-        },
-    )
+    fluxes = _fluxes(flux)
+    stages = _flag_stages(eb, apriori=apriori, split_summary=split_summary,
+                          user_flags=user_flags, cal_summary=cal_summary)
+    Path(summary).parent.mkdir(parents=True, exist_ok=True)
+    jsonio.write(summary, {
+        "eb": eb,
+        "field_roles": ebc.roles,
+        "antennas": antennas,
+        "flagging": {"stages": stages, "cross_correlations": products.cross},
+        "solutions": solutions,
+        "fluxscale": {"reference": flux["reference"], "transfer": flux["transfer"],
+                      "fields": fluxes},
+        "calibrated_calibrators": products.calibrated,
+        "tsys": tsys_stats,
+        "bandpass_scatter": bandpass,
+        "scores": _scores(eb, products.cross, solutions, bandpass, products.calibrated,
+                          tsys_stats, fluxes),
+    })

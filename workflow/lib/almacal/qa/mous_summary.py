@@ -1,11 +1,10 @@
 """MOUS summary: per-EB flags and fluxscale results, and the phase calibrators' flux across EBs."""
 
-import json
-from pathlib import Path
+from almacal import jsonio
 
 
 def _load(path: str) -> dict:
-    return json.loads(Path(path).read_text())
+    return jsonio.load(path)
 
 
 def mous_summary(
@@ -32,6 +31,4 @@ def mous_summary(
         }
         for field, spws in transfer_flux.items()
     }
-    Path(summary).write_text(
-        json.dumps({"ebs": per_eb, "transfer_flux_consistency": consistency}, indent=2) + "\n"
-    )
+    jsonio.write(summary, {"ebs": per_eb, "transfer_flux_consistency": consistency})

@@ -6,7 +6,6 @@ factor spectra of each target spw (median over antennas and correlations, one li
 against the threshold, channels excluded from the fits shaded.
 """
 
-import json
 import textwrap
 from pathlib import Path
 
@@ -16,6 +15,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from almacal import jsonio  # noqa: E402
 from almacal.qa import common as qa_common  # noqa: E402
 
 
@@ -39,9 +39,9 @@ def plot_wvr(ax, wvr: dict) -> None:
 def plot_renorm(ax, renorm: dict, spectra: np.lib.npyio.NpzFile) -> None:
     ax.axhline(renorm["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {renorm['threshold']}")
     for i, (field, per_spw) in enumerate(renorm["fields"].items()):
-        for j, (spw, stats) in enumerate(per_spw.items()):
+        for j, (spw, stats) in enumerate(sorted(per_spw.items(), key=lambda kv: int(kv[0]))):
             colour = qa_common.series_colour(j, i)
-            for k, scan in enumerate(stats["per_scan"]):
+            for k, scan in enumerate(sorted(stats["per_scan"], key=int)):  # (JSON keys: text)
                 r = np.median(spectra[f"{field}/{spw}/{scan}"], axis=(0, 1))
                 ax.plot(np.arange(r.size), r, color=colour, lw=0.8,
                         label=f"{field} spw {spw} (max {stats['max_factor']:.3f})" if k == 0 else None)
@@ -56,7 +56,7 @@ def plot_renorm(ax, renorm: dict, spectra: np.lib.npyio.NpzFile) -> None:
 
 
 def qa_plot_corrections(*, corrections: str, renorm_spectra: str, plot: str, log: str) -> None:
-    data = json.loads(Path(corrections).read_text())
+    data = jsonio.load(corrections)
     fig, (left, right) = plt.subplots(1, 2, figsize=(12, 4.2))
     fig.suptitle(f"{data['eb']}: WVR and amplitude renormalisation")
     plot_wvr(left, data["wvr"])

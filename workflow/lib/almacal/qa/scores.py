@@ -1,0 +1,211 @@
+"""The QA scores: the checks with their thresholds, the linear score ramp, and their ordering.
+
+Each check measures one number per EB (or per EB of an MOUS) and turns it into a score between 0
+(bad) and 1 (good) with a linear ramp between two thresholds, ``good`` and ``bad``; when ``good``
+is above ``bad`` higher values are better. The EB summary (``eb_summary``) and the MOUS report
+(``report``) score with ``make_score``; the report's thresholds table and the table of
+docs/qa.md are rendered from ``CHECKS`` (``thresholds_markdown`` makes the latter).
+"""
+
+import math
+
+# The QA checks: what is measured, and the thresholds of the linear score ramp (1 at `good` or
+# better, 0 at `bad` or worse). `scope` is "eb" (qa_eb_summary) or "mous" (qa_report).
+CHECKS = {
+    "flagged_fraction": {
+        "title": "Flagged data",
+        "unit": "fraction",
+        "good": 0.15,
+        "bad": 0.50,
+        "scope": "eb",
+        "measure": "fraction of the cross-correlation visibilities of <eb>.ms.split.cal that are "
+        "flagged (all fields and science spws; edge channels included)",
+    },
+    "flagged_by_calibration": {
+        "title": "Flagged by calibration",
+        "unit": "fraction",
+        "good": 0.01,
+        "bad": 0.10,
+        "scope": "eb",
+        "measure": "fraction of the cross-correlation visibilities flagged by the final applycal "
+        "because a solution was missing (<eb>.ms.split.cal minus <eb>.ms.split before the solves)",
+    },
+    "antenna_flagging": {
+        "title": "Antenna flagging outlier",
+        "unit": "fraction",
+        "good": 0.05,
+        "bad": 0.30,
+        "scope": "eb",
+        "measure": "flagged fraction of the worst antenna's cross-correlations in "
+        "<eb>.ms.split.cal minus that of the median antenna",
+    },
+    "solutions_succeeded": {
+        "title": "Calibration solutions",
+        "unit": "fraction",
+        "good": 0.95,
+        "bad": 0.60,
+        "scope": "eb",
+        "measure": "succeeded / expected solutions (antennas x solution intervals in the data) of "
+        "the worst caltable and spw",
+    },
+    "bandpass_amplitude_scatter": {
+        "title": "Bandpass amplitude flatness",
+        "unit": "fraction",
+        "good": 0.01,
+        "bad": 0.05,
+        "scope": "eb",
+        "measure": "rms channel-to-channel scatter of the bandpass amplitude about its 9-channel "
+        "running median (worst antenna, spw, polarization)",
+    },
+    "bandpass_phase_scatter": {
+        "title": "Bandpass phase flatness",
+        "unit": "deg",
+        "good": 2.0,
+        "bad": 10.0,
+        "scope": "eb",
+        "measure": "rms channel-to-channel scatter of the bandpass phase about its 9-channel "
+        "running median (worst antenna, spw, polarization)",
+    },
+    "calibrated_phase_rms": {
+        "title": "Calibrated calibrator phase rms",
+        "unit": "deg",
+        "good": 10.0,
+        "bad": 30.0,
+        "scope": "eb",
+        "measure": "rms phase of the calibrated calibrators in <eb>.ms.split.cal (per baseline and "
+        "integration, channel-averaged; worst calibrator and spw); 30 deg costs 13 % coherence",
+    },
+    "tsys_outlier": {
+        "title": "Tsys outlier",
+        "unit": "factor",
+        "good": 1.5,
+        "bad": 2.0,
+        "scope": "eb",
+        "measure": "median Tsys of the worst antenna and spw over (or under) the array median of "
+        "that spw, as a factor (2 is the limit of the pipeline's tsysflag nmedian test)",
+    },
+    "fluxscale_error": {
+        "title": "Fluxscale uncertainty",
+        "unit": "fraction",
+        "good": 0.02,
+        "bad": 0.10,
+        "scope": "eb",
+        "measure": "fractional error of the fluxscale-derived flux density (worst transfer field "
+        "and spw)",
+    },
+    "flux_consistency": {
+        "title": "Phase-calibrator flux consistency",
+        "unit": "fraction",
+        "good": 0.05,
+        "bad": 0.15,
+        "scope": "mous",
+        "measure": "|S_EB / median over the MOUS's EBs - 1| of the phase calibrator's fluxscale "
+        "flux density (worst spw); needs two EBs or more",
+    },
+}
+
+
+def higher_is_better(check: str) -> bool:
+    spec = CHECKS[check]
+    return spec["good"] > spec["bad"]
+
+
+def score(value: float, good: float, bad: float) -> float:
+    """Linear ramp: 1 at ``good`` or better, 0 at ``bad`` or worse (either direction).
+
+    A missing or non-finite value scores 0.
+    """
+    if value is None or not math.isfinite(value):
+        return 0.0
+    if good == bad:
+        return 1.0 if value <= good else 0.0
+    return float(min(1.0, max(0.0, (bad - value) / (bad - good))))
+
+
+def threshold_text(check: str) -> str:
+    """The ramp of a check in words, e.g. "1 if ≤ 0.15, 0 if ≥ 0.5" (report and docs)."""
+    spec = CHECKS[check]
+    good, bad = ("≥", "≤") if higher_is_better(check) else ("≤", "≥")
+    return f"1 if {good} {spec['good']:g}, 0 if {bad} {spec['bad']:g}"
+
+
+def make_score(check: str, eb: str, value: float, subject: str) -> dict:
+    """One scored check, with its thresholds stated."""
+    spec = CHECKS[check]
+    op_good, op_bad = (">=", "<=") if higher_is_better(check) else ("<=", ">=")
+    return {
+        "check": check,
+        "title": spec["title"],
+        "eb": eb,
+        "subject": subject,
+        "value": None if value is None else round(float(value), 6),
+        "unit": spec["unit"],
+        "score": round(score(value, spec["good"], spec["bad"]), 3),
+        "good": spec["good"],
+        "bad": spec["bad"],
+        "threshold": f"1 if {op_good} {spec['good']}, 0 if {op_bad} {spec['bad']}",
+        "measure": spec["measure"],
+    }
+
+
+def closeness(entry: dict) -> float:
+    """How far the value has gone from the good threshold towards the bad one (0 at good, 1 at
+    bad; beyond 1 past bad). A missing value is infinitely far."""
+    if entry["value"] is None:
+        return float("inf")
+    return (entry["value"] - entry["good"]) / (entry["bad"] - entry["good"])
+
+
+def worst_first(scores: list[dict]) -> list[dict]:
+    """Lowest score first; among equal scores, the value closest to its bad threshold first."""
+    return sorted(scores, key=lambda s: (s["score"], -closeness(s), s["check"], s["eb"]))
+
+
+# Colour bands of the scores, as in the ALMA pipeline weblog (green, blue, yellow, red): CSS class
+# and the lowest score of the band.
+SCORE_BANDS = (("s-good", 0.9), ("s-ok", 0.66), ("s-warn", 0.33), ("s-bad", 0.0))
+
+
+def score_class(value: float) -> str:
+    """CSS class of a score's colour band."""
+    return next((cls for cls, low in SCORE_BANDS if value >= low), SCORE_BANDS[-1][0])
+
+
+def score_bands() -> list[tuple[str, str]]:
+    """(CSS class, range in words) of each colour band, best first ("≥ 0.90", "0.66–0.90"...)."""
+    bands = []
+    for i, (cls, low) in enumerate(SCORE_BANDS):
+        if i == 0:
+            bands.append((cls, f"≥ {low:.2f}"))
+        elif i == len(SCORE_BANDS) - 1:
+            bands.append((cls, f"< {SCORE_BANDS[i - 1][1]:.2f}"))
+        else:
+            bands.append((cls, f"{low:.2f}–{SCORE_BANDS[i - 1][1]:.2f}"))
+    return bands
+
+
+THRESHOLDS_HEADER = ("check", "title", "unit", "good (score 1)", "bad (score 0)", "better",
+                     "score 1 → 0 (linear between)", "scope")
+
+
+def thresholds_rows() -> list[tuple[str, ...]]:
+    """One row per check, in the order of ``CHECKS``: the columns of ``THRESHOLDS_HEADER``."""
+    return [
+        (check, spec["title"], spec["unit"], f"{spec['good']:g}", f"{spec['bad']:g}",
+         "higher" if higher_is_better(check) else "lower", threshold_text(check),
+         "MOUS (per EB)" if spec["scope"] == "mous" else "EB")
+        for check, spec in CHECKS.items()
+    ]
+
+
+def thresholds_markdown() -> str:
+    """The thresholds table of docs/qa.md (a Markdown table, final newline included)."""
+    def line(cells) -> str:
+        return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |\n"
+
+    return (line(THRESHOLDS_HEADER) + line("---" for _ in THRESHOLDS_HEADER)
+            + "".join(line(row) for row in thresholds_rows()))
+
+
+if __name__ == "__main__":  # python -m almacal.qa.scores: print the table for docs/qa.md
+    print(thresholds_markdown(), end="")

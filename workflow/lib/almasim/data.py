@@ -1,0 +1,213 @@
+"""Data: DATA of the MS from the corruption model, the SYSCAL subtable, a solar-system body's model.
+
+:func:`write_data` computes DATA with numpy (model: ``truth`` module, ``_MODEL_TEXT``): gains,
+bandpasses, Tsys from ATM, the phase of the turbulent wet-path screen and of the
+antenna-position errors, complex gaussian noise; autocorrelations carry the total power; WVR rows
+the WVR sky brightness. :func:`write_syscal` creates a SYSCAL subtable with per-antenna Tsys
+spectra of the TDM spws at the times of the ATMOSPHERE scans and links it to the MS.
+:func:`solar_system_model` gives a solar-system flux calibrator's visibilities: CASA's setjy
+Butler-JPL-Horizons 2012 model.
+"""
+
+import os
+
+import numpy as np
+
+from almasim.corruptions import PHASE_SIGN, C, excess_path
+from almasim.setup import line_profile
+
+AUTO_REF_K = 100.0  # autocorrelation DATA = gains * total power / AUTO_REF_K
+
+
+def write_data(setup: dict, model: dict, ms: str) -> None:
+    """Write DATA/FLAG/WEIGHT/SIGMA from the corruption model (rows grouped by spw)."""
+    from casatools import table
+
+    tb = table()
+    tb.open(ms, nomodify=False)
+    times_all = setup["times"]
+    rng = model["rng"]
+    sigma = model["noise_sigma"]
+    for s in (setup["spws"][w] for w in setup["corr_spws"]):
+        sub = tb.query(f"DATA_DESC_ID=={s['id']}")
+        nrow = sub.nrows()
+        if nrow == 0:
+            sub.close()
+            continue
+        t = sub.getcol("TIME")
+        a1 = sub.getcol("ANTENNA1")
+        a2 = sub.getcol("ANTENNA2")
+        f = sub.getcol("FIELD_ID")
+        ti = _time_index(times_all, t)
+        g = model["gains"]  # [ant, pol, time]
+        B = model["bandpass"][s["id"]]["B"]  # [ant, pol, chan]
+        g1 = g[a1, :, ti].T[:, None, :]  # [pol, 1, row]
+        g2 = g[a2, :, ti].T[:, None, :]
+        B1 = np.transpose(B[a1], (1, 2, 0))  # [pol, chan, row]
+        B2 = np.transpose(B[a2], (1, 2, 0))
+        path = excess_path(setup, model, s["id"])  # [ant, time, chan]
+        dpath = (path[a1, ti, :] - path[a2, ti, :]).T  # [chan, row]
+        atmph = np.exp(1j * PHASE_SIGN * 2 * np.pi * s["freqs"][:, None] / C * dpath)[None, :, :]
+        flux = np.zeros((s["nchan"], nrow))
+        tline = np.zeros((s["nchan"], nrow))
+        tsys1 = np.zeros((setup["npol"], s["nchan"], nrow))
+        tsys2 = np.zeros_like(tsys1)
+        for fld in setup["fields"]:
+            sel = f == fld["id"]
+            if not sel.any():
+                continue
+            if fld.get("model"):  # solar-system body: resolved disc, per baseline and channel
+                flux[:, sel] = model["sso_vis"][s["id"]][:, sel]
+            else:
+                flux[:, sel] = _field_flux(setup, fld, s)[:, None]
+            if s["type"] == "FDM":  # the ATMOSPHERE scans (TDM) do not see the extended line
+                tline[:, sel] = _field_line_temperature(fld, s)[:, None]
+            ts = model["tsys"][fld["id"]][s["id"]]  # [ant, pol, chan]
+            tsys1[:, :, sel] = np.transpose(ts[a1[sel]], (1, 2, 0))
+            tsys2[:, :, sel] = np.transpose(ts[a2[sel]], (1, 2, 0))
+        shape = (setup["npol"], s["nchan"], nrow)
+        noise = sigma * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+        # the correlator normalises by the total power, which includes the extended line
+        power1, power2 = tsys1 + tline[None], tsys2 + tline[None]
+        cross = (g1 * np.conj(g2) * B1 * np.conj(B2) * atmph * (flux[None, :, :] + noise)
+                 / np.sqrt(power1 * power2))
+        auto = (np.abs(g1) ** 2 * np.abs(B1) ** 2 * power1 / AUTO_REF_K).astype(complex)
+        is_auto = (a1 == a2)[None, None, :]
+        data = np.where(is_auto, auto, cross).astype(np.complex64)
+        sub.putcol("DATA", data)
+        sub.putcol("FLAG", np.zeros(shape, bool))
+        sub.putcol("WEIGHT", np.ones((setup["npol"], nrow), np.float32))
+        sub.putcol("SIGMA", np.ones((setup["npol"], nrow), np.float32))
+        sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
+        sub.close()
+    if setup["wvr_spw"] is not None:
+        # WVR: sky brightness temperatures (K) in the real part, one correlation, autocorrelations
+        # (zero cross-correlations: removed after the export)
+        sub = tb.query(f"DATA_DESC_ID=={setup['wvr_spw']}")
+        a1, a2 = sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")
+        ti = _time_index(times_all, sub.getcol("TIME"))
+        tobs = np.where((a1 == a2)[None, None, :], model["wvr"]["tobs"][a1, ti, :].T[None, :, :], 0.0)
+        nrow = sub.nrows()
+        sub.putcol("DATA", tobs.astype(np.complex64))
+        sub.putcol("FLAG", np.zeros(tobs.shape, bool))
+        sub.putcol("WEIGHT", np.ones((1, nrow), np.float32))
+        sub.putcol("SIGMA", np.ones((1, nrow), np.float32))
+        sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
+        sub.close()
+    tb.close()
+
+
+def _field_flux(setup: dict, fld: dict, s: dict) -> np.ndarray:
+    """S_f(nu) in Jy at the channels of spw ``s``: continuum plus the compact part of the line."""
+    cont = fld["flux_jy"] * (s["freqs"] / setup["nu0"]) ** fld["spix"]
+    line = fld["line"]
+    return cont + (0.0 if line is None else line["flux_jy"] * line_profile(line, s["freqs"]))
+
+
+def _field_line_temperature(fld: dict, s: dict) -> np.ndarray:
+    """Antenna temperature (K) of the field's extended line at the channels of spw ``s``."""
+    line = fld["line"]
+    return np.zeros_like(s["freqs"]) if line is None else line["antenna_temperature_k"] * line_profile(line, s["freqs"])
+
+
+def solar_system_model(setup: dict, ms: str) -> tuple[dict, dict]:
+    """Visibilities of a solar-system flux calibrator: CASA's setjy Butler-JPL-Horizons 2012
+    model (resolved disc from the shipped ephemeris and brightness model) on the simulated MS.
+    Returns per spw the real model [chan, row] of the spw's rows (0 for other fields) and the
+    zero-spacing flux density per spw; MODEL_DATA is removed again (exportasdm must not see it)."""
+    from casatasks import setjy
+    from casatools import table
+
+    bodies = [f for f in setup["fields"] if f.get("model")]
+    if not bodies:
+        return {}, {}
+    vis, fluxes = {}, {}
+    for f in bodies:
+        result = setjy(vis=ms, field=f["name"], standard=f["model"], usescratch=True)
+        if not result or str(f["id"]) not in result:
+            raise RuntimeError(f"setjy({f['model']}) gave no model for {f['name']}: {result}")
+        fluxes[f["name"]] = {str(spw): float(v["fluxd"][0]) for spw, v in result[str(f["id"])].items()
+                             if spw.isdigit()}
+    tb = table()
+    tb.open(ms, nomodify=False)
+    for w in setup["corr_spws"]:
+        sub = tb.query(f"DATA_DESC_ID=={w}")
+        model_data = sub.getcol("MODEL_DATA")  # [pol, chan, row]
+        sso_rows = np.isin(sub.getcol("FIELD_ID"), [f["id"] for f in bodies])
+        vis[w] = np.where(sso_rows[None, :], model_data[0].real, 0.0)
+        sub.close()
+    tb.removecols(["MODEL_DATA"])
+    tb.close()
+    return vis, fluxes
+
+
+def _time_index(times_all: np.ndarray, t: np.ndarray) -> np.ndarray:
+    ti = np.clip(np.searchsorted(times_all, t - 1e-3), 0, len(times_all) - 1)
+    if np.max(np.abs(times_all[ti] - t)) > 1e-3:
+        raise RuntimeError("MS times do not match the scan timeline")
+    return ti
+
+
+def write_syscal(setup: dict, model: dict, ms: str) -> None:
+    """Create MS/SYSCAL with Tsys/Trx/Tsky/Tcal spectra of the TDM spws at every atm scan."""
+    from casatools import table
+
+    tb = table()
+    path = os.path.join(ms, "SYSCAL")
+
+    def col(vtype, comment, ndim=0, units=None, measinfo=None):
+        d = {"valueType": vtype, "dataManagerType": "StandardStMan", "dataManagerGroup": "StandardStMan",
+             "option": 0, "maxlen": 0, "comment": comment, "keywords": {}}
+        if ndim:
+            d["ndim"] = ndim
+        if units:
+            d["keywords"]["QuantumUnits"] = np.array(units)
+        if measinfo:
+            d["keywords"]["MEASINFO"] = measinfo
+        return d
+
+    desc = {
+        "ANTENNA_ID": col("int", "ID of antenna in this array"),
+        "FEED_ID": col("int", "Feed id"),
+        "SPECTRAL_WINDOW_ID": col("int", "ID for this spectral window setup"),
+        "TIME": col("double", "Midpoint of time for which this set of parameters is accurate", units=["s"],
+                    measinfo={"type": "epoch", "Ref": "UTC"}),
+        "INTERVAL": col("double", "Interval for which this set of parameters is accurate", units=["s"]),
+        "TCAL_FLAG": col("boolean", "Flag for TCAL"),
+        "TCAL_SPECTRUM": col("float", "Calibration temp", ndim=2, units=["K"]),
+        "TRX_FLAG": col("boolean", "Flag for TRX"),
+        "TRX_SPECTRUM": col("float", "Receiver temperature", ndim=2, units=["K"]),
+        "TSKY_FLAG": col("boolean", "Flag for TSKY"),
+        "TSKY_SPECTRUM": col("float", "Sky temperature", ndim=2, units=["K"]),
+        "TSYS_FLAG": col("boolean", "Flag for TSYS"),
+        "TSYS_SPECTRUM": col("float", "System temp. for each of the two receptors", ndim=2, units=["K"]),
+    }
+    tb.create(path, desc)
+    rows = []
+    for sc in setup["scans"]:
+        if sc["kind"] != "atm":
+            continue
+        for spw in sc["spws"]:
+            if spw == setup["wvr_spw"]:
+                continue
+            for ia in range(len(setup["antennas"])):
+                rows.append((sc, spw, ia))
+    tb.addrows(len(rows))
+    for r, (sc, spw, ia) in enumerate(rows):
+        fid = sc["field_id"]
+        tb.putcell("ANTENNA_ID", r, ia)
+        tb.putcell("FEED_ID", r, 0)
+        tb.putcell("SPECTRAL_WINDOW_ID", r, spw)
+        tb.putcell("TIME", r, (sc["start"] + sc["end"]) / 2)
+        tb.putcell("INTERVAL", r, sc["end"] - sc["start"])
+        ts = model["tsys"][fid][spw][ia].astype(np.float32)
+        for name, val in (("TSYS", ts), ("TRX", model["trx"][fid][spw][ia].astype(np.float32)),
+                          ("TSKY", model["tsky"][fid][spw][ia].astype(np.float32)), ("TCAL", ts)):
+            tb.putcell(f"{name}_SPECTRUM", r, val)
+            tb.putcell(f"{name}_FLAG", r, False)
+    tb.putinfo({"type": "SysCal", "subType": "", "readme": "simulated by simulate_eb.py"})
+    tb.close()
+    tb.open(ms, nomodify=False)
+    tb.putkeyword("SYSCAL", "Table: " + os.path.abspath(path))
+    tb.close()
+    setup["n_syscal"] = len(rows)
