@@ -129,3 +129,31 @@ def missing_products(base: str, eb: str, products: list[str], final: str) -> lis
                 f"{Path(base).name}{suffix} is missing although {Path(base).name}{final} exists")
         for suffix in products if not Path(f"{base}{suffix}").exists()
     ]
+
+
+def forced_targets(argv: list[str]) -> list[str]:
+    """The files a Snakemake command line forces (--forcerun/-R FILE ...), normalised: the
+    check lets a run go on that remakes what it found. (Snakemake's own settings are not yet
+    known while the workflow is parsed.)"""
+    forced, collecting = [], False
+    for arg in argv[1:]:
+        if arg in ("--forcerun", "-R"):
+            collecting = True
+        elif arg.startswith("--forcerun="):
+            forced.append(arg.split("=", 1)[1])
+        elif arg.startswith("-"):
+            collecting = False
+        elif collecting:
+            forced.append(arg)
+    return [os.path.normpath(f) for f in forced]
+
+
+# Snakemake commands that run no job and must work whatever the state (--unlock after a kill).
+NO_JOB_OPTIONS = ("--unlock", "--cleanup-metadata", "--cm", "--cleanup-shadow", "--lint",
+                  "--summary", "-S", "--detailed-summary", "-D", "--list-rules", "--list",
+                  "-l", "--list-target-rules", "--lt", "--list-changes", "--lc")
+
+
+def runs_jobs(argv: list[str]) -> bool:
+    """Whether a Snakemake command line may run (or plan) jobs."""
+    return not any(arg in NO_JOB_OPTIONS or arg.startswith("--list-") for arg in argv[1:])

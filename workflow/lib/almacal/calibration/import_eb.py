@@ -3,13 +3,17 @@
 import shutil
 from pathlib import Path
 
-from almacal import eb_metadata, jsonio, ms_state
+from almacal import asdm_check, eb_metadata, jsonio, ms_state
 from almacal import flag_state
 from almacal.casa_job import CasaJob
 
 # ASDM tables imported as they are, as ALMA's scripts do (only those the ASDM has).
 ASIS_TABLES = ("SBSummary", "ExecBlock", "Antenna", "Station", "Receiver", "Source",
                "CalAtmosphere", "CalWVR", "CorrelatorMode")
+
+
+class IncompleteImportError(RuntimeError):
+    """The imported MS lacks data the ASDM declares (a missing or truncated BDF)."""
 
 
 def import_eb(*, raw: str, ms: str, listobs: str, metadata: str, log: str, commands: str) -> None:
@@ -23,6 +27,12 @@ def import_eb(*, raw: str, ms: str, listobs: str, metadata: str, log: str, comma
             asis = " ".join(t for t in ASIS_TABLES if (raw_path / f"{t}.xml").exists())
             job.task("importasdm", asdm=raw, vis=ms, asis=asis, process_flags=True,
                      applyflags=False, savecmds=False, flagbackup=True, overwrite=False)
+            problems = asdm_check.import_problems(raw, ms)
+            if problems:
+                raise IncompleteImportError(
+                    f"EB {Path(ms).name.removesuffix('.ms')}: {raw} is incomplete, the import "
+                    "is refused:\n" + "\n".join(problems)
+                )
         elif (raw_path / "table.dat").exists():
             job.note(f"{raw} is a measurement set: copied, never modified")
             shutil.copytree(raw_path, ms)
