@@ -233,6 +233,8 @@ rule qa_report:
             mous=w.mous,
             eb=mous_ebs(w.mous),
         ),
+        # the page's templates: an edit re-renders the report
+        templates=sorted(str(p) for p in Path(LIB, "almacal/qa/templates").iterdir()),
     output:
         report=directory("results/{mous}/qa"),
     log:
