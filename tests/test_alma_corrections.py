@@ -5,12 +5,21 @@ import json
 
 import numpy as np
 import pytest
-
-from truth import (
-    DEMO_EBS, MOUS, ROOT, baseline_phase_deg, field_truth, load_truth, product, read_visibilities,
-    source_spectrum, time_index, true_corruption,
-)
 from test_demo_calibration import _rows
+from truth import (
+    DEMO_EBS,
+    MOUS,
+    baseline_phase_deg,
+    field_truth,
+    load_truth,
+    product,
+    read_visibilities,
+    source_spectrum,
+    time_index,
+    true_corruption,
+)
+
+pytestmark = pytest.mark.workflow
 
 
 def residual_phase_deg(truth, vis, rows, field):
@@ -26,7 +35,7 @@ def twelve_m(request, demo_run):
     eb = request.param
     truth = load_truth(eb)
     assert truth["array"] == "12m" and truth["has_wvr"]
-    return eb, truth, read_visibilities(product(eb, ".ms.split"), truth)
+    return eb, truth, read_visibilities(product(eb, ".ms.split", root=demo_run), truth)
 
 
 def test_wvr_removes_at_least_half_the_injected_wet_path_phase(twelve_m):
@@ -37,8 +46,9 @@ def test_wvr_removes_at_least_half_the_injected_wet_path_phase(twelve_m):
             field = field_truth(truth, role)
             rows = vis.field == field["name"]
             residual, sub = residual_phase_deg(truth, vis, rows, field)
-            injected = baseline_phase_deg(wet["phase_deg"][str(vis.truth_spw["id"])], sub,
-                                          time_index(wet["times_mjd_s"], sub))
+            injected = baseline_phase_deg(
+                wet["phase_deg"][str(vis.truth_spw["id"])], sub, time_index(wet["times_mjd_s"], sub)
+            )
             injected_rms = np.sqrt(np.mean(injected**2))
             after_rms = np.sqrt(np.mean(residual.compressed() ** 2))
             assert injected_rms > 10, f"{eb} {role}: injected wet path only {injected_rms:.1f} deg"
@@ -47,11 +57,13 @@ def test_wvr_removes_at_least_half_the_injected_wet_path_phase(twelve_m):
             )
 
 
-def test_wvr_figures_are_recorded_per_eb(twelve_m):
+def test_wvr_figures_are_recorded_per_eb(twelve_m, demo_run):
     eb, _, _ = twelve_m
-    figures = json.loads(product(eb, ".ms.split.split.json").read_text())["wvr"]
-    assert figures["calibrator_phase_rms_deg_after"] < 0.5 * figures["calibrator_phase_rms_deg_before"]
-    stats = json.loads(product(eb, ".ms.wvrgcal.json").read_text())
+    figures = json.loads(product(eb, ".ms.split.split.json", root=demo_run).read_text())["wvr"]
+    assert (
+        figures["calibrator_phase_rms_deg_after"] < 0.5 * figures["calibrator_phase_rms_deg_before"]
+    )
+    stats = json.loads(product(eb, ".ms.wvrgcal.json", root=demo_run).read_text())
     assert set(stats["wvrflag"]) == set(load_truth(eb)["wvr"]["bad_antennas"])
 
 
@@ -68,7 +80,9 @@ def test_antenna_position_table_removes_the_injected_drift(twelve_m):
         nu = 0.5 * (vis.freq_hz[0] + vis.freq_hz[-1])
         path = np.asarray(positions["path_error_m"])
         t = time_index(positions["times_mjd_s"], sub)
-        injected = np.rad2deg(2 * np.pi * nu / 299792458.0 * (path[sub.ant1, t] - path[sub.ant2, t]))
+        injected = np.rad2deg(
+            2 * np.pi * nu / 299792458.0 * (path[sub.ant1, t] - path[sub.ant2, t])
+        )
         # per-scan means: the position term drifts slowly, the WVR residual averages down
         scans = np.searchsorted(np.unique(np.round(sub.time, -2)), np.round(sub.time, -2))
         keys = np.stack([sub.ant1, sub.ant2, scans], axis=1)
@@ -89,7 +103,7 @@ def test_tsys_recovers_the_flux_scale_across_the_atmospheric_line(eb, demo_run):
     lines = [line for line in truth["tsys"]["atm_lines"] if line["spw_channels_within_fwhm"]]
     assert lines, f"{eb}: no atmospheric line in the science spws"
     checked = 0
-    for vis in read_visibilities(product(eb, ".ms.split"), truth):
+    for vis in read_visibilities(product(eb, ".ms.split", root=demo_run), truth):
         for line in lines:
             span = line["spw_channels_within_fwhm"].get(str(vis.truth_spw["id"]))
             if not span or vis.truth_spw["type"] != "FDM":
@@ -98,8 +112,10 @@ def test_tsys_recovers_the_flux_scale_across_the_atmospheric_line(eb, demo_run):
             for role in ("bandpass", "phase", "target"):
                 field = field_truth(truth, role)
                 rows = vis.field == field["name"]
-                model = true_corruption(truth, _rows(vis, rows)) * source_spectrum(
-                    field, vis.freq_hz)[None, :, None]
+                model = (
+                    true_corruption(truth, _rows(vis, rows))
+                    * source_spectrum(field, vis.freq_hz)[None, :, None]
+                )
                 ratio = np.median(np.abs(vis.data[rows] / model)[:, channels], axis=(0, 2))
                 assert np.all(np.abs(ratio - 1) < 0.01), f"{eb} {role}: {ratio}"
                 checked += 1
@@ -110,11 +126,11 @@ def test_seven_metre_eb_is_calibrated_without_wvr(demo_run):
     eb = DEMO_EBS[2]
     truth = load_truth(eb)
     assert truth["array"] == "7m" and not truth["has_wvr"]
-    assert not product(eb, ".ms.wvrgcal").exists()
-    summary = json.loads(product(eb, ".ms.split.split.json").read_text())
+    assert not product(eb, ".ms.wvrgcal", root=demo_run).exists()
+    summary = json.loads(product(eb, ".ms.split.split.json", root=demo_run).read_text())
     assert summary["wvr"] == "no WVR data: no WVR correction"
     assert "wvr" not in summary["applied"]
-    commands = ROOT / "logs" / MOUS / eb / "split_eb.casa_commands.py"
+    commands = demo_run / "logs" / MOUS / eb / "split_eb.casa_commands.py"
     assert "no WVR data in this EB" in commands.read_text()
 
 
@@ -123,11 +139,12 @@ def test_corrections_file_holds_each_correction_against_truth(eb, demo_run):
     """<eb>.corrections.json: Tsys medians per antenna (vs the injected Tsys), antenna-position
     offsets (undo the injected errors), WVR phase rms before/after, renorm factors."""
     truth = load_truth(eb)
-    c = json.loads(product(eb, ".corrections.json").read_text())
+    c = json.loads(product(eb, ".corrections.json", root=demo_run).read_text())
     names = [a["name"] for a in truth["antennas"]]
-    for spw, per_field in ((s["id"], None) for s in truth["spws"] if s["type"] == "TDM"):
-        injected = np.array([truth["tsys"]["field"][f]["spw"][str(spw)]
-                             for f in truth["tsys"]["field"]])  # [field, ant, pol, chan]
+    for spw in (s["id"] for s in truth["spws"] if s["type"] == "TDM"):
+        injected = np.array(
+            [truth["tsys"]["field"][f]["spw"][str(spw)] for f in truth["tsys"]["field"]]
+        )  # [field, ant, pol, chan]
         for i, ant in enumerate(names):
             want = np.median(injected[:, i])
             got = c["tsys"]["median_k"][ant][str(spw)]
@@ -143,6 +160,6 @@ def test_corrections_file_holds_each_correction_against_truth(eb, demo_run):
         assert wvr["flagged_antennas"] == truth["wvr"]["bad_antennas"]
     else:
         assert not c["wvr"]["applied"] and "no WVR data" in c["wvr"]["reason"]
-    renorm = json.loads(product(eb, ".ms.split.renorm.json").read_text())
+    renorm = json.loads(product(eb, ".ms.split.renorm.json", root=demo_run).read_text())
     assert c["renormalization"]["max_factor"] == renorm["max_rn"]
     assert c["renormalization"]["applied"] == renorm["apply"]

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import yaml
-
 from truth import DEMO_EBS, MOUS
 from workdir import BIN, snakemake_args
 
@@ -72,8 +71,9 @@ def own_flux_file(text: str) -> Callable[[Path], None]:
 def own_antpos_file(text: str) -> Callable[[Path], None]:
     def apply(workdir: Path) -> None:
         (workdir / "config/bad_antpos.json").write_text(text)
-        edit_config(set_key(f"mous.{MOUS}.ebs.{EB1}.antenna_positions",
-                            "config/bad_antpos.json"))(workdir)
+        edit_config(set_key(f"mous.{MOUS}.ebs.{EB1}.antenna_positions", "config/bad_antpos.json"))(
+            workdir
+        )
 
     return apply
 
@@ -99,88 +99,166 @@ class BadInput:
 
 
 CASES = [
-    BadInput("unknown top-level key", edit_config(set_key("calibraton", {})),
-             ("'calibraton' was unexpected",)),
-    BadInput("misspelt solve key", edit_config(set_key("calibration.phase_int.solnit", "int")),
-             ("'solnit' was unexpected", "phase_int")),
-    BadInput("misspelt bandpass key",
-             edit_config(set_key("calibration.bandpass.smoth_channels", 2)),
-             ("'smoth_channels' was unexpected", "bandpass")),
-    BadInput("solint not a solution interval",
-             edit_config(set_key("calibration.phase_inf.solint", "abc")),
-             ("'abc' does not match", "phase_inf", "solint")),
-    BadInput("negative minsnr", edit_config(set_key("calibration.minsnr", -1)),
-             ("-1 is less than the minimum", "minsnr")),
-    BadInput("edge fraction out of range",
-             edit_config(set_key("calibration.edge_channel_fraction", 0.9)),
-             ("0.9 is greater than the maximum", "edge_channel_fraction")),
-    BadInput("unknown renormalisation mode",
-             edit_config(set_key("calibration.renormalization.mode", "sometimes")),
-             ("'sometimes' is not one of", "renormalization")),
-    BadInput("unknown key in an EB entry",
-             edit_config(lambda c: eb_entry(c, EB1).update(rwa="x")),
-             ("'rwa' was unexpected", EB1)),
-    BadInput("MOUS named ..",
-             edit_config(lambda c: c["mous"].update({"..": c["mous"].pop(MOUS)})),
-             ("MOUS name '..' is not a safe folder name",)),
-    BadInput("EB with a leading dash", edit_config(rename_eb(EB3, "-x")),
-             ("EB name '-x' is not a safe folder name",)),
-    BadInput("EB with a space", edit_config(rename_eb(EB3, "my eb")),
-             ("EB name 'my eb' is not a safe folder name",)),
-    BadInput("EB with a slash", edit_config(rename_eb(EB3, "a/b")),
-             ("EB name 'a/b' is not a safe folder name",)),
-    BadInput("EB in two MOUSes",
-             edit_config(lambda c: c["mous"].update(
-                 {"uid___A001_Xother": {**c["mous"][MOUS], "ebs": {EB3: eb_entry(c, EB3)}}})),
-             (f"EB {EB3} is listed under MOUS {MOUS} and uid___A001_Xother",)),
-    BadInput("raw contents contradicting the data",
-             edit_config(lambda c: eb_entry(c, EB3).update(raw_contents={"wvr": True,
-                                                                          "syscal": True})),
-             (f"EB {EB3}: raw_contents says", "correct or remove raw_contents")),
-    BadInput("raw data missing and contents unknown",
-             edit_config(lambda c: c["mous"][MOUS]["ebs"].update(
-                 {"uid___A002_Xnew_X1": {"raw": "resources/nowhere/uid___A002_Xnew_X1"}})),
-             ("EB uid___A002_Xnew_X1: raw data resources/nowhere/uid___A002_Xnew_X1 do not exist",
-              "raw_contents")),
-    BadInput("flux file without spix column",
-             own_flux_file("ms,field,spw,I,Q,U,V\n" + f"{EB1}.ms,J1924-2914,1,3.05,0,0,0\n"),
-             ("bad_flux.csv:1: missing column(s) ['spix']",)),
-    BadInput("flux density not a number", own_flux_file(HEADER + ROW.replace("3.05", "abc")),
-             ("bad_flux.csv:2", f"EB {EB1}", "I='abc' not a number")),
-    BadInput("negative flux density", own_flux_file(HEADER + ROW.replace("3.05", "-3.05")),
-             ("bad_flux.csv:2", f"EB {EB1}", "Stokes I = -3.05 Jy")),
-    BadInput("flux row for a field not in the EB",
-             own_flux_file(HEADER + ROW.replace("J1924-2914", "3C279")),
-             ("bad_flux.csv:2", f"EB {EB1}", "field '3C279' is not in the EB")),
-    BadInput("flux row for a spw not in the EB",
-             own_flux_file(HEADER + ROW.replace(",1,3.05", ",17,3.05")),
-             ("bad_flux.csv:2", f"EB {EB1}", "spw 17 is not in the EB")),
-    BadInput("flux row with a spw that is not an id",
-             own_flux_file(HEADER + ROW.replace(",1,3.05", ",one,3.05")),
-             ("bad_flux.csv:2", f"EB {EB1}", "spw 'one' is not a spw id")),
-    BadInput("duplicate flux row", own_flux_file(HEADER + ROW + ROW),
-             ("bad_flux.csv:3", f"EB {EB1}", "duplicate row", "first at line 2")),
-    BadInput("malformed antenna-position JSON", own_antpos_file("{not json"),
-             ("bad_antpos.json", f"EB {EB1}", "not an antenna-position file")),
-    BadInput("antenna-position file naming DA99",
-             own_antpos_file(json.dumps({"data": {**POSITIONS["data"],
-                                                  "DA99": POSITIONS["data"]["DA41"]}})),
-             ("bad_antpos.json", f"EB {EB1}", "['DA99'] are not in the EB")),
-    BadInput("antenna positions in kilometres",
-             own_antpos_file(json.dumps({"data": {"DA41": [2225.0, -5440.0, -2481.6]}})),
-             ("bad_antpos.json", f"EB {EB1}", "antenna DA41", "not on the Earth's surface")),
-    BadInput("refant not in the EB", edit_config(set_key("calibration.refant", "DA99")),
-             ("config: calibration.refant", f"EB {EB1}", "['DA99'] are not in the EB")),
-    BadInput("WVR flag antenna not in the EB",
-             edit_config(lambda c: eb_entry(c, EB1)["overrides"].update(
-                 wvr={"toffset": 0, "flag": ["DA99"]})),
-             (f"mous.{MOUS}.ebs.{EB1}.overrides.wvr.flag", f"EB {EB1}", "['DA99']")),
-    BadInput("field role naming a field not in the EB",
-             edit_config(set_key("calibration.field_roles", {"phase": "NoSuchField"})),
-             ("config: calibration.field_roles", "phase field(s) ['NoSuchField'] not in the data")),
-    BadInput("Tsys flag line outside the Tsys spws",
-             append_flag_line(f"{EB2}.tsys.flags.txt", "spw='1:10~20'\n"),
-             (f"{EB2}.tsys.flags.txt, line", f"EB {EB2}")),
+    BadInput(
+        "unknown top-level key",
+        edit_config(set_key("calibraton", {})),
+        ("'calibraton' was unexpected",),
+    ),
+    BadInput(
+        "misspelt solve key",
+        edit_config(set_key("calibration.phase_int.solnit", "int")),
+        ("'solnit' was unexpected", "phase_int"),
+    ),
+    BadInput(
+        "misspelt bandpass key",
+        edit_config(set_key("calibration.bandpass.smoth_channels", 2)),
+        ("'smoth_channels' was unexpected", "bandpass"),
+    ),
+    BadInput(
+        "solint not a solution interval",
+        edit_config(set_key("calibration.phase_inf.solint", "abc")),
+        ("'abc' does not match", "phase_inf", "solint"),
+    ),
+    BadInput(
+        "negative minsnr",
+        edit_config(set_key("calibration.minsnr", -1)),
+        ("-1 is less than the minimum", "minsnr"),
+    ),
+    BadInput(
+        "edge fraction out of range",
+        edit_config(set_key("calibration.edge_channel_fraction", 0.9)),
+        ("0.9 is greater than the maximum", "edge_channel_fraction"),
+    ),
+    BadInput(
+        "unknown renormalisation mode",
+        edit_config(set_key("calibration.renormalization.mode", "sometimes")),
+        ("'sometimes' is not one of", "renormalization"),
+    ),
+    BadInput(
+        "unknown key in an EB entry",
+        edit_config(lambda c: eb_entry(c, EB1).update(rwa="x")),
+        ("'rwa' was unexpected", EB1),
+    ),
+    BadInput(
+        "MOUS named ..",
+        edit_config(lambda c: c["mous"].update({"..": c["mous"].pop(MOUS)})),
+        ("MOUS name '..' is not a safe folder name",),
+    ),
+    BadInput(
+        "EB with a leading dash",
+        edit_config(rename_eb(EB3, "-x")),
+        ("EB name '-x' is not a safe folder name",),
+    ),
+    BadInput(
+        "EB with a space",
+        edit_config(rename_eb(EB3, "my eb")),
+        ("EB name 'my eb' is not a safe folder name",),
+    ),
+    BadInput(
+        "EB with a slash",
+        edit_config(rename_eb(EB3, "a/b")),
+        ("EB name 'a/b' is not a safe folder name",),
+    ),
+    BadInput(
+        "EB in two MOUSes",
+        edit_config(
+            lambda c: c["mous"].update(
+                {"uid___A001_Xother": {**c["mous"][MOUS], "ebs": {EB3: eb_entry(c, EB3)}}}
+            )
+        ),
+        (f"EB {EB3} is listed under MOUS {MOUS} and uid___A001_Xother",),
+    ),
+    BadInput(
+        "raw contents contradicting the data",
+        edit_config(lambda c: eb_entry(c, EB3).update(raw_contents={"wvr": True, "syscal": True})),
+        (f"EB {EB3}: raw_contents says", "correct or remove raw_contents"),
+    ),
+    BadInput(
+        "raw data missing and contents unknown",
+        edit_config(
+            lambda c: c["mous"][MOUS]["ebs"].update(
+                {"uid___A002_Xnew_X1": {"raw": "resources/nowhere/uid___A002_Xnew_X1"}}
+            )
+        ),
+        (
+            "EB uid___A002_Xnew_X1: raw data resources/nowhere/uid___A002_Xnew_X1 do not exist",
+            "raw_contents",
+        ),
+    ),
+    BadInput(
+        "flux file without spix column",
+        own_flux_file("ms,field,spw,I,Q,U,V\n" + f"{EB1}.ms,J1924-2914,1,3.05,0,0,0\n"),
+        ("bad_flux.csv:1: missing column(s) ['spix']",),
+    ),
+    BadInput(
+        "flux density not a number",
+        own_flux_file(HEADER + ROW.replace("3.05", "abc")),
+        ("bad_flux.csv:2", f"EB {EB1}", "I='abc' not a number"),
+    ),
+    BadInput(
+        "negative flux density",
+        own_flux_file(HEADER + ROW.replace("3.05", "-3.05")),
+        ("bad_flux.csv:2", f"EB {EB1}", "Stokes I = -3.05 Jy"),
+    ),
+    BadInput(
+        "flux row for a field not in the EB",
+        own_flux_file(HEADER + ROW.replace("J1924-2914", "3C279")),
+        ("bad_flux.csv:2", f"EB {EB1}", "field '3C279' is not in the EB"),
+    ),
+    BadInput(
+        "flux row for a spw not in the EB",
+        own_flux_file(HEADER + ROW.replace(",1,3.05", ",17,3.05")),
+        ("bad_flux.csv:2", f"EB {EB1}", "spw 17 is not in the EB"),
+    ),
+    BadInput(
+        "flux row with a spw that is not an id",
+        own_flux_file(HEADER + ROW.replace(",1,3.05", ",one,3.05")),
+        ("bad_flux.csv:2", f"EB {EB1}", "spw 'one' is not a spw id"),
+    ),
+    BadInput(
+        "duplicate flux row",
+        own_flux_file(HEADER + ROW + ROW),
+        ("bad_flux.csv:3", f"EB {EB1}", "duplicate row", "first at line 2"),
+    ),
+    BadInput(
+        "malformed antenna-position JSON",
+        own_antpos_file("{not json"),
+        ("bad_antpos.json", f"EB {EB1}", "not an antenna-position file"),
+    ),
+    BadInput(
+        "antenna-position file naming DA99",
+        own_antpos_file(
+            json.dumps({"data": {**POSITIONS["data"], "DA99": POSITIONS["data"]["DA41"]}})
+        ),
+        ("bad_antpos.json", f"EB {EB1}", "['DA99'] are not in the EB"),
+    ),
+    BadInput(
+        "antenna positions in kilometres",
+        own_antpos_file(json.dumps({"data": {"DA41": [2225.0, -5440.0, -2481.6]}})),
+        ("bad_antpos.json", f"EB {EB1}", "antenna DA41", "not on the Earth's surface"),
+    ),
+    BadInput(
+        "refant not in the EB",
+        edit_config(set_key("calibration.refant", "DA99")),
+        ("config: calibration.refant", f"EB {EB1}", "['DA99'] are not in the EB"),
+    ),
+    BadInput(
+        "WVR flag antenna not in the EB",
+        edit_config(
+            lambda c: eb_entry(c, EB1)["overrides"].update(wvr={"toffset": 0, "flag": ["DA99"]})
+        ),
+        (f"mous.{MOUS}.ebs.{EB1}.overrides.wvr.flag", f"EB {EB1}", "['DA99']"),
+    ),
+    BadInput(
+        "field role naming a field not in the EB",
+        edit_config(set_key("calibration.field_roles", {"phase": "NoSuchField"})),
+        ("config: calibration.field_roles", "phase field(s) ['NoSuchField'] not in the data"),
+    ),
+    BadInput(
+        "Tsys flag line outside the Tsys spws",
+        append_flag_line(f"{EB2}.tsys.flags.txt", "spw='1:10~20'\n"),
+        (f"{EB2}.tsys.flags.txt, line", f"EB {EB2}"),
+    ),
 ]
 
 
@@ -210,7 +288,9 @@ def test_bad_input_is_refused_before_any_job(case: BadInput, finished: Path):
         case.make(finished)
         run = subprocess.run(
             [BIN / "snakemake", *snakemake_args(finished), "--cores", "1"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
         )
     finally:  # the inputs as they were, time stamps included
         for path in {p for p in (finished / "config").rglob("*") if p.is_file()} - set(saved):

@@ -6,6 +6,8 @@ import pytest
 
 from almacal.casa_job import CasaJob, CasaSevereError, casatasks_package
 
+pytestmark = pytest.mark.fast
+
 
 def test_severe_line_fails_the_job(tmp_path):
     with pytest.raises(CasaSevereError, match="antenna table is broken"):
@@ -27,7 +29,7 @@ def test_leap_second_notice_is_harmless(tmp_path):
 def test_task_calls_are_recorded_and_run(tmp_path):
     listfile = tmp_path / "none.txt"
     commands = tmp_path / "c.py"
-    with pytest.raises(Exception):
+    with pytest.raises(Exception):  # noqa: B017 (CASA raises RuntimeError or logs SEVERE)
         with CasaJob(log=str(tmp_path / "job.log"), commands=str(commands), title="listobs") as job:
             job.task("listobs", vis=str(tmp_path / "missing.ms"), listfile=str(listfile))
     assert "listobs(\n    vis=" in commands.read_text()

@@ -10,11 +10,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from truth import (
-    DEMO_EBS, field_truth, load_truth, normalisation_depression, product, read_visibilities,
-    source_spectrum, true_corruption,
+    DEMO_EBS,
+    field_truth,
+    load_truth,
+    normalisation_depression,
+    product,
+    read_visibilities,
+    source_spectrum,
+    true_corruption,
 )
+
+pytestmark = pytest.mark.workflow
 
 
 @pytest.fixture(scope="session", params=DEMO_EBS)
@@ -23,9 +30,9 @@ def eb(request, demo_run):
 
 
 @pytest.fixture(scope="session")
-def calibrated(eb):
+def calibrated(eb, demo_run):
     truth = load_truth(eb)
-    return truth, read_visibilities(product(eb, ".ms.split.cal"), truth)
+    return truth, read_visibilities(product(eb, ".ms.split.cal", root=demo_run), truth)
 
 
 def calibrated_ratio(truth, spws, role):
@@ -39,9 +46,7 @@ def calibrated_ratio(truth, spws, role):
     return ratios
 
 
-@pytest.mark.parametrize(
-    "role, tolerance", [("bandpass", 0.01), ("phase", 0.02), ("target", 0.03)]
-)
+@pytest.mark.parametrize("role, tolerance", [("bandpass", 0.01), ("phase", 0.02), ("target", 0.03)])
 def test_calibrated_amplitude_recovers_injected_flux_density(calibrated, role, tolerance):
     truth, spws = calibrated
     for spw, ratio in calibrated_ratio(truth, spws, role):
@@ -65,7 +70,7 @@ def test_calibrated_point_source_phases_scatter_around_zero(calibrated, role):
 def test_fluxscale_recovers_phase_calibrator_flux(eb, demo_run):
     truth = load_truth(eb)
     field = field_truth(truth, "phase")
-    fitted = json.loads(product(eb, ".ms.split.fluxscale.json").read_text())
+    fitted = json.loads(product(eb, ".ms.split.fluxscale.json", root=demo_run).read_text())
     per_spw = fitted["fields"][field["name"]]["spws"]
     assert set(per_spw) == {str(s["id"]) for s in truth["spws"] if s["type"] == "FDM"}
     for spw, entry in per_spw.items():
@@ -88,7 +93,7 @@ def read_bandpass(caltable: Path):
 
 def test_bandpass_matches_injected_shape(eb, demo_run):
     truth = load_truth(eb)
-    gains, flags, ants, spws = read_bandpass(product(eb, ".ms.split.bandpass"))
+    gains, flags, ants, spws = read_bandpass(product(eb, ".ms.split.bandpass", root=demo_run))
     residual_rms, injected_rms = [], []
     for row, (ant, spw) in enumerate(zip(ants, spws)):
         true_amp = np.asarray(truth["bandpass"]["spw"][str(spw)]["amp"])[ant]  # [pol, chan]
@@ -110,7 +115,7 @@ def test_tsys_step_removes_injected_tsys_scaling(eb, demo_run):
     """{eb}.ms.split (Tsys applied) equals g_i g_j* B_i B_j* S; raw {eb}.ms is off by 1/sqrt(TiTj)."""
     truth = load_truth(eb)
     for name, suffix in (("split", ".ms.split"), ("raw", ".ms")):
-        for vis in read_visibilities(product(eb, suffix), truth):
+        for vis in read_visibilities(product(eb, suffix, root=demo_run), truth):
             if vis.truth_spw["type"] != "FDM":
                 continue
             for role in ("bandpass", "phase", "target"):

@@ -2,16 +2,17 @@
 
 import json
 
-import numpy as np
+import pytest
 import yaml
-
 from truth import DEMO_EBS, MOUS
-from workdir import make_workdir, run_workflow, table_columns
+from workdir import make_workdir, run_workflow
+
+pytestmark = pytest.mark.workflow
 
 EB = DEMO_EBS[2]
 
 
-def test_flux_calibrator_line_channels_are_flagged_on_that_field_only(tmp_path, demo_run):
+def test_flux_calibrator_line_channels_are_flagged_on_that_field_only(tmp_path, demo_raw):
     work = make_workdir(tmp_path / "line")
     config_file = work / "config/config.yaml"
     config = yaml.safe_load(config_file.read_text())

@@ -5,10 +5,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+from truth import DEMO_EBS
 
 from almacal import asdm_check
 from almacal.calibration.import_eb import IncompleteImportError, import_eb
-from truth import DEMO_EBS
 
 pytestmark = pytest.mark.workflow
 
@@ -25,9 +25,14 @@ def asdm(tmp_path, demo_raw) -> Path:
 
 def run_import(asdm: Path, tmp_path: Path) -> None:
     out = tmp_path / "out"
-    import_eb(raw=str(asdm), ms=str(out / f"{EB}.ms"), listobs=str(out / "listobs.txt"),
-              metadata=str(out / "metadata.json"), log=str(out / "casa.log"),
-              commands=str(out / "commands.py"))
+    import_eb(
+        raw=str(asdm),
+        ms=str(out / f"{EB}.ms"),
+        listobs=str(out / "listobs.txt"),
+        metadata=str(out / "metadata.json"),
+        log=str(out / "casa.log"),
+        commands=str(out / "commands.py"),
+    )
 
 
 def largest_bdf(asdm: Path) -> Path:

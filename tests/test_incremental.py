@@ -9,17 +9,26 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
 from truth import DEMO_EBS, MOUS
 from workdir import make_workdir, planned, run_workflow, table_columns
+
+pytestmark = pytest.mark.workflow
 
 EB = DEMO_EBS[1]
 FLAGS = Path("config/flags") / MOUS
 LINE = "antenna='DA45' spw='1' reason='QA: high phase scatter'\n"
 
 SPLIT_CHAIN = {
-    "flag_split", "setjy_flux_model", "gaincal_ap_pre_bandpass", "bandpass", "gaincal_phase_int",
-    "gaincal_phase_inf", "gaincal_ampli_inf", "fluxscale", "renorm_factors", "applycal_split_cal",
+    "flag_split",
+    "setjy_flux_model",
+    "gaincal_ap_pre_bandpass",
+    "bandpass",
+    "gaincal_phase_int",
+    "gaincal_phase_inf",
+    "gaincal_ampli_inf",
+    "fluxscale",
+    "renorm_factors",
+    "applycal_split_cal",
 }  # (renorm_table follows renorm_factors once that checkpoint has run: not in a dry-run plan)
 # QA of each product: its plot rule, and every EB's QA summary.
 QA_OF = {
@@ -44,8 +53,10 @@ def products(workdir: Path, eb: str) -> dict[str, dict[str, np.ndarray]]:
     """Solutions, flags and visibilities of an EB's caltables, split and calibrated MS."""
     base = workdir / "results" / MOUS / eb / f"{eb}.ms.split"
     found = {
-        name: table_columns(Path(f"{base}{name}"),
-                            ("TIME", "ANTENNA1", "SPECTRAL_WINDOW_ID", "CPARAM", "FPARAM", "FLAG"))
+        name: table_columns(
+            Path(f"{base}{name}"),
+            ("TIME", "ANTENNA1", "SPECTRAL_WINDOW_ID", "CPARAM", "FPARAM", "FLAG"),
+        )
         for name in CALTABLES
     }
     found[".ms.split FLAG"] = table_columns(base, ("FLAG",))
@@ -77,7 +88,7 @@ class EditedFile:
 
 
 @pytest.fixture(scope="module")
-def work(tmp_path_factory):
+def work(tmp_path_factory, demo_raw):
     workdir = make_workdir(tmp_path_factory.mktemp("incremental") / "work")
     run_workflow(workdir)
     return workdir
@@ -122,19 +133,25 @@ def test_raw_stage_flag_reruns_from_the_split_of_that_eb(work):
 
 def test_solution_interval_change_reruns_only_the_tables_that_use_it(work):
     new = 'calibration={"phase_inf": {"solint": "60s"}}'
-    assert planned(work, "--config", new) == chain({"gaincal_phase_inf", "applycal_split_cal"}, DEMO_EBS)
+    assert planned(work, "--config", new) == chain(
+        {"gaincal_phase_inf", "applycal_split_cal"}, DEMO_EBS
+    )
     new = 'calibration={"phase_int": {"solint": "30s"}}'
     expected = {"gaincal_phase_int", "gaincal_ampli_inf", "fluxscale", "applycal_split_cal"}
     assert planned(work, "--config", new) == chain(expected, DEMO_EBS)
 
 
 def test_bad_flag_line_stops_before_any_job_naming_file_and_line(work):
-    from workdir import BIN, snakemake_args
     import subprocess
 
+    from workdir import BIN, snakemake_args
+
     with EditedFile(work / FLAGS / f"{EB}.split.flags.txt", "antenna='DA99' spw='1:0~500'\n"):
-        run = subprocess.run([BIN / "snakemake", *snakemake_args(work), "--cores", "2"],
-                             capture_output=True, text=True)
+        run = subprocess.run(
+            [BIN / "snakemake", *snakemake_args(work), "--cores", "2"],
+            capture_output=True,
+            text=True,
+        )
     assert run.returncode != 0
     message = run.stdout + run.stderr
     assert f"{EB}.split.flags.txt, line 4" in message

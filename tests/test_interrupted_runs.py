@@ -18,7 +18,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from truth import DEMO_EBS, MOUS
 from workdir import BIN, make_workdir, snakemake_args, table_columns
 
@@ -29,8 +28,15 @@ FLAGS = Path("config/flags") / MOUS
 TARGET = f"results/{MOUS}/{EB}/{EB}.ms.split.cal"
 SPLIT_LINE = "antenna='CM03' spw='1' reason='QA: phase jumps'\n"
 RAW_LINE = "antenna='CM05' spw='3' reason='QA: amplitude dip'\n"
-CALTABLES = (".ap_pre_bandpass", ".bandpass", ".phase_int", ".phase_inf", ".ampli_inf",
-             ".flux_inf", ".renorm.tbl")
+CALTABLES = (
+    ".ap_pre_bandpass",
+    ".bandpass",
+    ".phase_int",
+    ".phase_inf",
+    ".ampli_inf",
+    ".flux_inf",
+    ".renorm.tbl",
+)
 
 
 def one_eb_workdir(path: Path, raw_line: str = "", split_line: str = "") -> Path:
@@ -52,16 +58,22 @@ def snakemake(workdir: Path, *args: str, kill: str | None = None) -> subprocess.
         env["ALMACAL_KILL_AFTER_TASK"] = kill
     return subprocess.run(
         [BIN / "snakemake", *snakemake_args(workdir), "--cores", "2", *args],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=env,
     )
 
 
 def products(workdir: Path) -> dict[str, dict[str, np.ndarray]]:
     base = workdir / f"results/{MOUS}/{EB}/{EB}"
-    found = {name: table_columns(Path(f"{base}.ms.split{name}"), ("CPARAM", "FPARAM", "FLAG"))
-             for name in CALTABLES}
+    found = {
+        name: table_columns(Path(f"{base}.ms.split{name}"), ("CPARAM", "FPARAM", "FLAG"))
+        for name in CALTABLES
+    }
     found[".ms.split"] = table_columns(
-        Path(f"{base}.ms.split"), ("DATA", "MODEL_DATA", "CORRECTED_DATA", "FLAG", "WEIGHT"))
+        Path(f"{base}.ms.split"), ("DATA", "MODEL_DATA", "CORRECTED_DATA", "FLAG", "WEIGHT")
+    )
     found[".ms.split.cal"] = table_columns(Path(f"{base}.ms.split.cal"), ("DATA", "FLAG", "WEIGHT"))
     found[".ms"] = table_columns(Path(f"{base}.ms"), ("FLAG",))
     return found
@@ -102,8 +114,9 @@ def clean(tmp_path_factory) -> dict[tuple[bool, bool], dict]:
     """Products of clean runs: (raw line, split line) -> products."""
     runs = {}
     for raw, split in ((False, False), (True, False), (False, True), (True, True)):
-        workdir = one_eb_workdir(tmp_path_factory.mktemp("clean"), RAW_LINE * raw,
-                                 SPLIT_LINE * split)
+        workdir = one_eb_workdir(
+            tmp_path_factory.mktemp("clean"), RAW_LINE * raw, SPLIT_LINE * split
+        )
         run = snakemake(workdir, TARGET)
         assert run.returncode == 0, run.stdout[-3000:]
         runs[(raw, split)] = products(workdir)

@@ -8,9 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from test_demo_calibration import calibrated_ratio
 from truth import DEMO_EBS, ROOT, load_truth, product, read_visibilities
+
+pytestmark = pytest.mark.workflow
 
 BIN = Path(sys.executable).parent
 EB = "uid___A002_Xnointents_X1"
@@ -19,8 +20,9 @@ MOUS = "uid___A001_Xmsinput_X1"
 
 def ms_without_intents(asdm: Path, ms: Path) -> None:
     """Import a demo ASDM, then blank every scan intent (as an array without ALMA intents)."""
-    from almacal.casa_job import load_task
     from casatools import table
+
+    from almacal.casa_job import load_task
 
     load_task("importasdm")(asdm=str(asdm), vis=str(ms))
     shutil.rmtree(f"{ms}.flagversions", ignore_errors=True)
@@ -42,13 +44,10 @@ def flux_file_from_truth(truth: dict, ms: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def ms_run(tmp_path_factory):
+def ms_run(tmp_path_factory, demo_raw):
     work = tmp_path_factory.mktemp("ms_input")
     source_eb = DEMO_EBS[2]  # the 7 m EB: wvrgcal needs scan intents, which this MS lacks
-    raw = Path("resources/demo_mous/raw") / source_eb
-    if not (ROOT / raw).exists():  # the demo data are made by the workflow itself
-        subprocess.run([BIN / "snakemake", "--cores", "2", str(raw)], cwd=ROOT, check=True)
-    raw = ROOT / raw
+    raw = demo_raw / source_eb
     ms_without_intents(raw, work / f"{EB}.ms")
     (work / "flux.csv").write_text(flux_file_from_truth(load_truth(source_eb), f"{EB}.ms"))
     (work / "flags").mkdir()
@@ -61,14 +60,27 @@ def ms_run(tmp_path_factory):
         }
     }
     config["calibration"]["field_roles"] = {
-        "bandpass": "J1924-2914", "flux": "J1924-2914", "phase": "J1733-1304", "target": "DemoTarget",
+        "bandpass": "J1924-2914",
+        "flux": "J1924-2914",
+        "phase": "J1733-1304",
+        "target": "DemoTarget",
     }
     config["calibration"]["science_spws"] = [1, 3]
     (work / "config.yaml").write_text(yaml.safe_dump(config))
     run = subprocess.run(
-        [BIN / "snakemake", "--snakefile", ROOT / "Snakefile", "--directory", work,
-         "--configfile", work / "config.yaml", "--cores", "2"],
-        capture_output=True, text=True,
+        [
+            BIN / "snakemake",
+            "--snakefile",
+            ROOT / "Snakefile",
+            "--directory",
+            work,
+            "--configfile",
+            work / "config.yaml",
+            "--cores",
+            "2",
+        ],
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     return work, load_truth(source_eb)

@@ -1,6 +1,7 @@
 """The QA report of the demo MOUS (results/<mous>/qa/index.html).
 
-The workflow makes the report through the snakemake CLI; the tests open it in headless Chromium
+The workflow makes the report through the snakemake CLI (the session's demo run, in its scratch
+working directory); the tests open it in headless Chromium
 and check that every image loads and that every EB has its section, check the plots and numbers
 behind it, and check with a dry run that a flag edit in one EB remakes only that EB's QA and the
 MOUS report. Chromium is required (Debian: ``apt-get install -y chromium``): without it the
@@ -13,19 +14,19 @@ import os
 import re
 import shutil
 import subprocess
-import sys
 from html.parser import HTMLParser
 from pathlib import Path
 
 import numpy as np
 import pytest
 import yaml
-
-from almacal.qa.common import CHECKS, score
 from truth import MOUS, ROOT
+from workdir import planned
 
-BIN = Path(sys.executable).parent
-REPORT = ROOT / "results" / MOUS / "qa"
+from almacal.qa.scores import CHECKS, score
+
+pytestmark = pytest.mark.workflow
+
 PLOT_KINDS = [
     "tsys",
     "bandpass_amplitude",
@@ -101,16 +102,15 @@ class PageParser(HTMLParser):
 
 
 @pytest.fixture(scope="session")
-def report():
-    """Make the QA report of the demo MOUS (a no-op when up to date)."""
-    run = subprocess.run(
-        [BIN / "snakemake", "--cores", "2", f"results/{MOUS}/qa"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-    )
-    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
-    page = REPORT / "index.html"
+def report_dir(demo_run) -> Path:
+    """results/<mous>/qa of the demo run (its workdir, not the repository's results/)."""
+    return demo_run / "results" / MOUS / "qa"
+
+
+@pytest.fixture(scope="session")
+def report(report_dir):
+    """The QA report of the demo MOUS, made by the demo run (``all`` includes it)."""
+    page = report_dir / "index.html"
     assert page.is_file(), f"{page} not made"
     parser = PageParser()
     parser.feed(page.read_text())
@@ -118,8 +118,8 @@ def report():
 
 
 @pytest.fixture(scope="session")
-def mous_summary(report):
-    return json.loads((REPORT / f"{MOUS}.qa_summary.json").read_text())
+def mous_summary(report, report_dir):
+    return json.loads((report_dir / f"{MOUS}.qa_summary.json").read_text())
 
 
 def chromium() -> str:
@@ -137,38 +137,48 @@ def test_every_eb_has_its_section_with_all_plots(report):
         assert images == [f"{eb}/{eb}.{kind}.png" for kind in PLOT_KINDS], images
 
 
-def test_report_folder_is_self_contained(report):
+def test_report_folder_is_self_contained(report, report_dir):
     """Every image and link is a relative path to a file inside results/<mous>/qa/."""
     targets = report.images + [link for link in report.links if not link.startswith("#")]
     assert targets
     for target in targets:
         assert not re.match(r"^[a-z]+:|^/", target), f"not relative: {target}"
-        path = (REPORT / target).resolve()
-        assert path.is_relative_to(REPORT.resolve()), f"outside the report folder: {target}"
+        path = (report_dir / target).resolve()
+        assert path.is_relative_to(report_dir.resolve()), f"outside the report folder: {target}"
         assert path.is_file(), f"missing: {target}"
 
 
-def test_every_image_decodes_and_is_not_blank(report):
+def test_every_image_decodes_and_is_not_blank(report, report_dir):
     import matplotlib.image as mpimg
 
-    assert len(report.images) == len(PLOT_KINDS) * len(demo_ebs()) + 2  # EB plots + MOUS flux and flagging
+    assert (
+        len(report.images) == len(PLOT_KINDS) * len(demo_ebs()) + 2
+    )  # EB plots + MOUS flux and flagging
     for src in report.images:
-        pixels = mpimg.imread(REPORT / src)
+        pixels = mpimg.imread(report_dir / src)
         assert pixels.shape[0] > 150 and pixels.shape[1] > 400, f"{src}: {pixels.shape}"
         assert pixels[..., :3].std() > 0.02, f"{src} is blank"
 
 
-def test_images_load_in_headless_chromium(report, tmp_path):
+def test_images_load_in_headless_chromium(report, report_dir, tmp_path):
     """A copy of the folder opened from file://: every <img> has naturalWidth > 0."""
     binary = chromium()
     copy = tmp_path / "qa"
-    shutil.copytree(REPORT, copy)  # the copy must work on its own
+    shutil.copytree(report_dir, copy)  # the copy must work on its own
     page = copy / "index.html"
     page.write_text(page.read_text().replace("</body>", IMAGE_CHECK + "</body>"))
     run = subprocess.run(
-        [binary, *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-         "--virtual-time-budget=15000", "--dump-dom", page.as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            binary,
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+            page.as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     match = re.search(r'<pre id="qa-image-check">(.*?)</pre>', run.stdout, re.S)
     assert match, f"no image check in the DOM: {run.stderr[-2000:]}"
@@ -178,15 +188,23 @@ def test_images_load_in_headless_chromium(report, tmp_path):
     assert sorted(state["sections"]) == sorted(f"eb-{eb}" for eb in demo_ebs())
 
 
-def test_screenshot_of_the_report_shows_the_page(report, tmp_path):
+def test_screenshot_of_the_report_shows_the_page(report, report_dir, tmp_path):
     import matplotlib.image as mpimg
 
     shot = tmp_path / "report.png"
     run = subprocess.run(
-        [chromium(), *CHROMIUM_FLAGS, f"--user-data-dir={tmp_path / 'profile'}",
-         f"--screenshot={shot}", "--window-size=1400,3000", "--virtual-time-budget=15000",
-         (REPORT / "index.html").as_uri()],
-        capture_output=True, text=True, timeout=120,
+        [
+            chromium(),
+            *CHROMIUM_FLAGS,
+            f"--user-data-dir={tmp_path / 'profile'}",
+            f"--screenshot={shot}",
+            "--window-size=1400,3000",
+            "--virtual-time-budget=15000",
+            (report_dir / "index.html").as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert shot.is_file(), run.stderr[-2000:]
     pixels = mpimg.imread(shot)[..., :3]
@@ -210,25 +228,23 @@ def test_scores_are_stated_in_0_1_worst_first(mous_summary):
         assert checks == set(CHECKS), f"{eb}: checks {sorted(set(CHECKS) - checks)} missing"
 
 
-def test_score_ramp_goes_both_ways():
-    assert score(0.05, good=0.15, bad=0.5) == 1.0
-    assert score(0.6, good=0.15, bad=0.5) == 0.0
-    assert score(0.325, good=0.15, bad=0.5) == pytest.approx(0.5)
-    assert score(0.99, good=0.95, bad=0.6) == 1.0  # higher is better
-    assert score(0.775, good=0.95, bad=0.6) == pytest.approx(0.5)
-    assert score(float("nan"), good=1, bad=2) == 0.0
-
-
-def test_eb_numbers_match_the_products(report, mous_summary):
+def test_eb_numbers_match_the_products(report, report_dir, mous_summary, demo_run):
     """Known answers: solution counts, phase rms and flux consistency from the products."""
     fluxes = {}
     for eb in demo_ebs():
-        summary = json.loads((REPORT / eb / f"{eb}.qa_summary.json").read_text())
+        summary = json.loads((report_dir / eb / f"{eb}.qa_summary.json").read_text())
         stages = [s["stage"] for s in summary["flagging"]["stages"]]
         assert stages == ["apriori", "split", "user", "calibrated"]
         solutions = summary["solutions"]
-        assert set(solutions) == {"tsys", "ap_pre_bandpass", "bandpass", "phase_int",
-                                  "phase_inf", "ampli_inf", "flux_inf"}
+        assert set(solutions) == {
+            "tsys",
+            "ap_pre_bandpass",
+            "bandpass",
+            "phase_int",
+            "phase_inf",
+            "ampli_inf",
+            "flux_inf",
+        }
         n_ant = len(summary["antennas"])
         for name, table in solutions.items():
             for spw, counts in table["per_spw"].items():
@@ -241,7 +257,7 @@ def test_eb_numbers_match_the_products(report, mous_summary):
         for field, spws in summary["calibrated_calibrators"].items():
             for spw, values in spws.items():
                 assert values["phase_rms_deg"] < 5.0, f"{eb} {field} spw {spw}"
-        product = ROOT / "results" / MOUS / eb / f"{eb}.ms.split.fluxscale.json"
+        product = demo_run / "results" / MOUS / eb / f"{eb}.ms.split.fluxscale.json"
         for field, entry in json.loads(product.read_text())["fields"].items():
             if field not in summary["field_roles"]["phase"]:
                 continue  # (EB2 also transfers the flux scale from Ceres to J1924-2914)
@@ -256,29 +272,15 @@ def test_eb_numbers_match_the_products(report, mous_summary):
             assert entry["ebs"][eb]["deviation"] == pytest.approx(abs(flux / median - 1), abs=1e-6)
 
 
-def _planned_jobs(stdout: str) -> set[tuple[str, str | None]]:
-    """(rule, eb) of every job in a dry run's output ("rule x:" then its "wildcards:" line)."""
-    jobs = set()
-    rule = None
-    for line in stdout.splitlines() + ["rule end:"]:
-        start = re.match(r"^(?:local)?(?:rule|checkpoint) (\S+):$", line)
-        if start:
-            if rule:
-                jobs.add((rule, eb))
-            rule, eb = start.group(1), None
-        elif rule and (wildcards := re.match(r"^\s+wildcards:.*\beb=([^,\s]+)", line)):
-            eb = wildcards.group(1)
-    return jobs - {("end", None)}
-
-
-def test_flag_edit_in_one_eb_remakes_only_its_qa_and_the_report(report):
-    """A comment-only edit of one EB's split flag file (restored afterwards, mtime included)."""
+def test_flag_edit_in_one_eb_remakes_only_its_qa_and_the_report(report, demo_run):
+    """A comment-only edit of one EB's split flag file in the demo workdir (restored afterwards,
+    mtime included); the rerun plan (workflow/tools/plan_rerun.py) of a dry run."""
     ebs = demo_ebs()
     eb = ebs[0]
-    flags_dir = yaml.safe_load((ROOT / "config" / "config.yaml").read_text())["mous"][MOUS][
+    flags_dir = yaml.safe_load((demo_run / "config" / "config.yaml").read_text())["mous"][MOUS][
         "flags_dir"
     ]
-    flag_file = ROOT / flags_dir / f"{eb}.split.flags.txt"
+    flag_file = demo_run / flags_dir / f"{eb}.split.flags.txt"
     existed = flag_file.exists()
     before = flag_file.read_bytes() if existed else None
     stat = flag_file.stat() if existed else None
@@ -286,19 +288,14 @@ def test_flag_edit_in_one_eb_remakes_only_its_qa_and_the_report(report):
         flag_file.parent.mkdir(parents=True, exist_ok=True)
         with flag_file.open("a") as out:
             out.write("# QA test: a comment-only edit\n")
-        run = subprocess.run(
-            [BIN / "snakemake", "-n", "--cores", "2", f"results/{MOUS}/qa"],
-            cwd=ROOT, capture_output=True, text=True,
-        )
+        jobs = planned(demo_run, f"results/{MOUS}/qa")
     finally:
         if existed:
             flag_file.write_bytes(before)
             os.utime(flag_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
         else:
             flag_file.unlink()
-    assert run.returncode == 0, run.stderr[-3000:]
-    jobs = _planned_jobs(run.stdout)
-    assert ("qa_report", None) in jobs, run.stdout[-3000:]
+    assert ("qa_report", None) in jobs, sorted(jobs)
     assert {e for _, e in jobs if e} == {eb}, f"jobs of other EBs planned: {sorted(jobs)}"
     qa_jobs = {rule for rule, _ in jobs if rule.startswith("qa_")}
     assert qa_jobs == {
@@ -311,8 +308,4 @@ def test_flag_edit_in_one_eb_remakes_only_its_qa_and_the_report(report):
         "qa_eb_summary",
         "qa_report",
     }  # the Tsys plot does not depend on split-stage flags
-    after = subprocess.run(
-        [BIN / "snakemake", "-n", "--cores", "2", f"results/{MOUS}/qa"],
-        cwd=ROOT, capture_output=True, text=True,
-    )
-    assert _planned_jobs(after.stdout) == set(), "the flag file was not restored"
+    assert planned(demo_run, f"results/{MOUS}/qa") == set(), "the flag file was not restored"

@@ -13,12 +13,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-
 from truth import (
-    DEMO_EBS, ROOT, field_truth, line_profile, load_truth, normalisation_depression, product,
-    read_visibilities, source_spectrum,
+    DEMO_EBS,
+    ROOT,
+    field_truth,
+    line_profile,
+    load_truth,
+    normalisation_depression,
+    product,
+    read_visibilities,
+    source_spectrum,
 )
 from workdir import run_workflow
+
+pytestmark = pytest.mark.workflow
 
 
 def target_spectrum(vis, field):
@@ -32,10 +40,10 @@ def target_spectrum(vis, field):
 def test_renorm_restores_target_line_channels(eb, demo_run):
     truth = load_truth(eb)
     target = field_truth(truth, "target")
-    decision = json.loads(product(eb, ".ms.split.renorm.json").read_text())
-    assert decision["apply"] and product(eb, ".ms.split.renorm.tbl").is_dir()
+    decision = json.loads(product(eb, ".ms.split.renorm.json", root=demo_run).read_text())
+    assert decision["apply"] and product(eb, ".ms.split.renorm.tbl", root=demo_run).is_dir()
     checked = 0
-    for vis in read_visibilities(product(eb, ".ms.split.cal"), truth):
+    for vis in read_visibilities(product(eb, ".ms.split.cal", root=demo_run), truth):
         profile = line_profile(target, vis.freq_hz)
         line = profile > 0.1
         if not line.any():
@@ -59,8 +67,8 @@ def test_renorm_factors_match_injected_total_power(eb, demo_run):
     """Per antenna and correlation, R = 1 + Tline/Tsys of the target (Tsys from the truth)."""
     truth = load_truth(eb)
     target = field_truth(truth, "target")
-    decision = json.loads(product(eb, ".ms.split.renorm.json").read_text())
-    spectra = np.load(product(eb, ".ms.split.renorm.npz"))
+    decision = json.loads(product(eb, ".ms.split.renorm.json", root=demo_run).read_text())
+    spectra = np.load(product(eb, ".ms.split.renorm.npz", root=demo_run))
     for spw, stats in decision["fields"][target["name"]].items():
         freq = np.asarray(truth["spws"][int(spw)]["chan_freq_hz"])
         tsys = np.asarray(truth["tsys"]["field"][target["name"]]["spw"][spw])  # [ant, pol, chan]
@@ -68,7 +76,7 @@ def test_renorm_factors_match_injected_total_power(eb, demo_run):
         want = 1 + tline[None, None, :] / tsys
         excluded = decision["excluded_channels"][spw]
         use = np.ones(freq.size, bool)
-        use[: excluded["edge"]] = use[freq.size - excluded["edge"]:] = False
+        use[: excluded["edge"]] = use[freq.size - excluded["edge"] :] = False
         use[excluded["atmospheric_lines"]] = False
         for scan in stats["scans"]:
             got = spectra[f"{target['name']}/{spw}/{scan}"]

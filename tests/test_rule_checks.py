@@ -13,7 +13,7 @@ pytestmark = pytest.mark.fast
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 
-EXTRA_RULE = '''
+EXTRA_RULE = """
 
 rule extra_solve:
     input:
@@ -24,7 +24,7 @@ rule extra_solve:
         **casa_logs("extra_solve"),
 {group}    script:
         "../scripts/solve.py"
-'''
+"""
 
 
 def workflow_copy(tmp_path: Path, extra: str = "") -> Path:
@@ -44,8 +44,11 @@ def workflow_copy(tmp_path: Path, extra: str = "") -> Path:
 def dry_run(workdir: Path) -> subprocess.CompletedProcess:
     """A dry run; Snakemake prints parse errors on stdout, so both streams go to stdout."""
     return subprocess.run(
-        [BIN / "snakemake", "--dry-run", "--quiet", "rules"], cwd=workdir,
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        [BIN / "snakemake", "--dry-run", "--quiet", "rules"],
+        cwd=workdir,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
     )
 
 
@@ -55,7 +58,9 @@ def test_the_workflow_as_it_is_passes_the_checks(tmp_path):
 
 
 def test_a_casa_rule_missing_from_the_processing_order_is_refused(tmp_path):
-    run = dry_run(workflow_copy(tmp_path, EXTRA_RULE.format(group='    group:\n        "calibrate"\n')))
+    run = dry_run(
+        workflow_copy(tmp_path, EXTRA_RULE.format(group='    group:\n        "calibrate"\n'))
+    )
     assert run.returncode != 0
     assert "extra_solve records CASA commands but is in neither PROCESSING_ORDER" in run.stdout
     assert "has no group" not in run.stdout

@@ -22,12 +22,19 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from truth import (
+    normalisation_depression,
+    read_visibilities,
+    source_spectrum,
+    time_index,
+    true_corruption,
+)
+
 from almasim import asdm as sim_asdm
 from almasim import atmosphere, corruptions, data, verify
 from almasim import ms as sim_ms
 from almasim import setup as sim_setup
 from almasim import truth as sim_truth
-from truth import normalisation_depression, read_visibilities, source_spectrum, time_index, true_corruption
 
 pytestmark = pytest.mark.fast
 
@@ -35,20 +42,46 @@ ROOT = Path(__file__).resolve().parents[1]
 EB = "uid___A002_Xtiny_X1"
 C_LIGHT = 299792458.0
 O3_LINE_HZ = 226.055e9
-TRUTH_KEYS = {"schema_version", "eb", "seed", "rng_seed", "model", "antennas", "fields", "spws", "scans", "gains",
-              "bandpass", "tsys", "noise_sigma_jy", "online_flags", "wet_path", "antenna_positions", "atmosphere",
-              "wvr"}
+TRUTH_KEYS = {
+    "schema_version",
+    "eb",
+    "seed",
+    "rng_seed",
+    "model",
+    "antennas",
+    "fields",
+    "spws",
+    "scans",
+    "gains",
+    "bandpass",
+    "tsys",
+    "noise_sigma_jy",
+    "online_flags",
+    "wet_path",
+    "antenna_positions",
+    "atmosphere",
+    "wvr",
+}
 
 
 def tiny_params() -> dict:
     """demo_mous.yaml cut down: one 12 m EB with WVR, 4 antennas, 2 fields, 4 scans, few channels."""
     params = yaml.safe_load((ROOT / "resources" / "demo_mous.yaml").read_text())
     params = copy.deepcopy(params)
-    params["execution_blocks"] = [{
-        "name": EB, "start_utc": "2024-04-20T07:00:00", "seed_offset": 7, "array": "12m", "wvr": True,
-        "wvr_bad_antennas": ["DA45"], "antenna_position_errors_m": {"DA42": [0.0020, -0.0015, 0.0010]},
-    }]
-    params["arrays"]["12m"]["antennas"] = params["arrays"]["12m"]["antennas"][:4]  # DA41 DA42 DA44 DA45
+    params["execution_blocks"] = [
+        {
+            "name": EB,
+            "start_utc": "2024-04-20T07:00:00",
+            "seed_offset": 7,
+            "array": "12m",
+            "wvr": True,
+            "wvr_bad_antennas": ["DA45"],
+            "antenna_position_errors_m": {"DA42": [0.0020, -0.0015, 0.0010]},
+        }
+    ]
+    params["arrays"]["12m"]["antennas"] = params["arrays"]["12m"]["antennas"][
+        :4
+    ]  # DA41 DA42 DA44 DA45
     for spw in params["spectral_windows"]:
         spw["nchan"] = 64 if spw["type"] == "TDM" else 32
     params["fields"] = [f for f in params["fields"] if f["name"] in ("J1924-2914", "DemoTarget")]
@@ -59,8 +92,15 @@ def tiny_params() -> dict:
         {"field": "DemoTarget", "kind": "atm", "duration_s": 20},
         {"field": "DemoTarget", "kind": "obs", "duration_s": 30},
     ]
-    params["online_flags"] = [{"antenna": "DA44", "scan": 2, "start_offset_s": 0.0, "duration_s": 10.0,
-                               "reason": "Pointing Error"}]
+    params["online_flags"] = [
+        {
+            "antenna": "DA44",
+            "scan": 2,
+            "start_offset_s": 0.0,
+            "duration_s": 10.0,
+            "reason": "Pointing Error",
+        }
+    ]
     return params
 
 
@@ -86,8 +126,12 @@ def sim(tmp_path_factory):
         sim_ms.simulate_empty_ms(setup, ms)
         tb = table()
         tb.open(ms)
-        empty = {"time": tb.getcol("TIME"), "ddid": tb.getcol("DATA_DESC_ID"), "a1": tb.getcol("ANTENNA1"),
-                 "a2": tb.getcol("ANTENNA2")}
+        empty = {
+            "time": tb.getcol("TIME"),
+            "ddid": tb.getcol("DATA_DESC_ID"),
+            "a1": tb.getcol("ANTENNA1"),
+            "a2": tb.getcol("ANTENNA2"),
+        }
         tb.close()
         sim_ms.repair_ms(setup, ms)
         model = corruptions.draw_corruptions(setup)
@@ -97,15 +141,27 @@ def sim(tmp_path_factory):
         asdm = str(work / EB)
         sim_asdm.export_asdm(setup, ms, asdm, str(work))
         sim_ms.drop_wvr_cross_rows(setup, ms)
-        verify.verify_asdm(setup, model, ms, asdm, str(work))  # raises if the round trip is not exact
+        verify.verify_asdm(
+            setup, model, ms, asdm, str(work)
+        )  # raises if the round trip is not exact
         truth_file, antpos_file = str(work / "truth.json"), str(work / "antpos.json")
         sim_truth.write_truth(setup, model, truth_file)
         sim_truth.write_antpos(setup, antpos_file, f"{EB}.antennapos.json")
     finally:
         os.chdir(cwd)
-    return {"params": params, "setup": setup, "empty": empty, "ms": ms, "model": model, "asdm": asdm,
-            "truth": json.loads(Path(truth_file).read_text()), "truth_file": truth_file,
-            "antpos": json.loads(Path(antpos_file).read_text()), "antpos_file": antpos_file, "work": work}
+    return {
+        "params": params,
+        "setup": setup,
+        "empty": empty,
+        "ms": ms,
+        "model": model,
+        "asdm": asdm,
+        "truth": json.loads(Path(truth_file).read_text()),
+        "truth_file": truth_file,
+        "antpos": json.loads(Path(antpos_file).read_text()),
+        "antpos_file": antpos_file,
+        "work": work,
+    }
 
 
 @pytest.fixture(scope="module")
@@ -121,8 +177,11 @@ def imported(sim, tmp_path_factory):
 def _rows(xml_file: str | Path) -> list[dict[str, str]]:
     """Rows of an ASDM XML table: {tag: text} per <row>."""
     root = ET.parse(xml_file).getroot()
-    return [{el.tag.split("}")[-1]: (el.text or "").strip() for el in row}
-            for row in root.iter() if row.tag.split("}")[-1] == "row"]
+    return [
+        {el.tag.split("}")[-1]: (el.text or "").strip() for el in row}
+        for row in root.iter()
+        if row.tag.split("}")[-1] == "row"
+    ]
 
 
 def _asdm_array(text: str) -> list[str]:
@@ -161,27 +220,56 @@ def test_setup_gives_the_antennas_spws_and_scans_asked_for(sim):
     scans = setup["scans"]
     assert [s["scan"] for s in scans] == [1, 2, 3, 4]
     assert [s["field"] for s in scans] == ["J1924-2914", "J1924-2914", "DemoTarget", "DemoTarget"]
-    assert [s["intents"] for s in scans] == [["CALIBRATE_ATMOSPHERE"], ["CALIBRATE_BANDPASS", "CALIBRATE_FLUX"],
-                                             ["CALIBRATE_ATMOSPHERE"], ["OBSERVE_TARGET"]]
+    assert [s["intents"] for s in scans] == [
+        ["CALIBRATE_ATMOSPHERE"],
+        ["CALIBRATE_BANDPASS", "CALIBRATE_FLUX"],
+        ["CALIBRATE_ATMOSPHERE"],
+        ["OBSERVE_TARGET"],
+    ]
     assert scans[1]["obs_mode"] == "CALIBRATE_BANDPASS#ON_SOURCE,CALIBRATE_FLUX#ON_SOURCE"
-    assert [s["spws"] for s in scans] == [[0, 2, 4], [1, 3, 4], [0, 2, 4], [1, 3, 4]]  # WVR all the time
+    assert [s["spws"] for s in scans] == [
+        [0, 2, 4],
+        [1, 3, 4],
+        [0, 2, 4],
+        [1, 3, 4],
+    ]  # WVR all the time
     assert [s["nint"] for s in scans] == [2, 3, 2, 3]
     for a, b in zip(scans, scans[1:]):
         assert b["start"] - a["end"] == pytest.approx(params["slew_s"])
     assert sim_setup.mjd_s_to_casa(scans[0]["start"]) == "2024/04/20/07:00:00.000"
     np.testing.assert_allclose(setup["times"], np.concatenate([s["times"] for s in scans]))
-    assert setup["online_flags"] == [{"antenna": "DA44", "scan": 2, "start": scans[1]["start"],
-                                      "end": scans[1]["start"] + 10.0, "reason": "Pointing_Error"}]
+    assert setup["online_flags"] == [
+        {
+            "antenna": "DA44",
+            "scan": 2,
+            "start": scans[1]["start"],
+            "end": scans[1]["start"] + 10.0,
+            "reason": "Pointing_Error",
+        }
+    ]
     assert setup["seed"] == params["seed"] + 7 and setup["npol"] == 2
 
 
-@pytest.mark.parametrize("change, message", [
-    (lambda p: p["execution_blocks"][0].update(name="other"), "not in params"),
-    (lambda p: p["scans"].pop(2), "has no atm scan"),
-    (lambda p: p["execution_blocks"][0].update(array="7m"), "no water-vapour radiometers"),
-    (lambda p: p["execution_blocks"][0].update(wvr_bad_antennas=["DV99"]), "unknown antenna"),
-    (lambda p: p["spectral_windows"][1].update(centre_ghz=225.0), "not inside the TDM coverage"),
-], ids=["unknown-eb", "field-without-atm-scan", "wvr-on-7m", "unknown-wvr-antenna", "fdm-outside-tdm"])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        (lambda p: p["execution_blocks"][0].update(name="other"), "not in params"),
+        (lambda p: p["scans"].pop(2), "has no atm scan"),
+        (lambda p: p["execution_blocks"][0].update(array="7m"), "no water-vapour radiometers"),
+        (lambda p: p["execution_blocks"][0].update(wvr_bad_antennas=["DV99"]), "unknown antenna"),
+        (
+            lambda p: p["spectral_windows"][1].update(centre_ghz=225.0),
+            "not inside the TDM coverage",
+        ),
+    ],
+    ids=[
+        "unknown-eb",
+        "field-without-atm-scan",
+        "wvr-on-7m",
+        "unknown-wvr-antenna",
+        "fdm-outside-tdm",
+    ],
+)
 def test_setup_rejects_inconsistent_parameters(change, message):
     params = tiny_params()
     change(params)
@@ -219,7 +307,9 @@ def test_repaired_ms_looks_like_an_imported_alma_ms(sim):
     setup, ms = sim["setup"], sim["ms"]
     tb = table()
     tb.open(ms)
-    scan, state, proc, ddid = (tb.getcol(c) for c in ("SCAN_NUMBER", "STATE_ID", "PROCESSOR_ID", "DATA_DESC_ID"))
+    scan, state, proc, ddid = (
+        tb.getcol(c) for c in ("SCAN_NUMBER", "STATE_ID", "PROCESSOR_ID", "DATA_DESC_ID")
+    )
     time, a1, a2 = tb.getcol("TIME"), tb.getcol("ANTENNA1"), tb.getcol("ANTENNA2")
     cols = tb.colnames()
     tb.close()
@@ -237,13 +327,18 @@ def test_repaired_ms_looks_like_an_imported_alma_ms(sim):
     tb.close()
     assert ptype == ["CORRELATOR", "RADIOMETER"]
     assert np.all((proc == 1) == (ddid == setup["wvr_spw"]))
-    assert np.all(a1[ddid == setup["wvr_spw"]] == a2[ddid == setup["wvr_spw"]])  # WVR: autos only (after export)
+    assert np.all(
+        a1[ddid == setup["wvr_spw"]] == a2[ddid == setup["wvr_spw"]]
+    )  # WVR: autos only (after export)
     tb.open(ms + "/SPECTRAL_WINDOW")
     assert list(tb.getcol("BBC_NO")) == [1, 1, 2, 2, 0]
     np.testing.assert_allclose(tb.getcell("CHAN_WIDTH", 4), setup["spws"][4]["widths"])
     tb.close()
     tb.open(ms + "/POLARIZATION")
-    assert [list(tb.getcell("CORR_TYPE", r)) for r in range(tb.nrows())] == [[9, 12], [9]]  # XX,YY and XX
+    assert [list(tb.getcell("CORR_TYPE", r)) for r in range(tb.nrows())] == [
+        [9, 12],
+        [9],
+    ]  # XX,YY and XX
     tb.close()
     tb.open(ms + "/POINTING")
     ref = tb.getcolkeyword("DIRECTION", "MEASINFO")["Ref"]
@@ -275,7 +370,9 @@ def test_corruptions_are_within_the_configured_ranges(sim):
     assert model["gains"].shape == (nant, npol, ntime)
     lo, hi = g["amp_range"]
     drift = g["amp_drift_frac"]
-    assert np.all(model["gain_amp"] >= lo * (1 - drift)) and np.all(model["gain_amp"] <= hi * (1 + drift))
+    assert np.all(model["gain_amp"] >= lo * (1 - drift)) and np.all(
+        model["gain_amp"] <= hi * (1 + drift)
+    )
     assert np.all(np.abs(model["gain_phase_deg"]) <= 180.0)
     np.testing.assert_allclose(np.abs(model["gains"]), model["gain_amp"])
     ripple = b["amp_ripple_terms"] * b["amp_ripple_frac"][1]
@@ -283,8 +380,12 @@ def test_corruptions_are_within_the_configured_ranges(sim):
     for w in setup["corr_spws"]:
         bp = model["bandpass"][w]
         assert bp["amp"].shape == (nant, npol, setup["spws"][w]["nchan"])
-        assert np.all(np.abs(bp["amp"] - 1) <= ripple) and np.all(np.abs(bp["phase_deg"]) <= max_phase)
-    assert np.all((model["eta"] >= t["forward_efficiency"][0]) & (model["eta"] <= t["forward_efficiency"][1]))
+        assert np.all(np.abs(bp["amp"] - 1) <= ripple) and np.all(
+            np.abs(bp["phase_deg"]) <= max_phase
+        )
+    assert np.all(
+        (model["eta"] >= t["forward_efficiency"][0]) & (model["eta"] <= t["forward_efficiency"][1])
+    )
     assert model["noise_sigma"] == params["noise_sigma_jy"]  # 12 m: no dish scaling
 
     # antenna-position errors: geometric path (r_online - r_true) . s(t), only for DA42
@@ -325,7 +426,10 @@ def test_atm_tsys_rises_at_the_o3_line(sim):
             assert str(w) in lines[0]["spw_channels_within_fwhm"]
         else:
             assert str(w) not in lines[0]["spw_channels_within_fwhm"]
-    assert any(setup["spws"][w]["freqs"][0] < O3_LINE_HZ < setup["spws"][w]["freqs"][-1] for w in setup["corr_spws"])
+    assert any(
+        setup["spws"][w]["freqs"][0] < O3_LINE_HZ < setup["spws"][w]["freqs"][-1]
+        for w in setup["corr_spws"]
+    )
 
 
 def test_tsys_is_higher_at_lower_elevation(sim):
@@ -391,8 +495,10 @@ def test_data_rows_equal_model_times_corruption(sim, spw):
     b = model["bandpass"][spw]["B"]
     gain = (g[a1, :, ti] * np.conj(g[a2, :, ti])).T[:, None, :]  # [pol, 1, row]
     bpass = np.transpose(b[a1] * np.conj(b[a2]), (1, 2, 0))  # [pol, chan, row]
-    path = (model["wet_path_m"][:, :, None] * model["atm"]["wet_path_ratio"][spw][None, None, :]
-            + model["geo_path_m"][:, :, None])  # [ant, time, chan]
+    path = (
+        model["wet_path_m"][:, :, None] * model["atm"]["wet_path_ratio"][spw][None, None, :]
+        + model["geo_path_m"][:, :, None]
+    )  # [ant, time, chan]
     phase = np.exp(-2j * np.pi * nu[:, None] / C_LIGHT * (path[a1, ti] - path[a2, ti]).T)[None]
     flux = np.zeros((len(nu), len(a1)))
     tline = np.zeros((len(nu), len(a1)))
@@ -401,10 +507,18 @@ def test_data_rows_equal_model_times_corruption(sim, spw):
     for f in setup["fields"]:
         sel = fld == f["id"]
         line = f["line"]
-        prof = 0 * nu if line is None else np.exp(-4 * math.log(2) * ((nu - line["centre_hz"]) / line["fwhm_hz"]) ** 2)
-        flux[:, sel] = (f["flux_jy"] * (nu / setup["nu0"]) ** f["spix"]
-                        + (0 if line is None else line["flux_jy"] * prof))[:, None]
-        if line and s["type"] == "FDM":  # the extended line is in the total power of the science spws
+        prof = (
+            0 * nu
+            if line is None
+            else np.exp(-4 * math.log(2) * ((nu - line["centre_hz"]) / line["fwhm_hz"]) ** 2)
+        )
+        flux[:, sel] = (
+            f["flux_jy"] * (nu / setup["nu0"]) ** f["spix"]
+            + (0 if line is None else line["flux_jy"] * prof)
+        )[:, None]
+        if (
+            line and s["type"] == "FDM"
+        ):  # the extended line is in the total power of the science spws
             tline[:, sel] = (line["antenna_temperature_k"] * prof)[:, None]
         tsys = model["tsys"][f["id"]][spw]  # [ant, pol, chan]
         tsys1[:, :, sel] = np.transpose(tsys[a1[sel]], (1, 2, 0))
@@ -413,26 +527,32 @@ def test_data_rows_equal_model_times_corruption(sim, spw):
     vis = rows["DATA"]
     auto = a1 == a2
     # autocorrelations: total power |g|^2 |B|^2 (Tsys + Tline) / 100 K, exact to float32
-    np.testing.assert_allclose(vis[..., auto], (gain * bpass * power1 / 100.0)[..., auto], rtol=2e-6)
+    np.testing.assert_allclose(
+        vis[..., auto], (gain * bpass * power1 / 100.0)[..., auto], rtol=2e-6
+    )
     # cross-correlations: what is left after removing the corruptions is the source plus gaussian noise
     cross = ~auto
     noisy = (vis * np.sqrt(power1 * power2) / (gain * bpass * phase))[..., cross]
     resid = noisy - flux[None, :, cross]
     sigma = model["noise_sigma"]
     assert abs(resid.mean()) < 5 * sigma / math.sqrt(resid.size)
-    assert np.sqrt(np.mean(resid.real ** 2)) == pytest.approx(sigma, rel=0.1)
-    assert np.sqrt(np.mean(resid.imag ** 2)) == pytest.approx(sigma, rel=0.1)
+    assert np.sqrt(np.mean(resid.real**2)) == pytest.approx(sigma, rel=0.1)
+    assert np.sqrt(np.mean(resid.imag**2)) == pytest.approx(sigma, rel=0.1)
     if spw == 1:  # BB_1 FDM: the target's line (compact part 0.4 Jy on the 0.5 Jy continuum)
         k = int(np.argmin(np.abs(nu - 223.6e9)))
         target = cross & (fld == 1)
         assert flux[k, target].mean() > 0.5 + 0.3
-        assert abs(noisy[:, k, fld[cross] == 1].mean()) == pytest.approx(flux[k, target].mean(), abs=0.01)
+        assert abs(noisy[:, k, fld[cross] == 1].mean()) == pytest.approx(
+            flux[k, target].mean(), abs=0.01
+        )
         # calibrated with the ATMOSPHERE scans' Tsys (which do not see the line) the line channel is
         # depressed by sqrt(Ti Tj / ((Ti + Tline)(Tj + Tline))): the renormalisation problem
         tsys_cal = (vis * np.sqrt(tsys1 * tsys2) / (gain * bpass * phase))[:, k, target]
         depression = np.sqrt(tsys1 * tsys2 / (power1 * power2))[:, k, target]
         assert np.all(depression < 0.9)
-        assert abs(tsys_cal.mean()) == pytest.approx(flux[k, target].mean() * depression.mean(), rel=0.02)
+        assert abs(tsys_cal.mean()) == pytest.approx(
+            flux[k, target].mean() * depression.mean(), rel=0.02
+        )
 
 
 def test_wvr_rows_carry_the_brightness_and_syscal_the_tsys(sim):
@@ -442,7 +562,9 @@ def test_wvr_rows_carry_the_brightness_and_syscal_the_tsys(sim):
     rows = _ms_rows(sim["ms"], setup["wvr_spw"])
     assert np.all(rows["ANTENNA1"] == rows["ANTENNA2"]) and rows["DATA"].shape[:2] == (1, 4)
     ti = np.searchsorted(setup["times"], rows["TIME"] - 1e-3)
-    np.testing.assert_array_equal(rows["DATA"][0].real.T, model["wvr"]["tobs"][rows["ANTENNA1"], ti])
+    np.testing.assert_array_equal(
+        rows["DATA"][0].real.T, model["wvr"]["tobs"][rows["ANTENNA1"], ti]
+    )
     assert not rows["DATA"].imag.any()
     tb = table()
     tb.open(sim["ms"] + "/SYSCAL")
@@ -454,7 +576,9 @@ def test_wvr_rows_carry_the_brightness_and_syscal_the_tsys(sim):
     assert set(spw) == set(setup["tdm"])
     for r in range(len(ant)):
         sc = next(sc for sc in atm if sc["start"] < t[r] < sc["end"])
-        np.testing.assert_allclose(tsys[r], model["tsys"][sc["field_id"]][spw[r]][ant[r]], rtol=1e-6)
+        np.testing.assert_allclose(
+            tsys[r], model["tsys"][sc["field_id"]][spw[r]][ant[r]], rtol=1e-6
+        )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -469,10 +593,14 @@ def test_asdm_has_the_real_scans_intents_and_one_execblock(sim):
         assert int(r["numIntent"]) == len(sc["intents"]) and int(r["numSubscan"]) == 1
         assert int(r["startTime"]) == pytest.approx(sc["start"] * 1e9, abs=1e6)
     execblocks = _rows(asdm / "ExecBlock.xml")
-    assert len(execblocks) == 1 and {r["execBlockId"] for r in scans} == {execblocks[0]["execBlockId"]}
+    assert len(execblocks) == 1 and {r["execBlockId"] for r in scans} == {
+        execblocks[0]["execBlockId"]
+    }
     assert execblocks[0]["configName"] == "alma.cycle10.2"
     subscans = _rows(asdm / "Subscan.xml")
-    assert [(int(r["scanNumber"]), int(r["subscanNumber"])) for r in subscans] == [(k, 1) for k in (1, 2, 3, 4)]
+    assert [(int(r["scanNumber"]), int(r["subscanNumber"])) for r in subscans] == [
+        (k, 1) for k in (1, 2, 3, 4)
+    ]
     assert [int(r["numIntegration"]) for r in subscans] == [sc["nint"] for sc in setup["scans"]]
     main = _rows(asdm / "Main.xml")
     assert {int(r["scanNumber"]) for r in main} == {1, 2, 3, 4}
@@ -493,14 +621,25 @@ def test_asdm_has_the_real_scans_intents_and_one_execblock(sim):
 def test_asdm_wvr_window_is_radiometer_data(sim):
     setup, asdm = sim["setup"], Path(sim["asdm"])
     spw = next(r for r in _rows(asdm / "SpectralWindow.xml") if r["name"] == "WVR#NOMINAL")
-    np.testing.assert_allclose([float(v) for v in _asdm_array(spw["chanFreqArray"])], setup["spws"][4]["freqs"])
+    np.testing.assert_allclose(
+        [float(v) for v in _asdm_array(spw["chanFreqArray"])], setup["spws"][4]["freqs"]
+    )
     assert spw["netSideband"] == "DSB"
-    dd = next(r["dataDescriptionId"] for r in _rows(asdm / "DataDescription.xml")
-              if r["spectralWindowId"] == spw["spectralWindowId"])
+    dd = next(
+        r["dataDescriptionId"]
+        for r in _rows(asdm / "DataDescription.xml")
+        if r["spectralWindowId"] == spw["spectralWindowId"]
+    )
     cds = [r for r in _rows(asdm / "ConfigDescription.xml") if dd in r["dataDescriptionId"].split()]
-    assert len(cds) == 1 and cds[0]["correlationMode"] == "AUTO_ONLY" and cds[0]["processorType"] == "RADIOMETER"
+    assert (
+        len(cds) == 1
+        and cds[0]["correlationMode"] == "AUTO_ONLY"
+        and cds[0]["processorType"] == "RADIOMETER"
+    )
     bdfs = _bdf_files(asdm)
-    assert sum(key.startswith(cds[0]["configDescriptionId"] + "/") for key in bdfs) == len(setup["scans"])
+    assert sum(key.startswith(cds[0]["configDescriptionId"] + "/") for key in bdfs) == len(
+        setup["scans"]
+    )
     for key, path in bdfs.items():
         blob = path.read_bytes()
         assert b"flags.bin" not in blob  # exportasdm's all-zero channel flags are removed
@@ -539,7 +678,9 @@ def test_demo_ebs_stay_within_the_asdm_size_budget(sim):
     assert _visibility_bytes(sim["setup"]) <= binary <= 1.5 * _visibility_bytes(sim["setup"])
     params = yaml.safe_load((ROOT / "resources" / "demo_mous.yaml").read_text())
     for eb in params["execution_blocks"]:
-        assert 1.1 * _visibility_bytes(sim_setup.build_setup(params, eb["name"])) < 20_000_000, eb["name"]
+        assert 1.1 * _visibility_bytes(sim_setup.build_setup(params, eb["name"])) < 20_000_000, eb[
+            "name"
+        ]
 
 
 def _bdf_files(asdm: Path) -> dict[str, Path]:
@@ -580,8 +721,8 @@ def test_verification_raises_on_a_changed_visibility(sim, tmp_path):
     bdf = next(p for p in sorted(_bdf_files(asdm).values()) if b"crossData.bin" in p.read_bytes())
     blob = bytearray(bdf.read_bytes())
     start = blob.index(b"crossData.bin\n\n") + len(b"crossData.bin\n\n")
-    old = struct.unpack("<f", blob[start + 8:start + 12])[0]
-    blob[start + 8:start + 12] = struct.pack("<f", old + 0.5)  # one real part of one visibility
+    old = struct.unpack("<f", blob[start + 8 : start + 12])[0]
+    blob[start + 8 : start + 12] = struct.pack("<f", old + 0.5)  # one real part of one visibility
     bdf.write_bytes(bytes(blob))
     with pytest.raises(RuntimeError, match="DATA differs after the round trip"):
         verify.verify_asdm(sim["setup"], sim["model"], sim["ms"], str(asdm), str(tmp_path))
@@ -593,31 +734,62 @@ def test_verification_raises_on_a_changed_visibility(sim, tmp_path):
 def test_truth_json_has_the_injected_values(sim):
     model, truth, params = sim["model"], sim["truth"], sim["params"]
     assert TRUTH_KEYS <= set(truth)
-    assert truth["eb"] == EB and truth["rng_seed"] == params["seed"] + 7 and truth["has_wvr"] is True
+    assert (
+        truth["eb"] == EB and truth["rng_seed"] == params["seed"] + 7 and truth["has_wvr"] is True
+    )
     errors = {a["name"]: a["position_error_m"] for a in truth["antennas"]}
-    assert errors == {"DA41": [0.0, 0.0, 0.0], "DA42": [0.0020, -0.0015, 0.0010], "DA44": [0.0, 0.0, 0.0],
-                      "DA45": [0.0, 0.0, 0.0]}
+    assert errors == {
+        "DA41": [0.0, 0.0, 0.0],
+        "DA42": [0.0020, -0.0015, 0.0010],
+        "DA44": [0.0, 0.0, 0.0],
+        "DA45": [0.0, 0.0, 0.0],
+    }
     assert truth["antenna_positions"]["errors_m"] == {"DA42": [0.0020, -0.0015, 0.0010]}
     for a in truth["antennas"]:
-        np.testing.assert_allclose(np.subtract(a["position_online_itrf_m"], a["position_itrf_m"]),
-                                   a["position_error_m"], atol=1e-9)
+        np.testing.assert_allclose(
+            np.subtract(a["position_online_itrf_m"], a["position_itrf_m"]),
+            a["position_error_m"],
+            atol=1e-9,
+        )
     np.testing.assert_allclose(truth["gains"]["amp"], model["gain_amp"], rtol=1e-6)
-    np.testing.assert_allclose(truth["gains"]["phase_deg"], model["gain_phase_deg"], rtol=1e-6, atol=1e-9)
-    np.testing.assert_allclose(truth["bandpass"]["spw"]["3"]["amp"], model["bandpass"][3]["amp"], rtol=1e-6)
-    np.testing.assert_allclose(truth["tsys"]["field"]["DemoTarget"]["spw"]["2"], model["tsys"][1][2], rtol=1e-6)
+    np.testing.assert_allclose(
+        truth["gains"]["phase_deg"], model["gain_phase_deg"], rtol=1e-6, atol=1e-9
+    )
+    np.testing.assert_allclose(
+        truth["bandpass"]["spw"]["3"]["amp"], model["bandpass"][3]["amp"], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        truth["tsys"]["field"]["DemoTarget"]["spw"]["2"], model["tsys"][1][2], rtol=1e-6
+    )
     assert truth["tsys"]["field"]["DemoTarget"]["atm_scans"] == [3]
     assert truth["noise_sigma_jy"] == params["noise_sigma_jy"]
     assert [s["n_integrations"] for s in truth["scans"]] == [2, 3, 2, 3]
-    assert truth["scans"][1]["intents"] == ["CALIBRATE_BANDPASS#ON_SOURCE", "CALIBRATE_FLUX#ON_SOURCE"]
+    assert truth["scans"][1]["intents"] == [
+        "CALIBRATE_BANDPASS#ON_SOURCE",
+        "CALIBRATE_FLUX#ON_SOURCE",
+    ]
     assert truth["online_flags"][0]["antenna"] == "DA44" and truth["online_flags"][0]["scan"] == 2
-    assert truth["wvr"]["bad_antennas"] == ["DA45"] and np.shape(truth["wvr"]["tobs_k"]) == (4, 4, 10)
-    np.testing.assert_allclose(truth["wvr"]["tobs_k"], np.transpose(model["wvr"]["tobs"], (0, 2, 1)), rtol=1e-6)
+    assert truth["wvr"]["bad_antennas"] == ["DA45"] and np.shape(truth["wvr"]["tobs_k"]) == (
+        4,
+        4,
+        10,
+    )
+    np.testing.assert_allclose(
+        truth["wvr"]["tobs_k"], np.transpose(model["wvr"]["tobs"], (0, 2, 1)), rtol=1e-6
+    )
     assert truth["wet_path"]["phase_sign"] == -1.0
     target = next(f for f in truth["fields"] if f["name"] == "DemoTarget")
-    assert target["line"] == {"centre_hz": 223.6e9, "fwhm_hz": 100e6, "flux_jy": 0.4, "antenna_temperature_k": 20.0}
+    assert target["line"] == {
+        "centre_hz": 223.6e9,
+        "fwhm_hz": 100e6,
+        "flux_jy": 0.4,
+        "antenna_temperature_k": 20.0,
+    }
     antpos = sim["antpos"]
     assert antpos["metadata"]["product_code"] == "antposalma"
-    assert antpos["data"] == {a["name"]: a["position_itrf_m"] for a in truth["antennas"]}  # the TRUE positions
+    assert antpos["data"] == {
+        a["name"]: a["position_itrf_m"] for a in truth["antennas"]
+    }  # the TRUE positions
 
 
 def test_simulate_eb_writes_the_phases_results(sim, tmp_path):
@@ -625,12 +797,26 @@ def test_simulate_eb_writes_the_phases_results(sim, tmp_path):
     from almasim import simulate_eb
 
     out = tmp_path / "raw"
-    simulate_eb(params=tiny_params(), eb=EB, asdm=str(out / EB), truth=str(out / f"{EB}.truth.json"),
-                antpos_json=str(out / f"{EB}.antennapos.json"), log=str(tmp_path / "sim.log"))
-    assert sorted(p.name for p in out.iterdir()) == [EB, f"{EB}.antennapos.json", f"{EB}.truth.json"]
+    simulate_eb(
+        params=tiny_params(),
+        eb=EB,
+        asdm=str(out / EB),
+        truth=str(out / f"{EB}.truth.json"),
+        antpos_json=str(out / f"{EB}.antennapos.json"),
+        log=str(tmp_path / "sim.log"),
+    )
+    assert sorted(p.name for p in out.iterdir()) == [
+        EB,
+        f"{EB}.antennapos.json",
+        f"{EB}.truth.json",
+    ]
     assert (out / f"{EB}.truth.json").read_bytes() == Path(sim["truth_file"]).read_bytes()
     assert (out / f"{EB}.antennapos.json").read_bytes() == Path(sim["antpos_file"]).read_bytes()
-    ref = {p.relative_to(sim["asdm"]): p.read_bytes() for p in Path(sim["asdm"]).rglob("*") if p.is_file()}
+    ref = {
+        p.relative_to(sim["asdm"]): p.read_bytes()
+        for p in Path(sim["asdm"]).rglob("*")
+        if p.is_file()
+    }
     new = {p.relative_to(out / EB): p.read_bytes() for p in (out / EB).rglob("*") if p.is_file()}
     assert new.keys() == ref.keys() and all(new[k] == ref[k] for k in ref)
 
@@ -647,8 +833,12 @@ def test_imported_wvr_window_is_alma_radiometer_data(sim, imported):
     tb.close()
     tb.open(imported)
     q = tb.query(f"DATA_DESC_ID=={sim['setup']['wvr_spw']}")
-    shape, a1, a2, proc = q.getcell("DATA", 0).shape, q.getcol("ANTENNA1"), q.getcol("ANTENNA2"), q.getcol(
-        "PROCESSOR_ID")
+    shape, a1, a2, proc = (
+        q.getcell("DATA", 0).shape,
+        q.getcol("ANTENNA1"),
+        q.getcol("ANTENNA2"),
+        q.getcol("PROCESSOR_ID"),
+    )
     q.close()
     tb.close()
     assert shape == (1, 4) and np.all(a1 == a2) and {ptype[p] for p in proc} == {"RADIOMETER"}
@@ -684,8 +874,17 @@ def test_tsys_calibration_leaves_the_true_corrupted_source(sim, imported, tmp_pa
     spwmap = [tdm_of_bb.get(s["baseband"], s["id"]) for s in spws]
     fdm = [s["id"] for s in spws if s["type"] == "FDM"]
     for f in truth["fields"]:
-        applycal(vis=vis, field=f["name"], spw=",".join(map(str, fdm)), gaintable=[tsys], gainfield=[f["name"]],
-                 spwmap=[spwmap], interp=["linear,linear"], calwt=[False], flagbackup=False)
+        applycal(
+            vis=vis,
+            field=f["name"],
+            spw=",".join(map(str, fdm)),
+            gaintable=[tsys],
+            gainfield=[f["name"]],
+            spwmap=[spwmap],
+            interp=["linear,linear"],
+            calwt=[False],
+            flagbackup=False,
+        )
     fields = {f["name"]: f for f in truth["fields"]}
     wet, pos = truth["wet_path"], truth["antenna_positions"]
     for v in read_visibilities(Path(vis), truth, column="CORRECTED_DATA"):
@@ -693,20 +892,47 @@ def test_tsys_calibration_leaves_the_true_corrupted_source(sim, imported, tmp_pa
             continue
         spw = v.truth_spw["id"]
         ti = time_index(wet["times_mjd_s"], v)
-        path = (np.asarray(wet["path_m"])[:, :, None] * np.asarray(wet["dispersive_ratio"][str(spw)])[None, None, :]
-                + np.asarray(pos["path_error_m"])[:, :, None])  # [ant, time, chan]
-        phase = np.exp(1j * wet["phase_sign"] * 2 * np.pi * v.freq_hz / C_LIGHT * (path[v.ant1, ti] - path[v.ant2, ti]))
+        path = (
+            np.asarray(wet["path_m"])[:, :, None]
+            * np.asarray(wet["dispersive_ratio"][str(spw)])[None, None, :]
+            + np.asarray(pos["path_error_m"])[:, :, None]
+        )  # [ant, time, chan]
+        phase = np.exp(
+            1j
+            * wet["phase_sign"]
+            * 2
+            * np.pi
+            * v.freq_hz
+            / C_LIGHT
+            * (path[v.ant1, ti] - path[v.ant2, ti])
+        )
         for name in set(v.field):
             sel = v.field == name
             f = fields[name]
-            sub = dataclasses.replace(v, time=v.time[sel], ant1=v.ant1[sel], ant2=v.ant2[sel], field=v.field[sel],
-                                      data=v.data[sel], flag=v.flag[sel])
-            model = (true_corruption(truth, sub) * phase[sel][:, :, None] * source_spectrum(f, v.freq_hz)[None, :, None]
-                     * normalisation_depression(truth, f, spw, sub.ant1, sub.ant2))
+            sub = dataclasses.replace(
+                v,
+                time=v.time[sel],
+                ant1=v.ant1[sel],
+                ant2=v.ant2[sel],
+                field=v.field[sel],
+                data=v.data[sel],
+                flag=v.flag[sel],
+            )
+            model = (
+                true_corruption(truth, sub)
+                * phase[sel][:, :, None]
+                * source_spectrum(f, v.freq_hz)[None, :, None]
+                * normalisation_depression(truth, f, spw, sub.ant1, sub.ant2)
+            )
             ratio = sub.data / model
             profile = ratio.mean(axis=0)  # noise averaged down over rows
             # what is left is the noise: sigma / S per real and imaginary part, averaged over the rows
-            tol = 6 * truth["noise_sigma_jy"] / source_spectrum(f, v.freq_hz).min() / math.sqrt(len(sub.time))
+            tol = (
+                6
+                * truth["noise_sigma_jy"]
+                / source_spectrum(f, v.freq_hz).min()
+                / math.sqrt(len(sub.time))
+            )
             # except at the O3 line, where the linear TDM -> FDM interpolation of Tsys is coarse
             o3 = np.zeros(v.freq_hz.size, bool)
             for line in truth["tsys"]["atm_lines"]:

@@ -3,15 +3,18 @@ EB's Tsys table (and what depends on it) is remade."""
 
 import json
 
-from test_incremental import EditedFile, FLAGS
+import pytest
+from test_incremental import FLAGS, EditedFile
 from truth import DEMO_EBS, MOUS
 from workdir import make_workdir, planned, run_workflow, table_columns
+
+pytestmark = pytest.mark.workflow
 
 EB = DEMO_EBS[2]
 LINE = "antenna='CM02' spw='2:10~20' reason='line contamination'\n"
 
 
-def test_tsys_flag_file_flags_those_channels_only(tmp_path, demo_run):
+def test_tsys_flag_file_flags_those_channels_only(tmp_path, demo_raw):
     work = make_workdir(tmp_path / "tsys")
     tables = {eb: f"results/{MOUS}/{eb}/{eb}.ms.tsys" for eb in DEMO_EBS}
     run_workflow(work, *tables.values())

@@ -11,11 +11,14 @@ MOUS = "uid___A001_Xdemo_X1"
 DEMO_EBS = ["uid___A002_Xdemo_X1", "uid___A002_Xdemo_X2", "uid___A002_Xdemo_X3"]
 
 
-def product(eb: str, suffix: str, mous: str = MOUS, root: Path = ROOT) -> Path:
+def product(eb: str, suffix: str, *, root: Path, mous: str = MOUS) -> Path:
+    """``<root>/results/<mous>/<eb>/<eb><suffix>``; ``root`` is the workdir of the run (the
+    ``demo_run`` fixture for the demo), never the repository's own results/."""
     return root / "results" / mous / eb / f"{eb}{suffix}"
 
 
 def load_truth(eb: str) -> dict:
+    """The injected truth of a demo EB (written beside its raw data, shared by every workdir)."""
     return json.loads((ROOT / "resources/demo_mous/raw" / f"{eb}.truth.json").read_text())
 
 
@@ -57,7 +60,8 @@ def read_visibilities(ms: Path, truth: dict, column: str = "DATA") -> list[Visib
                 continue
             freqs = chan_freqs[ddi_spw[ddi]]
             match = [
-                s for s in truth["spws"]
+                s
+                for s in truth["spws"]
                 if len(s["chan_freq_hz"]) == len(freqs)
                 and np.allclose(s["chan_freq_hz"], freqs, rtol=0, atol=1.0)
             ]
@@ -105,8 +109,11 @@ def normalisation_depression(truth: dict, field: dict, spw: int, ant1, ant2) -> 
     autocorrelation normalisation leaves on Tsys-calibrated cross-correlations of a field whose
     extended line raises the total power (1 without a line)."""
     s = truth["spws"][spw]
-    tline = (field["line"]["antenna_temperature_k"] * line_profile(field, s["chan_freq_hz"])
-             if field.get("line") and s["type"] == "FDM" else np.zeros(s["nchan"]))
+    tline = (
+        field["line"]["antenna_temperature_k"] * line_profile(field, s["chan_freq_hz"])
+        if field.get("line") and s["type"] == "FDM"
+        else np.zeros(s["nchan"])
+    )
     tsys = np.asarray(truth["tsys"]["field"][field["name"]]["spw"][str(spw)])  # [ant, pol, chan]
     ti = np.transpose(tsys[np.asarray(ant1)], (0, 2, 1))  # [row, chan, pol]
     tj = np.transpose(tsys[np.asarray(ant2)], (0, 2, 1))

@@ -10,13 +10,15 @@ import numpy as np
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
+DEMO_RAW = "resources/demo_mous/raw"  # made by the rule simulate_demo_eb, shared by every workdir
 
 
 def make_workdir(path: Path) -> Path:
     """Copy config/ (edited by tests); link resources/ (demo raw data are made once)."""
     path.mkdir(parents=True, exist_ok=True)
     shutil.copytree(ROOT / "config", path / "config")
-    (path / "resources").symlink_to(ROOT / "resources")
+    if not (path / "resources").exists():
+        (path / "resources").symlink_to(ROOT / "resources")
     return path
 
 
@@ -27,7 +29,8 @@ def snakemake_args(workdir: Path) -> list[str]:
 def run_workflow(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     run = subprocess.run(
         [BIN / "snakemake", *snakemake_args(workdir), "--cores", "2", *args],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
     return run
@@ -36,9 +39,15 @@ def run_workflow(workdir: Path, *args: str) -> subprocess.CompletedProcess:
 def planned(workdir: Path, *args: str) -> set[tuple[str, str | None]]:
     """(rule, EB) of every job the rerun plan lists (EB None for MOUS-level jobs)."""
     run = subprocess.run(
-        [sys.executable, ROOT / "workflow/tools/plan_rerun.py", "--json",
-         *snakemake_args(workdir), *args],
-        capture_output=True, text=True,
+        [
+            sys.executable,
+            ROOT / "workflow/tools/plan_rerun.py",
+            "--json",
+            *snakemake_args(workdir),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return {(job["rule"], job["eb"]) for job in json.loads(run.stdout)}

@@ -1,6 +1,7 @@
 """Snakemake adapter: simulate one demo EB as a real ASDM with its truth (almasim.simulate_eb)."""
 
 import yaml
+
 from almacal.casa_job import CasaSevereError, severe_lines
 from almasim import simulate_eb
 

@@ -23,18 +23,31 @@ LINE = "antenna='DA45' spw='1' reason='benchmark edit'\n"
 
 def snakemake(workdir: Path, cores: int, *targets: str) -> float:
     """Run the workflow; return its wall time in seconds."""
-    command = [str(Path(sys.executable).with_name("snakemake")), "--snakefile",
-               str(ROOT / "Snakefile"), "--directory", str(workdir), "--cores", str(cores),
-               *targets]
+    command = [
+        str(Path(sys.executable).with_name("snakemake")),
+        "--snakefile",
+        str(ROOT / "Snakefile"),
+        "--directory",
+        str(workdir),
+        "--cores",
+        str(cores),
+        *targets,
+    ]
     start = time.perf_counter()
     subprocess.run(command, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
 def benchmark_incremental(cores: int = 2) -> dict[str, float]:
-    raw = [f"resources/demo_mous/raw/{eb}" for eb in ("uid___A002_Xdemo_X1", EB, "uid___A002_Xdemo_X3")]
-    subprocess.run([str(Path(sys.executable).with_name("snakemake")), "--cores", str(cores), *raw],
-                   cwd=ROOT, check=True, capture_output=True)
+    raw = [
+        f"resources/demo_mous/raw/{eb}" for eb in ("uid___A002_Xdemo_X1", EB, "uid___A002_Xdemo_X3")
+    ]
+    subprocess.run(
+        [str(Path(sys.executable).with_name("snakemake")), "--cores", str(cores), *raw],
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+    )
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         shutil.copytree(ROOT / "config", work / "config")
@@ -49,8 +62,10 @@ def benchmark_incremental(cores: int = 2) -> dict[str, float]:
 
 def main() -> int:
     times = benchmark_incremental()
-    print(f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
-          f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}")
+    print(
+        f"machine: {platform.machine()}, {platform.processor() or 'cpu'}, "
+        f"{__import__('os').cpu_count()} cores, Python {platform.python_version()}"
+    )
     print(f"{'run':<48}{'wall time (s)':>14}")
     print(f"{'full run, 3 EBs, --cores 2':<48}{times['full']:>14.1f}")
     print(f"{'second run, nothing changed':<48}{times['noop']:>14.1f}")

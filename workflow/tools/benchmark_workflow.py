@@ -61,8 +61,18 @@ def timed(command: list[str], cwd: Path) -> float:
 
 def run(work: Path, cores: int, *targets: str, dry: bool = False) -> float:
     flags = ["--dry-run"] if dry else []
-    return timed([SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--cores", str(cores),
-                  *flags, *targets], work)
+    return timed(
+        [
+            SNAKEMAKE,
+            "--snakefile",
+            str(ROOT / "Snakefile"),
+            "--cores",
+            str(cores),
+            *flags,
+            *targets,
+        ],
+        work,
+    )
 
 
 def add_ebs(work: Path, count: int) -> list[str]:
@@ -100,7 +110,9 @@ def peak_memory(benchmarks: Path) -> dict[str, float]:
 
 def main() -> int:
     demo_raw = [f"resources/demo_mous/raw/uid___A002_Xdemo_X{i}" for i in (1, 2, 3)]
-    subprocess.run([SNAKEMAKE, "--cores", "2", *demo_raw], cwd=ROOT, check=True, capture_output=True)
+    subprocess.run(
+        [SNAKEMAKE, "--cores", "2", *demo_raw], cwd=ROOT, check=True, capture_output=True
+    )
     rows = []
     with tempfile.TemporaryDirectory() as scratch_dir:
         scratch = Path(scratch_dir)
@@ -115,8 +127,12 @@ def main() -> int:
             table = Path(f"results/{MOUS}/{eb}/{eb}.ms.split.renorm.tbl")
             if (work / table).is_dir():
                 shutil.copytree(work / table, replay_dir / table)
-        script = REPLAY.format(scripts=str(ROOT / "workflow/lib"), mous=MOUS, ebs=ebs,
-                               log=str(work / f"results/{MOUS}/{MOUS}.casa_commands.log"))
+        script = REPLAY.format(
+            scripts=str(ROOT / "workflow/lib"),
+            mous=MOUS,
+            ebs=ebs,
+            log=str(work / f"results/{MOUS}/{MOUS}.casa_commands.log"),
+        )
         replay = timed([sys.executable, "-c", script], replay_dir)
         rows.append(("overhead: workflow, 1 core, 3 EBs (s)", f"{workflow_1:.1f}"))
         rows.append(("overhead: one process, same CASA calls (s)", f"{replay:.1f}"))
@@ -125,8 +141,10 @@ def main() -> int:
         run(work, 2)  # the rest of the demo (QA, report), then time a run with nothing to do
         noop = run(work, 2)
         rows.append(("no-op rerun of the demo, nothing changed (s, target < 5)", f"{noop:.1f}"))
-        rows += [(f"peak memory {rule} (MB)", f"{mb:.0f}")
-                 for rule, mb in peak_memory(work / "benchmarks").items()]
+        rows += [
+            (f"peak memory {rule} (MB)", f"{mb:.0f}")
+            for rule, mb in peak_memory(work / "benchmarks").items()
+        ]
 
         times = {}
         for cores in (1, 2):
@@ -139,8 +157,15 @@ def main() -> int:
         for count in (100, 500):
             work_n = workdir(scratch, f"dag{count}")
             add_ebs(work_n, count)
-            rows.append((f"dry run, {count} EBs (s, target < 30 for 500)", f"{run(work_n, 2, dry=True):.1f}"))
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}")
+            rows.append(
+                (
+                    f"dry run, {count} EBs (s, target < 30 for 500)",
+                    f"{run(work_n, 2, dry=True):.1f}",
+                )
+            )
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}"
+    )
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         print(f"{name:<{width}}  {value:>8}")

@@ -31,13 +31,15 @@ def main_rows(asdm: str | Path) -> list[dict]:
     rows = []
     for row in _rows(Path(asdm) / "Main.xml"):
         uid = re.search(r'entityId="([^"]+)"', _value(row, "dataUID"))
-        rows.append({
-            "scan": int(_value(row, "scanNumber")),
-            "integrations": int(_value(row, "numIntegration")),
-            "antennas": int(_value(row, "numAntenna")),
-            "config": _value(row, "configDescriptionId"),
-            "bdf": bdf_name(uid.group(1)) if uid else "",
-        })
+        rows.append(
+            {
+                "scan": int(_value(row, "scanNumber")),
+                "integrations": int(_value(row, "numIntegration")),
+                "antennas": int(_value(row, "numAntenna")),
+                "config": _value(row, "configDescriptionId"),
+                "bdf": bdf_name(uid.group(1)) if uid else "",
+            }
+        )
     return rows
 
 
@@ -47,7 +49,10 @@ def rows_per_integration(asdm: str | Path) -> dict[str, tuple[int, bool, bool]]:
     for row in _rows(Path(asdm) / "ConfigDescription.xml"):
         mode = _value(row, "correlationMode")
         configs[_value(row, "configDescriptionId")] = (
-            int(_value(row, "numDataDescription")), mode != "AUTO_ONLY", mode != "CROSS_ONLY")
+            int(_value(row, "numDataDescription")),
+            mode != "AUTO_ONLY",
+            mode != "CROSS_ONLY",
+        )
     return configs
 
 
@@ -97,6 +102,8 @@ def import_problems(asdm: str | Path, ms: str | Path) -> list[str]:
     for scan in sorted(set(expected) | set(found)):
         if expected[scan] != found[scan]:
             bdfs = sorted({r["bdf"] for r in main_rows(asdm) if r["scan"] == scan})
-            problems.append(f"scan {scan}: {found[scan]} rows in the MS, {expected[scan]} "
-                            f"declared by Main.xml (BDFs {', '.join(bdfs)})")
+            problems.append(
+                f"scan {scan}: {found[scan]} rows in the MS, {expected[scan]} "
+                f"declared by Main.xml (BDFs {', '.join(bdfs)})"
+            )
     return problems

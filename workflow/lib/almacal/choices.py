@@ -88,8 +88,11 @@ def science_spws(metadata: dict, override: list[int] | None = None) -> list[int]
 
 def atmosphere_spws(metadata: dict) -> list[int]:
     """Spws observed in CALIBRATE_ATMOSPHERE scans (where Tsys is measured); all others if none."""
-    spws = [s["id"] for s in metadata["spws"] if "CALIBRATE_ATMOSPHERE" in s["intents"]
-            and not is_wvr(s)]
+    spws = [
+        s["id"]
+        for s in metadata["spws"]
+        if "CALIBRATE_ATMOSPHERE" in s["intents"] and not is_wvr(s)
+    ]
     return spws or [s["id"] for s in metadata["spws"] if not is_wvr(s)]
 
 

@@ -6,8 +6,6 @@ derived from it (field roles, science spws, Tsys spw map, reference antennas) ar
 ``almacal.choices``.
 """
 
-import json
-from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -131,8 +129,11 @@ def source_table_fluxes(ms: str, spws: list[dict]) -> list[dict[str, Any]]:
             spw = by_id.get(int(str(tb.getcell("spectralWindowId", row)).rsplit("_", 1)[-1]))
             freqs = np.atleast_1d(tb.getcell("frequency", row))
             fluxes = np.atleast_2d(tb.getcell("flux", row))
-            stokes = (list(tb.getcell("stokesParameter", row))
-                      if tb.iscelldefined("stokesParameter", row) else ["I", "Q", "U", "V"])
+            stokes = (
+                list(tb.getcell("stokesParameter", row))
+                if tb.iscelldefined("stokesParameter", row)
+                else ["I", "Q", "U", "V"]
+            )
             if spw is None or freqs.size == 0 or fluxes.shape[0] != freqs.size:
                 continue
             centre = 0.5 * (spw["first_freq_hz"] + spw["last_freq_hz"])
@@ -142,9 +143,14 @@ def source_table_fluxes(ms: str, spws: list[dict]) -> list[dict[str, Any]]:
             if not low - half <= freqs[nearest] <= high + half:
                 continue
             values = dict(zip(stokes, (float(v) for v in fluxes[nearest])))
-            out.append({"source": str(tb.getcell("sourceName", row)), "spw": spw["id"],
-                        "freq_hz": float(freqs[nearest]),
-                        **{k: values.get(k, 0.0) for k in ("I", "Q", "U", "V")}})
+            out.append(
+                {
+                    "source": str(tb.getcell("sourceName", row)),
+                    "spw": spw["id"],
+                    "freq_hz": float(freqs[nearest]),
+                    **{k: values.get(k, 0.0) for k in ("I", "Q", "U", "V")},
+                }
+            )
     finally:
         tb.close()
     return out

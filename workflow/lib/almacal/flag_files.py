@@ -16,15 +16,63 @@ from pathlib import Path
 from almacal.eb_metadata import CORRELATION_NAMES
 
 MODES = {"manual", "clip", "quack", "shadow", "elevation", "tfcrop", "rflag", "extend", "unflag"}
-SELECTIONS = {"antenna", "spw", "field", "scan", "timerange", "correlation", "intent", "uvrange",
-              "observation", "array", "feed", "autocorr"}
-SETTINGS = {"mode", "reason", "datacolumn", "clipminmax", "clipoutside", "channelavg", "chanbin",
-            "timeavg", "timebin", "clipzeros", "quackinterval", "quackmode", "quackincrement",
-            "tolerance", "addantenna", "lowerlimit", "upperlimit", "ntime", "combinescans",
-            "timecutoff", "freqcutoff", "timefit", "freqfit", "maxnpieces", "flagdimension",
-            "usewindowstats", "halfwin", "extendflags", "winsize", "timedev", "freqdev",
-            "timedevscale", "freqdevscale", "spectralmax", "spectralmin", "extendpols",
-            "growtime", "growfreq", "growaround", "flagneartime", "flagnearfreq"}
+SELECTIONS = {
+    "antenna",
+    "spw",
+    "field",
+    "scan",
+    "timerange",
+    "correlation",
+    "intent",
+    "uvrange",
+    "observation",
+    "array",
+    "feed",
+    "autocorr",
+}
+SETTINGS = {
+    "mode",
+    "reason",
+    "datacolumn",
+    "clipminmax",
+    "clipoutside",
+    "channelavg",
+    "chanbin",
+    "timeavg",
+    "timebin",
+    "clipzeros",
+    "quackinterval",
+    "quackmode",
+    "quackincrement",
+    "tolerance",
+    "addantenna",
+    "lowerlimit",
+    "upperlimit",
+    "ntime",
+    "combinescans",
+    "timecutoff",
+    "freqcutoff",
+    "timefit",
+    "freqfit",
+    "maxnpieces",
+    "flagdimension",
+    "usewindowstats",
+    "halfwin",
+    "extendflags",
+    "winsize",
+    "timedev",
+    "freqdev",
+    "timedevscale",
+    "freqdevscale",
+    "spectralmax",
+    "spectralmin",
+    "extendpols",
+    "growtime",
+    "growfreq",
+    "growaround",
+    "flagneartime",
+    "flagnearfreq",
+}
 MJD_EPOCH = dt.datetime(1858, 11, 17)
 
 
@@ -191,8 +239,10 @@ def _check_timerange(value: str, md: dict, require_overlap: bool) -> list[str]:
         if t1 < t0:
             errors.append(f"timerange {part!r} ends before it starts")
         elif require_overlap and (t1 < begin - 1 or t0 > end + 1):
-            span = [(MJD_EPOCH + dt.timedelta(seconds=t)).strftime("%Y/%m/%d/%H:%M:%S")
-                    for t in (begin, end)]
+            span = [
+                (MJD_EPOCH + dt.timedelta(seconds=t)).strftime("%Y/%m/%d/%H:%M:%S")
+                for t in (begin, end)
+            ]
             errors.append(f"timerange {part!r} is outside the EB ({span[0]}~{span[1]})")
     return errors
 

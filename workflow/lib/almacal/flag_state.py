@@ -50,8 +50,15 @@ def apply_flag_commands(job: CasaJob, vis: str, commands: list, reason: str) -> 
     if commands:
         sources = sorted({c.file for c in commands})
         job.note(f"{reason}: {len(commands)} command(s) from {', '.join(sources)}")
-        job.task("flagdata", vis=vis, mode="list", inpfile=[c.text for c in commands],
-                 reason="any", action="apply", flagbackup=False)
+        job.task(
+            "flagdata",
+            vis=vis,
+            mode="list",
+            inpfile=[c.text for c in commands],
+            reason="any",
+            action="apply",
+            flagbackup=False,
+        )
     return len(commands)
 
 
@@ -66,7 +73,13 @@ def summary(job: CasaJob, vis: str) -> dict[str, Any]:
         }
 
     return {
-        "flagged_fraction": round(result["flagged"] / result["total"], 6) if result["total"] else 0.0,
+        "flagged_fraction": round(result["flagged"] / result["total"], 6)
+        if result["total"]
+        else 0.0,
         "total": float(result["total"]),
-        **{by: fractions(result[by]) for by in ("antenna", "spw", "field", "correlation") if by in result},
+        **{
+            by: fractions(result[by])
+            for by in ("antenna", "spw", "field", "correlation")
+            if by in result
+        },
     }

@@ -56,15 +56,20 @@ def flux_file_errors(
         return [f"{path}: flux file not found"]
     errors: list[str] = []
     with path.open(newline="") as stream:
-        lines = [(n, line) for n, line in enumerate(stream.read().splitlines(), 1)
-                 if line.strip() and not line.lstrip().startswith("#")]
+        lines = [
+            (n, line)
+            for n, line in enumerate(stream.read().splitlines(), 1)
+            if line.strip() and not line.lstrip().startswith("#")
+        ]
     if not lines:
         return [f"{path}: empty flux file; the header is {','.join(FLUX_COLUMNS)},..."]
     header_line, header = lines[0][0], [c.strip() for c in next(csv.reader([lines[0][1]]))]
     missing = [c for c in FLUX_COLUMNS if c not in header]
     if missing:
-        return [f"{path}:{header_line}: missing column(s) {missing}; expected "
-                f"{','.join(FLUX_COLUMNS)},uvmin,uvmax,comment"]
+        return [
+            f"{path}:{header_line}: missing column(s) {missing}; expected "
+            f"{','.join(FLUX_COLUMNS)},uvmin,uvmax,comment"
+        ]
     seen: dict[tuple, int] = {}
     for number, line in lines[1:]:
         cells = [c.strip() for c in next(csv.reader([line]))]
@@ -76,27 +81,33 @@ def flux_file_errors(
         values = {k: _number(row[k]) for k in FLUX_NUMBERS}
         bad = [k for k, v in values.items() if v is None]
         if bad:
-            errors.append(f"{where}: EB {eb}: {', '.join(f'{k}={row[k]!r}' for k in bad)} "
-                          "not a number")
+            errors.append(
+                f"{where}: EB {eb}: {', '.join(f'{k}={row[k]!r}' for k in bad)} not a number"
+            )
             continue
         if values["I"] <= 0:
-            errors.append(f"{where}: EB {eb}: Stokes I = {values['I']} Jy; a flux density must "
-                          "be > 0")
+            errors.append(
+                f"{where}: EB {eb}: Stokes I = {values['I']} Jy; a flux density must be > 0"
+            )
         spw = _number(row["spw"])
         if spw is None or spw != int(spw) or spw < 0:
             errors.append(f"{where}: EB {eb}: spw {row['spw']!r} is not a spw id")
             continue
         key = (eb, row["field"], int(spw))
         if key in seen:
-            errors.append(f"{where}: EB {eb}: duplicate row for field {row['field']} spw "
-                          f"{int(spw)} (first at line {seen[key]})")
+            errors.append(
+                f"{where}: EB {eb}: duplicate row for field {row['field']} spw "
+                f"{int(spw)} (first at line {seen[key]})"
+            )
         seen.setdefault(key, number)
         md = metadata.get(eb)
         if md is not None:
             fields = {f["name"] for f in md["fields"]} | {str(f["id"]) for f in md["fields"]}
             if row["field"] not in fields:
-                errors.append(f"{where}: EB {eb}: field {row['field']!r} is not in the EB "
-                              f"({', '.join(sorted(f['name'] for f in md['fields']))})")
+                errors.append(
+                    f"{where}: EB {eb}: field {row['field']!r} is not in the EB "
+                    f"({', '.join(sorted(f['name'] for f in md['fields']))})"
+                )
             if int(spw) not in {s["id"] for s in md["spws"]}:
                 errors.append(f"{where}: EB {eb}: spw {int(spw)} is not in the EB")
     return errors
@@ -111,8 +122,10 @@ def antenna_position_errors(path: str | Path, eb: str, md: dict | None = None) -
     try:
         data = json.loads(path.read_text())["data"]
     except (json.JSONDecodeError, KeyError, TypeError) as err:
-        return [f"{path}: EB {eb}: not an antenna-position file ({type(err).__name__}: {err}); "
-                'expected {"data": {"DA41": [x, y, z], ...}} in ITRF metres']
+        return [
+            f"{path}: EB {eb}: not an antenna-position file ({type(err).__name__}: {err}); "
+            'expected {"data": {"DA41": [x, y, z], ...}} in ITRF metres'
+        ]
     if not isinstance(data, dict) or not data:
         return [f"{path}: EB {eb}: 'data' holds no antennas"]
     errors = []
@@ -122,8 +135,10 @@ def antenna_position_errors(path: str | Path, eb: str, md: dict | None = None) -
         if not ok:
             errors.append(f"{path}: EB {eb}: antenna {antenna}: {xyz!r} is not [x, y, z]")
         elif not low <= math.dist((0, 0, 0), [float(v) for v in xyz]) <= high:
-            errors.append(f"{path}: EB {eb}: antenna {antenna}: |[x, y, z]| is not on the "
-                          "Earth's surface (ITRF metres expected)")
+            errors.append(
+                f"{path}: EB {eb}: antenna {antenna}: |[x, y, z]| is not on the "
+                "Earth's surface (ITRF metres expected)"
+            )
     if md is not None:
         known = {a["name"] for a in md["antennas"]}
         unknown = sorted(set(data) - known)
@@ -137,6 +152,8 @@ def antenna_name_errors(key: str, names: list[str], eb: str, md: dict) -> list[s
     known = {a["name"] for a in md["antennas"]}
     unknown = [n for n in names if n and n not in known]
     if unknown:
-        return [f"config: {key}: EB {eb}: antenna(s) {unknown} are not in the EB "
-                f"({', '.join(sorted(known))})"]
+        return [
+            f"config: {key}: EB {eb}: antenna(s) {unknown} are not in the EB "
+            f"({', '.join(sorted(known))})"
+        ]
     return []

@@ -71,8 +71,18 @@ def writing(ms: str | Path, job: str, summary: str | Path):
     if Path(ms).is_dir():  # (the job that creates the MS records it when it ends)
         _write(ms, [*kept, {"job": job, "status": "started"}])
     yield
-    _write(ms, [*kept, {"job": job, "status": "completed", "summary": Path(summary).name,
-                        "digest": digest(summary)}])
+    _write(
+        ms,
+        [
+            *kept,
+            {
+                "job": job,
+                "status": "completed",
+                "summary": Path(summary).name,
+                "digest": digest(summary),
+            },
+        ],
+    )
 
 
 class StateError(RuntimeError):
@@ -87,8 +97,10 @@ class Problem:
     reason: str
 
     def message(self) -> str:
-        return (f"EB {self.eb}: {self.ms}: {self.reason}; remake it and what follows with: "
-                f"snakemake --forcerun {self.product} --cores <N>")
+        return (
+            f"EB {self.eb}: {self.ms}: {self.reason}; remake it and what follows with: "
+            f"snakemake --forcerun {self.product} --cores <N>"
+        )
 
 
 def ms_problems(base: str, eb: str) -> list[Problem]:
@@ -125,9 +137,14 @@ def missing_products(base: str, eb: str, products: list[str], final: str) -> lis
     if not Path(f"{base}{final}").exists():
         return []
     return [
-        Problem(eb, f"{base}{final}", f"{base}{suffix}",
-                f"{Path(base).name}{suffix} is missing although {Path(base).name}{final} exists")
-        for suffix in products if not Path(f"{base}{suffix}").exists()
+        Problem(
+            eb,
+            f"{base}{final}",
+            f"{base}{suffix}",
+            f"{Path(base).name}{suffix} is missing although {Path(base).name}{final} exists",
+        )
+        for suffix in products
+        if not Path(f"{base}{suffix}").exists()
     ]
 
 
@@ -149,9 +166,24 @@ def forced_targets(argv: list[str]) -> list[str]:
 
 
 # Snakemake commands that run no job and must work whatever the state (--unlock after a kill).
-NO_JOB_OPTIONS = ("--unlock", "--cleanup-metadata", "--cm", "--cleanup-shadow", "--lint",
-                  "--summary", "-S", "--detailed-summary", "-D", "--list-rules", "--list",
-                  "-l", "--list-target-rules", "--lt", "--list-changes", "--lc")
+NO_JOB_OPTIONS = (
+    "--unlock",
+    "--cleanup-metadata",
+    "--cm",
+    "--cleanup-shadow",
+    "--lint",
+    "--summary",
+    "-S",
+    "--detailed-summary",
+    "-D",
+    "--list-rules",
+    "--list",
+    "-l",
+    "--list-target-rules",
+    "--lt",
+    "--list-changes",
+    "--lc",
+)
 
 
 def runs_jobs(argv: list[str]) -> bool:

@@ -20,13 +20,16 @@ def phase_scatter_deg(ms: str, field_ids: list[int], spws: list[int], column: st
     tb.open(ms)
     deviations = []
     try:
-        query = (f"ANTENNA1!=ANTENNA2 && FIELD_ID IN {list(field_ids)} "
-                 f"&& DATA_DESC_ID IN {ddis} && !FLAG_ROW")
+        query = (
+            f"ANTENNA1!=ANTENNA2 && FIELD_ID IN {list(field_ids)} "
+            f"&& DATA_DESC_ID IN {ddis} && !FLAG_ROW"
+        )
         sub = tb.query(query, columns=f"ANTENNA1,ANTENNA2,SCAN_NUMBER,DATA_DESC_ID,{column},FLAG")
         if sub.nrows() == 0:
             return float("nan")
-        keys = np.stack([sub.getcol(c) for c in ("ANTENNA1", "ANTENNA2", "SCAN_NUMBER",
-                                                   "DATA_DESC_ID")], axis=1)
+        keys = np.stack(
+            [sub.getcol(c) for c in ("ANTENNA1", "ANTENNA2", "SCAN_NUMBER", "DATA_DESC_ID")], axis=1
+        )
         groups = {}
         for ddi in np.unique(keys[:, 3]):
             rows = np.where(keys[:, 3] == ddi)[0]

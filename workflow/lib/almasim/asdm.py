@@ -47,7 +47,9 @@ def export_asdm(setup: dict, ms: str, asdm: str, work: str) -> None:
     for sc in setup["scans"]:
         # end beyond the last integration: exportasdm closes an ExecBlock as soon as a row reaches
         # the end, which would cut the last timestamp's second spw into a new ExecBlock
-        tb.putcell("TIME_RANGE", sc["scan"] - 1, np.array([sc["start"], sc["end"] + 2 * setup["tint"]]))
+        tb.putcell(
+            "TIME_RANGE", sc["scan"] - 1, np.array([sc["start"], sc["end"] + 2 * setup["tint"]])
+        )
     tb.close()
     tb.open(ms_exp, nomodify=False)
     tb.putcol("OBSERVATION_ID", tb.getcol("SCAN_NUMBER") - 1)
@@ -74,8 +76,17 @@ def export_asdm(setup: dict, ms: str, asdm: str, work: str) -> None:
 
     # a distinct (valid, hexadecimal) ASDM/ExecBlock UID per EB: uid://A002/X<hash>/X1
     rangeid = "X" + hashlib.sha1(setup["eb"].encode()).hexdigest()[:6]
-    ok = exportasdm(vis=ms_exp, asdm=asdm, datacolumn="DATA", archiveid="A002", rangeid=rangeid,
-                    subscanduration="24h", sbduration="86400s", apcorrected=False, verbose=False)
+    ok = exportasdm(
+        vis=ms_exp,
+        asdm=asdm,
+        datacolumn="DATA",
+        archiveid="A002",
+        rangeid=rangeid,
+        subscanduration="24h",
+        sbduration="86400s",
+        apcorrected=False,
+        verbose=False,
+    )
     if ok is False or not os.path.exists(os.path.join(asdm, "Main.xml")):
         raise RuntimeError(f"exportasdm failed for {ms_exp} (see {setup['eb']} log)")
     shutil.rmtree(ms_exp)
@@ -95,12 +106,16 @@ def _write_source_fluxes(setup: dict, asdm: str) -> None:
         field = calibrators.get(_xml_get(row, "sourceName"))
         if field is None:
             continue
-        for spw in (setup["spws"][w] for w in setup["corr_spws"] if setup["spws"][w]["type"] == "FDM"):
+        for spw in (
+            setup["spws"][w] for w in setup["corr_spws"] if setup["spws"][w]["type"] == "FDM"
+        ):
             flux = float(field["flux_jy"] * (spw["centre"] / setup["nu0"]) ** field["spix"])
-            extra = (f"<numFreq> 1 </numFreq> <numStokes> 4 </numStokes> "
-                     f"<frequency> 1 1 {spw['centre']!r} </frequency> "
-                     f"<stokesParameter> 1 4 I Q U V</stokesParameter> "
-                     f"<flux> 2 1 4 {flux!r} 0.0 0.0 0.0 </flux> <size> 2 1 2 0.0 0.0 </size>")
+            extra = (
+                f"<numFreq> 1 </numFreq> <numStokes> 4 </numStokes> "
+                f"<frequency> 1 1 {spw['centre']!r} </frequency> "
+                f"<stokesParameter> 1 4 I Q U V</stokesParameter> "
+                f"<flux> 2 1 4 {flux!r} 0.0 0.0 0.0 </flux> <size> 2 1 2 0.0 0.0 </size>"
+            )
             new = row.replace("</directionCode>", "</directionCode>" + extra, 1)
             new_rows.append(_xml_set(new, "spectralWindowId", f"SpectralWindow_{spw['id']}"))
     _write(path, _xml_replace_rows(text, new_rows))
@@ -123,7 +138,9 @@ def _xml_get(row: str, tag: str) -> str:
 
 
 def _xml_set(row: str, tag: str, value: str) -> str:
-    new, n = re.subn(rf"<{tag}>.*?</{tag}>", lambda _m: f"<{tag}> {value} </{tag}>", row, count=1, flags=re.S)
+    new, n = re.subn(
+        rf"<{tag}>.*?</{tag}>", lambda _m: f"<{tag}> {value} </{tag}>", row, count=1, flags=re.S
+    )
     if n != 1:
         raise KeyError(tag)
     return new
@@ -150,7 +167,9 @@ def _write(path: str, text: str) -> None:
 def _set_numrows(asdm: str, table: str, n: int) -> None:
     path = os.path.join(asdm, "ASDM.xml")
     text = _read(path)
-    text, k = re.subn(rf"(<Name> {table} </Name> <NumberRows> )\d+( </NumberRows>)", rf"\g<1>{n}\g<2>", text)
+    text, k = re.subn(
+        rf"(<Name> {table} </Name> <NumberRows> )\d+( </NumberRows>)", rf"\g<1>{n}\g<2>", text
+    )
     if k != 1:
         raise RuntimeError(f"ASDM.xml: table {table} not found")
     _write(path, text)
@@ -164,7 +183,9 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     eb_text = _read(os.path.join(asdm, "ExecBlock.xml"))
     eb_rows = _xml_rows(eb_text)
     if len(eb_rows) != len(scans):
-        raise RuntimeError(f"exportasdm wrote {len(eb_rows)} ExecBlocks, expected one per scan ({len(scans)})")
+        raise RuntimeError(
+            f"exportasdm wrote {len(eb_rows)} ExecBlocks, expected one per scan ({len(scans)})"
+        )
     eb_rows.sort(key=lambda r: int(_xml_get(r, "startTime")))
     eb_ids = [_xml_get(r, "execBlockId") for r in eb_rows]
     scan_of_eb = {e: i + 1 for i, e in enumerate(eb_ids)}
@@ -173,8 +194,12 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     sbs_id = _xml_get(keep, "sBSummaryId")
     keep = _xml_set(keep, "endTime", _xml_get(eb_rows[-1], "endTime"))
     keep = _xml_set(keep, "execBlockNum", "1")
-    keep = _xml_set(keep, "baseRangeMin", str(min(float(_xml_get(r, "baseRangeMin")) for r in eb_rows)))
-    keep = _xml_set(keep, "baseRangeMax", str(max(float(_xml_get(r, "baseRangeMax")) for r in eb_rows)))
+    keep = _xml_set(
+        keep, "baseRangeMin", str(min(float(_xml_get(r, "baseRangeMin")) for r in eb_rows))
+    )
+    keep = _xml_set(
+        keep, "baseRangeMax", str(max(float(_xml_get(r, "baseRangeMax")) for r in eb_rows))
+    )
     keep = _xml_set(keep, "configName", setup["array_config"].replace(".cfg", ""))
     keep = _xml_set(keep, "observerName", "simulate_eb")
     _write(os.path.join(asdm, "ExecBlock.xml"), _xml_replace_rows(eb_text, [keep]))
@@ -233,8 +258,14 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
         k = scan_of_eb[_xml_get(r, "execBlockId")]
         if k in merged:
             m = merged[k]
-            m = _xml_set(m, "startTime", str(min(int(_xml_get(m, "startTime")), int(_xml_get(r, "startTime")))))
-            m = _xml_set(m, "endTime", str(max(int(_xml_get(m, "endTime")), int(_xml_get(r, "endTime")))))
+            m = _xml_set(
+                m,
+                "startTime",
+                str(min(int(_xml_get(m, "startTime")), int(_xml_get(r, "startTime")))),
+            )
+            m = _xml_set(
+                m, "endTime", str(max(int(_xml_get(m, "endTime")), int(_xml_get(r, "endTime"))))
+            )
             merged[k] = m
         else:
             r = _xml_set(r, "scanNumber", str(k))
@@ -245,7 +276,9 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     for k in sorted(merged):
         nint = nint_of_scan[k]
         if len(nint) != 1 or nint != {scans[k - 1]["nint"]}:
-            raise RuntimeError(f"scan {k}: integrations per Main row {nint} != {scans[k - 1]['nint']}")
+            raise RuntimeError(
+                f"scan {k}: integrations per Main row {nint} != {scans[k - 1]['nint']}"
+            )
         n = scans[k - 1]["nint"]
         r = _xml_set(merged[k], "numIntegration", str(n))
         r = _xml_set(r, "numSubintegration", f"1 {n} " + " ".join(["0"] * n))
@@ -267,8 +300,11 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
         new = newpath.encode()
         # replace in the global header and in every integration path "old<n>/"
         blob = blob.replace(b'projectPath="' + old + b'"', b'projectPath="' + new + b'"')
-        blob = re.sub(rb"(Content-Location: |projectPath=\"|xlink:href= \")" + re.escape(old),
-                      lambda mm: mm.group(1) + new, blob)
+        blob = re.sub(
+            rb"(Content-Location: |projectPath=\"|xlink:href= \")" + re.escape(old),
+            lambda mm: mm.group(1) + new,  # noqa: B023 (called here, within this iteration)
+            blob,
+        )
         blob = _strip_bdf_flags(blob, fn)
         with open(fn, "wb") as fh:
             fh.write(blob)
@@ -278,8 +314,10 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     spw_rows = _xml_rows(spw_text)
     if len(spw_rows) != len(setup["spws"]):
         raise RuntimeError("SpectralWindow.xml: unexpected number of rows")
-    spw_rows = [r.replace("</row>", f"<name> {s['name']} </name> </row>") if "<name>" not in r else r
-                for r, s in zip(spw_rows, setup["spws"])]
+    spw_rows = [
+        r.replace("</row>", f"<name> {s['name']} </name> </row>") if "<name>" not in r else r
+        for r, s in zip(spw_rows, setup["spws"])
+    ]
     _write(os.path.join(asdm, "SpectralWindow.xml"), _xml_replace_rows(spw_text, spw_rows))
 
     # ---- WVR window: real channels, radiometer processor, autocorrelation-only BDFs
@@ -292,8 +330,11 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     # ---- reproducible ASDM.xml: creation time = end of the EB instead of the wall clock
     end = _dt.datetime(1858, 11, 17) + _dt.timedelta(seconds=scans[-1]["end"])
     asdm_xml = _read(os.path.join(asdm, "ASDM.xml"))
-    asdm_xml = re.sub(r"<TimeOfCreation>.*?</TimeOfCreation>",
-                      f"<TimeOfCreation> {end.strftime('%Y-%m-%dT%H:%M:%S')}.000000000 </TimeOfCreation>", asdm_xml)
+    asdm_xml = re.sub(
+        r"<TimeOfCreation>.*?</TimeOfCreation>",
+        f"<TimeOfCreation> {end.strftime('%Y-%m-%dT%H:%M:%S')}.000000000 </TimeOfCreation>",
+        asdm_xml,
+    )
     _write(os.path.join(asdm, "ASDM.xml"), asdm_xml)
 
 
@@ -318,8 +359,12 @@ def _repair_asdm_wvr(setup: dict, asdm: str) -> None:
     if len(k) != 1:
         raise RuntimeError(f"SpectralWindow.xml: no row {spw_tag}")
     r = rows[k[0]]
-    for tag, vals in (("chanFreqArray", s["freqs"]), ("chanWidthArray", s["widths"]),
-                      ("effectiveBwArray", s["widths"]), ("resolutionArray", s["widths"])):
+    for tag, vals in (
+        ("chanFreqArray", s["freqs"]),
+        ("chanWidthArray", s["widths"]),
+        ("effectiveBwArray", s["widths"]),
+        ("resolutionArray", s["widths"]),
+    ):
         r = _xml_set(r, tag, _xml_array(vals))
     r = _xml_set(r, "refFreq", f"{s['freqs'][0]:.17g}")
     r = _xml_set(r, "totBandwidth", f"{s['bandwidth']:.17g}")
@@ -329,23 +374,41 @@ def _repair_asdm_wvr(setup: dict, asdm: str) -> None:
 
     # Processor: the radiometer row (exportasdm copies the MS PROCESSOR table)
     proc_text = _read(os.path.join(asdm, "Processor.xml"))
-    radiometer = [_xml_get(r, "processorId") for r in _xml_rows(proc_text) if "<processorType>RADIOMETER<" in r]
+    radiometer = [
+        _xml_get(r, "processorId")
+        for r in _xml_rows(proc_text)
+        if "<processorType>RADIOMETER<" in r
+    ]
     if len(radiometer) != 1:
         raise RuntimeError("Processor.xml: no RADIOMETER processor")
     # DataDescription -> ConfigDescription of the WVR window
     dd_text = _read(os.path.join(asdm, "DataDescription.xml"))
-    dd = [_xml_get(r, "dataDescriptionId") for r in _xml_rows(dd_text) if _xml_get(r, "spectralWindowId") == spw_tag]
+    dd = [
+        _xml_get(r, "dataDescriptionId")
+        for r in _xml_rows(dd_text)
+        if _xml_get(r, "spectralWindowId") == spw_tag
+    ]
     cd_text = _read(os.path.join(asdm, "ConfigDescription.xml"))
     cd_rows = _xml_rows(cd_text)
     wvr_cd = []
     for i, r in enumerate(cd_rows):
         if _xml_get(r, "dataDescriptionId").split()[2:] == dd:
-            r = re.sub(r"<correlationMode>\w+</correlationMode>", "<correlationMode>AUTO_ONLY</correlationMode>", r)
-            r = re.sub(r"<processorType>\w+</processorType>", "<processorType>RADIOMETER</processorType>", r)
+            r = re.sub(
+                r"<correlationMode>\w+</correlationMode>",
+                "<correlationMode>AUTO_ONLY</correlationMode>",
+                r,
+            )
+            r = re.sub(
+                r"<processorType>\w+</processorType>",
+                "<processorType>RADIOMETER</processorType>",
+                r,
+            )
             cd_rows[i] = _xml_set(r, "processorId", radiometer[0])
             wvr_cd.append(_xml_get(r, "configDescriptionId"))
     if len(dd) != 1 or len(wvr_cd) != 1:
-        raise RuntimeError(f"WVR window: {len(dd)} data descriptions, {len(wvr_cd)} config descriptions (want 1, 1)")
+        raise RuntimeError(
+            f"WVR window: {len(dd)} data descriptions, {len(wvr_cd)} config descriptions (want 1, 1)"
+        )
     _write(os.path.join(asdm, "ConfigDescription.xml"), _xml_replace_rows(cd_text, cd_rows))
 
     # BDFs of the WVR Main rows: AUTO_ONLY radiometer data; Main.dataSize = autoData bytes
@@ -368,18 +431,35 @@ def _repair_asdm_wvr(setup: dict, asdm: str) -> None:
     _write(os.path.join(asdm, "Main.xml"), _xml_replace_rows(main_text, main_rows))
 
 
-_CROSS_PART = re.compile(rb"--MIME_boundary-2\nContent-Type: binary/octet-stream\n"
-                         rb"Content-Location: [^\n]*crossData\.bin\n\n.*?\n(?=--MIME_boundary-2)", re.S)
-_AUTO_PART = re.compile(rb"Content-Location: [^\n]*autoData\.bin\n\n(.*?)\n(?=--MIME_boundary-2)", re.S)
+_CROSS_PART = re.compile(
+    rb"--MIME_boundary-2\nContent-Type: binary/octet-stream\n"
+    rb"Content-Location: [^\n]*crossData\.bin\n\n.*?\n(?=--MIME_boundary-2)",
+    re.S,
+)
+_AUTO_PART = re.compile(
+    rb"Content-Location: [^\n]*autoData\.bin\n\n(.*?)\n(?=--MIME_boundary-2)", re.S
+)
 
 
 def _bdf_auto_only(blob: bytes, name: str) -> tuple[bytes, int]:
     """CROSS_AND_AUTO correlator BDF -> AUTO_ONLY radiometer BDF (cross data removed)."""
     nint = len(re.findall(rb"<sdmDataSubsetHeader", blob))
     subs = [
-        (rb"<correlationMode>CROSS_AND_AUTO</correlationMode>", b"<correlationMode>AUTO_ONLY</correlationMode>", 1),
-        (rb"<processorType>CORRELATOR</processorType>", b"<processorType>RADIOMETER</processorType>", 1),
-        (rb'crossPolProducts="(\w+)" sdPolProducts="" scaleFactor="[^"]*" ', rb'sdPolProducts="\1" ', 1),
+        (
+            rb"<correlationMode>CROSS_AND_AUTO</correlationMode>",
+            b"<correlationMode>AUTO_ONLY</correlationMode>",
+            1,
+        ),
+        (
+            rb"<processorType>CORRELATOR</processorType>",
+            b"<processorType>RADIOMETER</processorType>",
+            1,
+        ),
+        (
+            rb'crossPolProducts="(\w+)" sdPolProducts="" scaleFactor="[^"]*" ',
+            rb'sdPolProducts="\1" ',
+            1,
+        ),
         (rb'<crossData size="\d+" axes="[A-Z ]+"/>\n', b"", 1),
         (rb'xsi:type="BinaryCrossAndAutoData"', b'xsi:type="BinaryAutoData"', nint),
         (rb'<crossData xlink:href= "[^"]*" type="\w+"/>\n', b"", nint),
@@ -396,8 +476,10 @@ def _bdf_auto_only(blob: bytes, name: str) -> tuple[bytes, int]:
     return blob, nbytes
 
 
-_FLAGS_PART = re.compile(rb"--MIME_boundary-2\nContent-Type: binary/octet-stream\n"
-                         rb"Content-Location: [^\n]*flags\.bin\n\n\x00*\n(?=--MIME_boundary-2)")
+_FLAGS_PART = re.compile(
+    rb"--MIME_boundary-2\nContent-Type: binary/octet-stream\n"
+    rb"Content-Location: [^\n]*flags\.bin\n\n\x00*\n(?=--MIME_boundary-2)"
+)
 
 
 def _strip_bdf_flags(blob: bytes, name: str) -> bytes:
@@ -410,7 +492,9 @@ def _strip_bdf_flags(blob: bytes, name: str) -> bytes:
     blob, n2 = re.subn(rb'<flags xlink:href= "[^"]*"/>\n', b"", blob)
     blob, n3 = re.subn(rb'<flags size="\d+" axes="[A-Z ]+"/>\n', b"", blob, count=1)
     if not (n1 == n2 == nint and n3 == 1):
-        raise RuntimeError(f"{name}: unexpected BDF flag layout ({n1}, {n2}, {n3}, {nint} integrations)")
+        raise RuntimeError(
+            f"{name}: unexpected BDF flag layout ({n1}, {n2}, {n3}, {nint} integrations)"
+        )
     return blob
 
 
@@ -428,7 +512,8 @@ def _write_flag_table(setup: dict, asdm: str) -> None:
             f"<endTime> {int(round(fl['end'] * 1e9))} </endTime> <reason> {fl['reason']} </reason> "
             f"<numAntenna> 1 </numAntenna> <antennaId> 1 1 {ant_tag[fl['antenna']]} </antennaId> "
             "<numPolarizationType> 0 </numPolarizationType> <numSpectralWindow> 0 </numSpectralWindow> "
-            "<numPairedAntenna> 0 </numPairedAntenna> </row>")
+            "<numPairedAntenna> 0 </numPairedAntenna> </row>"
+        )
     text = (
         '<?xml version="1.0" encoding="ISO-8859-1"?> <FlagTable xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" '
         'xmlns:flag="http://Alma/XASDM/FlagTable" xsi:schemaLocation="http://Alma/XASDM/FlagTable '
@@ -439,11 +524,18 @@ def _write_flag_table(setup: dict, asdm: str) -> None:
         'documentVersion="1"/> ' + "\n  ".join(rows) + "\n  </FlagTable> \n"
     )
     _write(os.path.join(asdm, "Flag.xml"), text)
-    new_entry = (f"<Table> <Name> Flag </Name> <NumberRows> {len(rows)} </NumberRows> "
-                 f'<Entity entityId="{entity}" entityIdEncrypted="na" entityTypeName="FlagTable" '
-                 'schemaVersion="1" documentVersion="1"/> </Table>')
-    asdm_xml, n = re.subn(r"<Table> <Name> Flag </Name> <NumberRows> \d+ </NumberRows>.*?</Table>",
-                          lambda _m: new_entry, asdm_xml, count=1, flags=re.S)
+    new_entry = (
+        f"<Table> <Name> Flag </Name> <NumberRows> {len(rows)} </NumberRows> "
+        f'<Entity entityId="{entity}" entityIdEncrypted="na" entityTypeName="FlagTable" '
+        'schemaVersion="1" documentVersion="1"/> </Table>'
+    )
+    asdm_xml, n = re.subn(
+        r"<Table> <Name> Flag </Name> <NumberRows> \d+ </NumberRows>.*?</Table>",
+        lambda _m: new_entry,
+        asdm_xml,
+        count=1,
+        flags=re.S,
+    )
     if n != 1:
         raise RuntimeError("ASDM.xml: no Flag table entry")
     _write(os.path.join(asdm, "ASDM.xml"), asdm_xml)

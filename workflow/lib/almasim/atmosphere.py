@@ -42,7 +42,9 @@ def geometry(setup: dict) -> dict[str, np.ndarray]:
         s_itrf[:, i] = (math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat))
     me.done()
     if np.min(el) < math.radians(15):
-        raise ValueError(f"elevation down to {math.degrees(np.min(el)):.1f} deg: choose another start time")
+        raise ValueError(
+            f"elevation down to {math.degrees(np.min(el)):.1f} deg: choose another start time"
+        )
     return {"field_id": fid, "az": az, "el": el, "airmass": 1.0 / np.sin(el), "s_itrf": s_itrf}
 
 
@@ -58,18 +60,22 @@ def field_elevations(setup: dict) -> dict[int, float]:
         azel = me.measure(me.direction("J2000", f["ra"], f["dec"]), "AZEL")
         elev[f["id"]] = float(qa.convert(azel["m1"], "deg")["value"])
         if elev[f["id"]] < 15:
-            raise ValueError(f"field {f['name']} at elevation {elev[f['id']]:.1f} deg: choose another start time")
+            raise ValueError(
+                f"field {f['name']} at elevation {elev[f['id']]:.1f} deg: choose another start time"
+            )
     return elev
 
 
 def _atm_init(at, ap: dict, pwv_mm: float) -> None:
-    at.initAtmProfile(altitude={"value": float(ap["altitude_m"]), "unit": "m"},
-                      temperature={"value": float(ap["ground_temperature_k"]), "unit": "K"},
-                      pressure={"value": float(ap["ground_pressure_mbar"]), "unit": "mbar"},
-                      humidity=float(ap["relative_humidity_percent"]),
-                      maxAltitude={"value": 48.0, "unit": "km"},
-                      h0={"value": float(ap["water_scale_height_km"]), "unit": "km"},
-                      atmType=int(ap.get("atm_type", 1)))
+    at.initAtmProfile(
+        altitude={"value": float(ap["altitude_m"]), "unit": "m"},
+        temperature={"value": float(ap["ground_temperature_k"]), "unit": "K"},
+        pressure={"value": float(ap["ground_pressure_mbar"]), "unit": "mbar"},
+        humidity=float(ap["relative_humidity_percent"]),
+        maxAltitude={"value": 48.0, "unit": "km"},
+        h0={"value": float(ap["water_scale_height_km"]), "unit": "km"},
+        atmType=int(ap.get("atm_type", 1)),
+    )
 
 
 def atm_model(setup: dict, elev: dict[int, float], geo: dict) -> dict[str, Any]:
@@ -93,8 +99,12 @@ def atm_model(setup: dict, elev: dict[int, float], geo: dict) -> dict[str, Any]:
     lo = min(setup["spws"][w]["freqs"][0] - setup["spws"][w]["width"] for w in setup["corr_spws"])
     hi = max(setup["spws"][w]["freqs"][-1] + setup["spws"][w]["width"] for w in setup["corr_spws"])
     res = max(res, (hi - lo) / 8000.0)
-    at.initSpectralWindow(nbands=1, fCenter={"value": (lo + hi) / 2, "unit": "Hz"},
-                          fWidth={"value": hi - lo, "unit": "Hz"}, fRes={"value": res, "unit": "Hz"})
+    at.initSpectralWindow(
+        nbands=1,
+        fCenter={"value": (lo + hi) / 2, "unit": "Hz"},
+        fWidth={"value": hi - lo, "unit": "Hz"},
+        fRes={"value": res, "unit": "Hz"},
+    )
     at.setUserWH2O({"value": pwv, "unit": "mm"})  # (needs the spectral window)
     n = at.getNumChan(0)
     freq = np.array([float(np.ravel(at.getChanFreq(c, 0)["value"])[0]) for c in range(n)]) * 1e9
@@ -102,11 +112,15 @@ def atm_model(setup: dict, elev: dict[int, float], geo: dict) -> dict[str, Any]:
     wet = np.asarray(at.getWetOpacitySpec(0)[1]["value"], float)
     o3 = np.array([at.getO3LinesOpacity(c, 0) for c in range(n)], float)
     nd = float(np.ravel(at.getNonDispersiveWetPathLength(0, 0)["value"])[0])
-    disp = np.array([float(np.ravel(at.getDispersiveWetPathLength(c, 0)["value"])[0]) for c in range(n)])
+    disp = np.array(
+        [float(np.ravel(at.getDispersiveWetPathLength(c, 0)["value"])[0]) for c in range(n)]
+    )
     tebb = {}
     for f in setup["fields"]:
         at.setAirMass(1.0 / math.sin(math.radians(elev[f["id"]])))
-        tebb[f["id"]] = np.asarray(at.getTebbSkySpec(spwid=0, wh2o={"value": pwv, "unit": "mm"})[1]["value"], float)
+        tebb[f["id"]] = np.asarray(
+            at.getTebbSkySpec(spwid=0, wh2o={"value": pwv, "unit": "mm"})[1]["value"], float
+        )
     at.setAirMass(1.0)
     g = {"freq": freq, "dry": dry, "wet": wet, "o3": o3, "ratio": 1.0 + disp / nd, "tebb": tebb}
     k_nd = nd / w_ground  # non-dispersive wet path per mm of precipitable water (m/mm)
@@ -120,8 +134,15 @@ def atm_model(setup: dict, elev: dict[int, float], geo: dict) -> dict[str, Any]:
         ratio[w] = np.interp(s["freqs"], g["freq"], g["ratio"])
         for f in setup["fields"]:
             tsky[f["id"]][w] = np.interp(s["freqs"], g["freq"], g["tebb"][f["id"]])
-    out = {"pwv_mm": pwv, "k_nd_m_per_mm": k_nd, "tau_zenith": tau, "tsky": tsky, "wet_path_ratio": ratio,
-           "lines": _atm_lines(setup, g), "atm_version": str(at.getAtmVersion())}
+    out = {
+        "pwv_mm": pwv,
+        "k_nd_m_per_mm": k_nd,
+        "tau_zenith": tau,
+        "tsky": tsky,
+        "wet_path_ratio": ratio,
+        "lines": _atm_lines(setup, g),
+        "atm_version": str(at.getAtmVersion()),
+    }
     at.done()
     if setup["has_wvr"]:
         at = atmosphere()
@@ -154,15 +175,26 @@ def _atm_lines(setup: dict, g: dict) -> list[dict[str, Any]]:
                     chans = np.nonzero(np.abs(s["freqs"] - freq[i]) <= fwhm)[0]
                     inside[str(w)] = [int(chans[0]), int(chans[-1])]
             if inside:
-                lines.append({"species": "O3", "freq_hz": float(freq[i]), "fwhm_hz": float(fwhm),
-                              "peak_zenith_opacity": float(o3[i]),
-                              "total_zenith_opacity_at_peak": float(g["dry"][i] + g["wet"][i]),
-                              "spw_channels_within_fwhm": inside})
+                lines.append(
+                    {
+                        "species": "O3",
+                        "freq_hz": float(freq[i]),
+                        "fwhm_hz": float(fwhm),
+                        "peak_zenith_opacity": float(o3[i]),
+                        "total_zenith_opacity_at_peak": float(g["dry"][i] + g["wet"][i]),
+                        "spw_channels_within_fwhm": inside,
+                    }
+                )
     return lines
 
 
-def tsys_spectra(setup: dict, atm: dict, elev: dict[int, float], eta: np.ndarray,
-                 trx_poly: tuple[np.ndarray, np.ndarray, np.ndarray]) -> tuple[dict, dict, dict]:
+def tsys_spectra(
+    setup: dict,
+    atm: dict,
+    elev: dict[int, float],
+    eta: np.ndarray,
+    trx_poly: tuple[np.ndarray, np.ndarray, np.ndarray],
+) -> tuple[dict, dict, dict]:
     """Tsys, Trx and Tsky[field][spw][ant, pol, chan] (K) of the correlator spws.
 
     Tsys = (Trx + eta*Tsky + (1-eta)*Tamb) / (eta*exp(-tau*A)), tau and Tsky from ATM (``atm``),
@@ -182,7 +214,7 @@ def tsys_spectra(setup: dict, atm: dict, elev: dict[int, float], eta: np.ndarray
         for w in setup["corr_spws"]:
             s = setup["spws"][w]
             dnu = (s["freqs"] - nu_c) / 1e9
-            trx = trx0 + trx1 * dnu + trx2 * dnu ** 2
+            trx = trx0 + trx1 * dnu + trx2 * dnu**2
             tau = atm["tau_zenith"][w]  # [chan]
             ext = np.exp(-tau * airmass)
             tsky = eta * atm["tsky"][f["id"]][w] + (1 - eta) * t_amb  # [ant, 1, chan]
@@ -201,8 +233,12 @@ def _wvr_grid(setup: dict, at, pwv: float, geo: dict) -> dict[str, Any]:
     bw = np.array([float(v) for v in wp["bandwidth_ghz"]]) * 1e9
     res = float(wp.get("resolution_mhz", 25.0)) * 1e6
     half = float(np.max(cf + bw / 2)) + res
-    at.initSpectralWindow(nbands=1, fCenter={"value": lo, "unit": "Hz"}, fWidth={"value": 2 * half, "unit": "Hz"},
-                          fRes={"value": res, "unit": "Hz"})
+    at.initSpectralWindow(
+        nbands=1,
+        fCenter={"value": lo, "unit": "Hz"},
+        fWidth={"value": 2 * half, "unit": "Hz"},
+        fRes={"value": res, "unit": "Hz"},
+    )
     n = at.getNumChan(0)
     freq = np.array([float(np.ravel(at.getChanFreq(c, 0)["value"])[0]) for c in range(n)]) * 1e9
     masks = []  # [channel][sideband] -> grid channels inside the filter
@@ -235,7 +271,7 @@ def _wvr_sky(grid: dict, airmass: np.ndarray, water_mm: np.ndarray) -> np.ndarra
     for ch in range(4):
         t = [np.interp(airmass, a_nodes, g[:, j, ch]) for j in range(3)]
         x = (water_mm - w_nodes[1]) / dw
-        out[..., ch] = t[1] + 0.5 * (t[2] - t[0]) * x + 0.5 * (t[2] - 2 * t[1] + t[0]) * x ** 2
+        out[..., ch] = t[1] + 0.5 * (t[2] - t[0]) * x + 0.5 * (t[2] - 2 * t[1] + t[0]) * x**2
     return out
 
 
@@ -264,4 +300,9 @@ def wvr_data(setup: dict, atm: dict, geo: dict, wet_zenith: np.ndarray, rng) -> 
     t_hi = _wvr_sky(atm["wvr"], np.array(a_med), np.array(atm["pwv_mm"] + dw))
     t_lo = _wvr_sky(atm["wvr"], np.array(a_med), np.array(atm["pwv_mm"] - dw))
     dtdl = c * (t_hi - t_lo) / (2 * dw * atm["k_nd_m_per_mm"] * a_med)
-    return {"tobs": tobs.astype(np.float32), "tobs_clean": clean, "dtdl_k_per_m": dtdl, "airmass_ref": a_med}
+    return {
+        "tobs": tobs.astype(np.float32),
+        "tobs_clean": clean,
+        "dtdl_k_per_m": dtdl,
+        "airmass_ref": a_med,
+    }

@@ -51,7 +51,9 @@ def draw_corruptions(setup: dict) -> dict[str, Any]:
     d_amp = rng.uniform(-1, 1, (nant, npol)) * float(gp["amp_drift_frac"])
     p_amp = _uniform(rng, gp["amp_drift_period_min"], (nant, npol)) * 60.0
     ph_amp = rng.uniform(0, 2 * np.pi, (nant, npol))
-    amp = amp0[..., None] * (1 + d_amp[..., None] * np.sin(2 * np.pi * dt / p_amp[..., None] + ph_amp[..., None]))
+    amp = amp0[..., None] * (
+        1 + d_amp[..., None] * np.sin(2 * np.pi * dt / p_amp[..., None] + ph_amp[..., None])
+    )
     off = rng.uniform(-1, 1, (nant, npol)) * float(gp["phase_offset_deg"])
     phase = np.broadcast_to(off[..., None], (nant, npol, len(times))).copy()
     for _ in range(int(gp["phase_terms"])):
@@ -78,7 +80,11 @@ def draw_corruptions(setup: dict) -> dict[str, Any]:
         c = _uniform(rng, bp["ripple_cycles"], (nant, npol, 1))
         ph = rng.uniform(0, 2 * np.pi, (nant, npol, 1))
         bphase = slope * x + a * np.cos(np.pi * c * x + ph)
-        bandpass[s["id"]] = {"amp": bamp, "phase_deg": bphase, "B": bamp * np.exp(1j * np.radians(bphase))}
+        bandpass[s["id"]] = {
+            "amp": bamp,
+            "phase_deg": bphase,
+            "B": bamp * np.exp(1j * np.radians(bphase)),
+        }
 
     # Tsys[field][spw][ant, pol, chan] (elevation of the field at its first atm scan): the Trx
     # polynomial and the forward efficiencies are drawn here, the spectra computed with ATM
@@ -96,16 +102,33 @@ def draw_corruptions(setup: dict) -> dict[str, Any]:
     # wet path: frozen turbulent screen over the array; slant path = airmass * zenith path
     screen = _wet_path_screen(setup, rng_atm)  # zenith path fluctuation [ant, time] (m)
     wet_zenith = screen["path_m"]
-    slant_wet = geo["airmass"][None, :] * wet_zenith  # non-dispersive slant wet path [ant, time] (m)
+    slant_wet = (
+        geo["airmass"][None, :] * wet_zenith
+    )  # non-dispersive slant wet path [ant, time] (m)
     # geometric path error of the online antenna positions: (r_online - r_true) . s(t)
     err = np.array([a["pos_error"] for a in setup["antennas"]])  # [ant, 3]
     geo_path = err @ geo["s_itrf"]  # [ant, time] (m)
     wvr = wvr_data(setup, atm, geo, wet_zenith, rng_atm) if setup["has_wvr"] else None
-    return {"gains": gains, "gain_amp": amp, "gain_phase_deg": phase, "bandpass": bandpass,
-            "tsys": tsys, "trx": trx_all, "tsky": tsky_all, "elevation_deg": elev, "eta": eta[:, 0, 0],
-            "atm": atm, "geo": geo, "screen": screen, "wet_path_zenith_m": wet_zenith, "wet_path_m": slant_wet,
-            "geo_path_m": geo_path, "wvr": wvr,
-            "noise_sigma": float(p["noise_sigma_jy"]) * setup["noise_scale"], "rng": rng}
+    return {
+        "gains": gains,
+        "gain_amp": amp,
+        "gain_phase_deg": phase,
+        "bandpass": bandpass,
+        "tsys": tsys,
+        "trx": trx_all,
+        "tsky": tsky_all,
+        "elevation_deg": elev,
+        "eta": eta[:, 0, 0],
+        "atm": atm,
+        "geo": geo,
+        "screen": screen,
+        "wet_path_zenith_m": wet_zenith,
+        "wet_path_m": slant_wet,
+        "geo_path_m": geo_path,
+        "wvr": wvr,
+        "noise_sigma": float(p["noise_sigma_jy"]) * setup["noise_scale"],
+        "rng": rng,
+    }
 
 
 def excess_path(setup: dict, model: dict, spw: int) -> np.ndarray:
@@ -114,7 +137,9 @@ def excess_path(setup: dict, model: dict, spw: int) -> np.ndarray:
     Wet path (non-dispersive, scaled per channel by ATM's dispersive/non-dispersive ratio) plus the
     geometric error of the online antenna positions. Visibility phase of baseline (i, j):
     2 pi nu / c * (P_i - P_j) * PHASE_SIGN."""
-    scale = model["atm"]["wet_path_ratio"][spw]  # [chan]: (nondispersive + dispersive) / nondispersive
+    scale = model["atm"]["wet_path_ratio"][
+        spw
+    ]  # [chan]: (nondispersive + dispersive) / nondispersive
     return model["wet_path_m"][:, :, None] * scale[None, None, :] + model["geo_path_m"][:, :, None]
 
 
@@ -151,14 +176,27 @@ def _wet_path_screen(setup: dict, rng) -> dict[str, Any]:
     noise = rng.standard_normal((na, nc)) + 1j * rng.standard_normal((na, nc))
     scr = np.fft.ifft2(noise * amp).real
     lag = int(round(300.0 / cell))
-    d300 = 0.5 * (np.mean((np.roll(scr, lag, axis=0) - scr) ** 2) + np.mean((np.roll(scr, lag, axis=1) - scr) ** 2))
+    d300 = 0.5 * (
+        np.mean((np.roll(scr, lag, axis=0) - scr) ** 2)
+        + np.mean((np.roll(scr, lag, axis=1) - scr) ** 2)
+    )
     scr *= rms300 / math.sqrt(d300)
     # bilinear interpolation (grid origin at the minimum coordinates, 2 l0 margin)
     ia = (a_pos - a_pos.min()) / cell + 2 * l0 / cell
     ic = (c_pos - across.min()) / cell + 2 * l0 / cell
     i0, j0 = np.floor(ia).astype(int), np.floor(ic).astype(int)
     fa, fc = ia - i0, ic - j0
-    path = ((1 - fa) * (1 - fc) * scr[i0, j0] + fa * (1 - fc) * scr[i0 + 1, j0]
-            + (1 - fa) * fc * scr[i0, j0 + 1] + fa * fc * scr[i0 + 1, j0 + 1])
-    return {"path_m": path, "rms_um_at_300m": rms300 * 1e6, "wind_speed_m_s": v,
-            "wind_toward_deg": float(wp["wind_toward_deg"]), "outer_scale_m": l0, "cell_m": cell}
+    path = (
+        (1 - fa) * (1 - fc) * scr[i0, j0]
+        + fa * (1 - fc) * scr[i0 + 1, j0]
+        + (1 - fa) * fc * scr[i0, j0 + 1]
+        + fa * fc * scr[i0 + 1, j0 + 1]
+    )
+    return {
+        "path_m": path,
+        "rms_um_at_300m": rms300 * 1e6,
+        "wind_speed_m_s": v,
+        "wind_toward_deg": float(wp["wind_toward_deg"]),
+        "outer_scale_m": l0,
+        "cell_m": cell,
+    }

@@ -69,8 +69,15 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
         noise = sigma * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
         # the correlator normalises by the total power, which includes the extended line
         power1, power2 = tsys1 + tline[None], tsys2 + tline[None]
-        cross = (g1 * np.conj(g2) * B1 * np.conj(B2) * atmph * (flux[None, :, :] + noise)
-                 / np.sqrt(power1 * power2))
+        cross = (
+            g1
+            * np.conj(g2)
+            * B1
+            * np.conj(B2)
+            * atmph
+            * (flux[None, :, :] + noise)
+            / np.sqrt(power1 * power2)
+        )
         auto = (np.abs(g1) ** 2 * np.abs(B1) ** 2 * power1 / AUTO_REF_K).astype(complex)
         is_auto = (a1 == a2)[None, None, :]
         data = np.where(is_auto, auto, cross).astype(np.complex64)
@@ -86,7 +93,9 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
         sub = tb.query(f"DATA_DESC_ID=={setup['wvr_spw']}")
         a1, a2 = sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")
         ti = _time_index(times_all, sub.getcol("TIME"))
-        tobs = np.where((a1 == a2)[None, None, :], model["wvr"]["tobs"][a1, ti, :].T[None, :, :], 0.0)
+        tobs = np.where(
+            (a1 == a2)[None, None, :], model["wvr"]["tobs"][a1, ti, :].T[None, :, :], 0.0
+        )
         nrow = sub.nrows()
         sub.putcol("DATA", tobs.astype(np.complex64))
         sub.putcol("FLAG", np.zeros(tobs.shape, bool))
@@ -107,7 +116,11 @@ def _field_flux(setup: dict, fld: dict, s: dict) -> np.ndarray:
 def _field_line_temperature(fld: dict, s: dict) -> np.ndarray:
     """Antenna temperature (K) of the field's extended line at the channels of spw ``s``."""
     line = fld["line"]
-    return np.zeros_like(s["freqs"]) if line is None else line["antenna_temperature_k"] * line_profile(line, s["freqs"])
+    return (
+        np.zeros_like(s["freqs"])
+        if line is None
+        else line["antenna_temperature_k"] * line_profile(line, s["freqs"])
+    )
 
 
 def solar_system_model(setup: dict, ms: str) -> tuple[dict, dict]:
@@ -126,8 +139,11 @@ def solar_system_model(setup: dict, ms: str) -> tuple[dict, dict]:
         result = setjy(vis=ms, field=f["name"], standard=f["model"], usescratch=True)
         if not result or str(f["id"]) not in result:
             raise RuntimeError(f"setjy({f['model']}) gave no model for {f['name']}: {result}")
-        fluxes[f["name"]] = {str(spw): float(v["fluxd"][0]) for spw, v in result[str(f["id"])].items()
-                             if spw.isdigit()}
+        fluxes[f["name"]] = {
+            str(spw): float(v["fluxd"][0])
+            for spw, v in result[str(f["id"])].items()
+            if spw.isdigit()
+        }
     tb = table()
     tb.open(ms, nomodify=False)
     for w in setup["corr_spws"]:
@@ -156,8 +172,15 @@ def write_syscal(setup: dict, model: dict, ms: str) -> None:
     path = os.path.join(ms, "SYSCAL")
 
     def col(vtype, comment, ndim=0, units=None, measinfo=None):
-        d = {"valueType": vtype, "dataManagerType": "StandardStMan", "dataManagerGroup": "StandardStMan",
-             "option": 0, "maxlen": 0, "comment": comment, "keywords": {}}
+        d = {
+            "valueType": vtype,
+            "dataManagerType": "StandardStMan",
+            "dataManagerGroup": "StandardStMan",
+            "option": 0,
+            "maxlen": 0,
+            "comment": comment,
+            "keywords": {},
+        }
         if ndim:
             d["ndim"] = ndim
         if units:
@@ -170,9 +193,15 @@ def write_syscal(setup: dict, model: dict, ms: str) -> None:
         "ANTENNA_ID": col("int", "ID of antenna in this array"),
         "FEED_ID": col("int", "Feed id"),
         "SPECTRAL_WINDOW_ID": col("int", "ID for this spectral window setup"),
-        "TIME": col("double", "Midpoint of time for which this set of parameters is accurate", units=["s"],
-                    measinfo={"type": "epoch", "Ref": "UTC"}),
-        "INTERVAL": col("double", "Interval for which this set of parameters is accurate", units=["s"]),
+        "TIME": col(
+            "double",
+            "Midpoint of time for which this set of parameters is accurate",
+            units=["s"],
+            measinfo={"type": "epoch", "Ref": "UTC"},
+        ),
+        "INTERVAL": col(
+            "double", "Interval for which this set of parameters is accurate", units=["s"]
+        ),
         "TCAL_FLAG": col("boolean", "Flag for TCAL"),
         "TCAL_SPECTRUM": col("float", "Calibration temp", ndim=2, units=["K"]),
         "TRX_FLAG": col("boolean", "Flag for TRX"),
@@ -180,7 +209,9 @@ def write_syscal(setup: dict, model: dict, ms: str) -> None:
         "TSKY_FLAG": col("boolean", "Flag for TSKY"),
         "TSKY_SPECTRUM": col("float", "Sky temperature", ndim=2, units=["K"]),
         "TSYS_FLAG": col("boolean", "Flag for TSYS"),
-        "TSYS_SPECTRUM": col("float", "System temp. for each of the two receptors", ndim=2, units=["K"]),
+        "TSYS_SPECTRUM": col(
+            "float", "System temp. for each of the two receptors", ndim=2, units=["K"]
+        ),
     }
     tb.create(path, desc)
     rows = []
@@ -201,8 +232,12 @@ def write_syscal(setup: dict, model: dict, ms: str) -> None:
         tb.putcell("TIME", r, (sc["start"] + sc["end"]) / 2)
         tb.putcell("INTERVAL", r, sc["end"] - sc["start"])
         ts = model["tsys"][fid][spw][ia].astype(np.float32)
-        for name, val in (("TSYS", ts), ("TRX", model["trx"][fid][spw][ia].astype(np.float32)),
-                          ("TSKY", model["tsky"][fid][spw][ia].astype(np.float32)), ("TCAL", ts)):
+        for name, val in (
+            ("TSYS", ts),
+            ("TRX", model["trx"][fid][spw][ia].astype(np.float32)),
+            ("TSKY", model["tsky"][fid][spw][ia].astype(np.float32)),
+            ("TCAL", ts),
+        ):
             tb.putcell(f"{name}_SPECTRUM", r, val)
             tb.putcell(f"{name}_FLAG", r, False)
     tb.putinfo({"type": "SysCal", "subType": "", "readme": "simulated by simulate_eb.py"})

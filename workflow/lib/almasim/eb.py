@@ -33,7 +33,9 @@ from almasim.truth import write_antpos, write_truth
 from almasim.verify import verify_asdm
 
 
-def simulate_eb(*, params: dict, eb: str, asdm: str, truth: str, antpos_json: str, log: str) -> None:
+def simulate_eb(
+    *, params: dict, eb: str, asdm: str, truth: str, antpos_json: str, log: str
+) -> None:
     """Simulate execution block ``eb`` of the demo MOUS described by ``params``.
 
     Parameters

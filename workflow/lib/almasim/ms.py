@@ -35,29 +35,51 @@ def simulate_empty_ms(setup: dict, ms: str) -> None:
         # the MS (and the ASDM) carry the positions used online, which may be in error; the
         # visibilities are computed with the true ones (see corruptions.excess_path)
         pos = [a["itrf_online"] for a in ants]
-        sm.setconfig(telescopename=p.get("telescope", "ALMA"),
-                     x=[q[0] for q in pos], y=[q[1] for q in pos], z=[q[2] for q in pos],
-                     dishdiameter=[setup["dish_diameter_m"]] * len(ants), mount=["ALT-AZ"] * len(ants),
-                     antname=[a["name"] for a in ants], padname=[a["pad"] for a in ants],
-                     coordsystem="global", referencelocation=me.observatory("ALMA"))
+        sm.setconfig(
+            telescopename=p.get("telescope", "ALMA"),
+            x=[q[0] for q in pos],
+            y=[q[1] for q in pos],
+            z=[q[2] for q in pos],
+            dishdiameter=[setup["dish_diameter_m"]] * len(ants),
+            mount=["ALT-AZ"] * len(ants),
+            antname=[a["name"] for a in ants],
+            padname=[a["pad"] for a in ants],
+            coordsystem="global",
+            referencelocation=me.observatory("ALMA"),
+        )
         for s in setup["spws"]:
             # WVR: an evenly spaced placeholder; repair_ms writes the real (uneven) channels
-            sm.setspwindow(spwname=s["name"], freq=f"{s['freqs'][0]:.3f}Hz", deltafreq=f"{s['width']:.6f}Hz",
-                           freqresolution=f"{s['width']:.6f}Hz", nchannels=s["nchan"],
-                           stokes=" ".join(s["corr"]), refcode="TOPO")
+            sm.setspwindow(
+                spwname=s["name"],
+                freq=f"{s['freqs'][0]:.3f}Hz",
+                deltafreq=f"{s['width']:.6f}Hz",
+                freqresolution=f"{s['width']:.6f}Hz",
+                nchannels=s["nchan"],
+                stokes=" ".join(s["corr"]),
+                refcode="TOPO",
+            )
         sm.setfeed(mode="perfect X Y", pol=[""])
         for f in setup["fields"]:
-            sm.setfield(sourcename=f["name"], sourcedirection=me.direction("J2000", f["ra"], f["dec"]))
+            sm.setfield(
+                sourcename=f["name"], sourcedirection=me.direction("J2000", f["ra"], f["dec"])
+            )
         sm.setlimits(shadowlimit=0.001, elevationlimit="3deg")
         sm.setauto(autocorrwt=1.0)
         # The simulator converts the reference epoch to TAI and then writes those seconds as UTC
         # (TIME would be 37 s late): give it the UTC start labelled as TAI.
-        sm.settimes(integrationtime=f"{setup['tint']}s", usehourangle=False,
-                    referencetime=me.epoch("TAI", mjd_s_to_casa(t0)))
+        sm.settimes(
+            integrationtime=f"{setup['tint']}s",
+            usehourangle=False,
+            referencetime=me.epoch("TAI", mjd_s_to_casa(t0)),
+        )
         for sc in setup["scans"]:
             for spw in sc["spws"]:
-                ok = sm.observe(sourcename=sc["field"], spwname=setup["spws"][spw]["name"],
-                                starttime=f"{sc['start'] - t0:.3f}s", stoptime=f"{sc['end'] - t0:.3f}s")
+                ok = sm.observe(
+                    sourcename=sc["field"],
+                    spwname=setup["spws"][spw]["name"],
+                    starttime=f"{sc['start'] - t0:.3f}s",
+                    stoptime=f"{sc['end'] - t0:.3f}s",
+                )
                 if not ok:
                     raise RuntimeError(f"simulator observe failed for scan {sc['scan']} spw {spw}")
     finally:
@@ -99,8 +121,10 @@ def repair_ms(setup: dict, ms: str) -> None:
             raise RuntimeError(f"scan {sc['scan']}: simulator rows with the wrong field")
         expected = scan_rows(setup, sc)
         if sel.sum() != expected:
-            raise RuntimeError(f"scan {sc['scan']}: simulator wrote {sel.sum()} rows, expected {expected} "
-                               "(elevation or shadow limit?)")
+            raise RuntimeError(
+                f"scan {sc['scan']}: simulator wrote {sel.sum()} rows, expected {expected} "
+                "(elevation or shadow limit?)"
+            )
         scan[sel] = sc["scan"]
         state[sel] = modes.index(sc["obs_mode"])
     if np.any(scan == 0):
@@ -133,7 +157,10 @@ def repair_ms(setup: dict, ms: str) -> None:
     tb.putcol("POLARIZATION_ID", np.array(new_pol, dtype=np.int32))
     tb.close()
     tb.open(ms + "/POLARIZATION", nomodify=False)
-    rows = {c: [tb.getcell(c, r) for r in keep] for c in ("CORR_TYPE", "CORR_PRODUCT", "NUM_CORR", "FLAG_ROW")}
+    rows = {
+        c: [tb.getcell(c, r) for r in keep]
+        for c in ("CORR_TYPE", "CORR_PRODUCT", "NUM_CORR", "FLAG_ROW")
+    }
     tb.removerows(list(range(tb.nrows())))
     tb.addrows(len(keep))
     for c, vals in rows.items():
@@ -144,9 +171,19 @@ def repair_ms(setup: dict, ms: str) -> None:
     # SPECTRAL_WINDOW: ALMA names and baseband numbers; the WVR window's uneven channels
     tb.open(ms + "/SPECTRAL_WINDOW", nomodify=False)
     if "BBC_NO" not in tb.colnames():
-        tb.addcols({"BBC_NO": {"valueType": "int", "dataManagerType": "StandardStMan",
-                               "dataManagerGroup": "StandardStMan", "option": 0, "maxlen": 0,
-                               "comment": "Baseband converter number", "keywords": {}}})
+        tb.addcols(
+            {
+                "BBC_NO": {
+                    "valueType": "int",
+                    "dataManagerType": "StandardStMan",
+                    "dataManagerGroup": "StandardStMan",
+                    "option": 0,
+                    "maxlen": 0,
+                    "comment": "Baseband converter number",
+                    "keywords": {},
+                }
+            }
+        )
     tb.putcol("BBC_NO", np.array([s["baseband"] for s in setup["spws"]], dtype=np.int32))
     tb.putcol("NAME", np.array([s["name"] for s in setup["spws"]]))
     if wvr is not None:
@@ -158,7 +195,9 @@ def repair_ms(setup: dict, ms: str) -> None:
         tb.putcell("REF_FREQUENCY", wvr, s["freqs"][0])
     for s in setup["spws"]:
         if not np.allclose(tb.getcell("CHAN_FREQ", s["id"]), s["freqs"], rtol=0, atol=1.0):
-            raise RuntimeError(f"simulator channel frequencies of spw {s['id']} differ from the setup")
+            raise RuntimeError(
+                f"simulator channel frequencies of spw {s['id']} differ from the setup"
+            )
     tb.close()
 
     # STATE: one row per distinct OBS_MODE
@@ -226,8 +265,10 @@ def scan_rows(setup: dict, sc: dict, wvr_autos_only: bool = False) -> int:
     """MS rows of scan ``sc``: all baselines (cross + auto) of each spw; with ``wvr_autos_only``
     the autocorrelations only of the WVR window (ALMA radiometer data)."""
     nant = len(setup["antennas"])
-    per_int = sum(nant if (setup["spws"][w]["type"] == "WVR" and wvr_autos_only) else _nbaselines(setup)
-                  for w in sc["spws"])
+    per_int = sum(
+        nant if (setup["spws"][w]["type"] == "WVR" and wvr_autos_only) else _nbaselines(setup)
+        for w in sc["spws"]
+    )
     return sc["nint"] * per_int
 
 

@@ -46,8 +46,9 @@ def mjd_s_to_casa(t: float) -> str:
     return d.strftime("%Y/%m/%d/%H:%M:%S.") + f"{d.microsecond // 1000:03d}"
 
 
-def _add_solar_system_flux_calibrator(sso: dict, ebp: dict, fields: list[dict],
-                                      scans: list[dict]) -> tuple[list[dict], list[dict]]:
+def _add_solar_system_flux_calibrator(
+    sso: dict, ebp: dict, fields: list[dict], scans: list[dict]
+) -> tuple[list[dict], list[dict]]:
     """A solar-system body as the EB's flux calibrator: a field at the body's J2000 position
     (casadata JPL-Horizons ephemeris, at the EB start) with CALIBRATE_FLUX, its ATMOSPHERE and
     observing scans after scan ``after_scan``; the other fields lose CALIBRATE_FLUX. Its
@@ -56,12 +57,25 @@ def _add_solar_system_flux_calibrator(sso: dict, ebp: dict, fields: list[dict],
     ra_deg, dec_deg = _ephemeris_position(body, _utc_to_mjd_s(ebp["start_utc"]) / DAY_S)
     for f in fields:
         f["intents"] = [i for i in f["intents"] if i != "CALIBRATE_FLUX"]
-    fields = fields + [{"id": len(fields), "name": body, "role": "flux", "ra": f"{ra_deg!r}deg",
-                        "dec": f"{dec_deg!r}deg", "intents": ["CALIBRATE_FLUX"], "flux_jy": None,
-                        "spix": None, "line": None, "model": "Butler-JPL-Horizons 2012"}]
+    fields = fields + [
+        {
+            "id": len(fields),
+            "name": body,
+            "role": "flux",
+            "ra": f"{ra_deg!r}deg",
+            "dec": f"{dec_deg!r}deg",
+            "intents": ["CALIBRATE_FLUX"],
+            "flux_jy": None,
+            "spix": None,
+            "line": None,
+            "model": "Butler-JPL-Horizons 2012",
+        }
+    ]
     after = int(sso["after_scan"])
-    added = [{"field": body, "kind": "atm", "duration_s": 20},
-             {"field": body, "kind": "obs", "duration_s": float(sso["duration_s"])}]
+    added = [
+        {"field": body, "kind": "atm", "duration_s": 20},
+        {"field": body, "kind": "obs", "duration_s": float(sso["duration_s"])},
+    ]
     return fields, scans[:after] + added + scans[after:]
 
 
@@ -79,7 +93,9 @@ def _ephemeris_position(body: str, mjd: float) -> tuple[float, float]:
         tb.close()
         if mjds.min() <= mjd <= mjds.max():
             return float(np.interp(mjd, mjds, ra)), float(np.interp(mjd, mjds, dec))
-    raise ValueError(f"no casadata JPL-Horizons ephemeris of {body} covers MJD {mjd:.2f} ({pattern})")
+    raise ValueError(
+        f"no casadata JPL-Horizons ephemeris of {body} covers MJD {mjd:.2f} ({pattern})"
+    )
 
 
 def _line_params(field: dict) -> dict[str, float] | None:
@@ -90,8 +106,12 @@ def _line_params(field: dict) -> dict[str, float] | None:
     missing = {"centre_ghz", "fwhm_mhz", "flux_jy", "antenna_temperature_k"} - set(line)
     if missing:
         raise ValueError(f"field {field['name']}: line needs {sorted(missing)}")
-    return {"centre_hz": float(line["centre_ghz"]) * 1e9, "fwhm_hz": float(line["fwhm_mhz"]) * 1e6,
-            "flux_jy": float(line["flux_jy"]), "antenna_temperature_k": float(line["antenna_temperature_k"])}
+    return {
+        "centre_hz": float(line["centre_ghz"]) * 1e9,
+        "fwhm_hz": float(line["fwhm_mhz"]) * 1e6,
+        "flux_jy": float(line["flux_jy"]),
+        "antenna_temperature_k": float(line["antenna_temperature_k"]),
+    }
 
 
 def line_profile(line: dict | None, freqs: np.ndarray) -> np.ndarray:
@@ -119,9 +139,13 @@ def _itrf_to_enu(itrf: np.ndarray, ref: np.ndarray) -> np.ndarray:
     x, y, z = ref
     lon = math.atan2(y, x)
     lat = math.atan2(z, math.hypot(x, y))  # geocentric latitude: fine for a local tangent plane
-    rot = np.array([[-math.sin(lon), math.cos(lon), 0.0],
-                    [-math.sin(lat) * math.cos(lon), -math.sin(lat) * math.sin(lon), math.cos(lat)],
-                    [math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)]])
+    rot = np.array(
+        [
+            [-math.sin(lon), math.cos(lon), 0.0],
+            [-math.sin(lat) * math.cos(lon), -math.sin(lat) * math.sin(lon), math.cos(lat)],
+            [math.cos(lat) * math.cos(lon), math.cos(lat) * math.sin(lon), math.sin(lat)],
+        ]
+    )
     return (np.asarray(itrf) - ref) @ rot.T
 
 
@@ -139,7 +163,9 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
     arr = _array_params(params, array)
     has_wvr = bool(ebp.get("wvr", array == "12m"))
     if has_wvr and array != "12m":
-        raise ValueError(f"EB {eb}: the ACA 7 m antennas have no water-vapour radiometers (wvr: false)")
+        raise ValueError(
+            f"EB {eb}: the ACA 7 m antennas have no water-vapour radiometers (wvr: false)"
+        )
 
     # antennas: pads of a casadata simmos configuration, LOC -> ITRF with simutil
     cfg = os.path.join(_casadata_dir(), "alma", "simmos", arr["array_config"])
@@ -147,19 +173,33 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
         raise FileNotFoundError(cfg)
     x, y, z, _d, pads, _names, _tel, _obs = simutil().readantenna(cfg)
     padpos = {str(p): (float(a), float(b), float(c)) for p, a, b, c in zip(pads, x, y, z)}
-    errors = {str(k): [float(v) for v in val] for k, val in (ebp.get("antenna_position_errors_m") or {}).items()}
+    errors = {
+        str(k): [float(v) for v in val]
+        for k, val in (ebp.get("antenna_position_errors_m") or {}).items()
+    }
     antennas = []
     for a in arr["antennas"]:
         if a["pad"] not in padpos:
             raise ValueError(f"pad {a['pad']} of antenna {a['name']} not in {cfg}")
         err = errors.pop(a["name"], [0.0, 0.0, 0.0])
         if len(err) != 3:
-            raise ValueError(f"EB {eb}: antenna_position_errors_m[{a['name']}] must be [dx, dy, dz] (ITRF, m)")
+            raise ValueError(
+                f"EB {eb}: antenna_position_errors_m[{a['name']}] must be [dx, dy, dz] (ITRF, m)"
+            )
         true = np.array(padpos[a["pad"]])
-        antennas.append({"name": a["name"], "pad": a["pad"], "itrf": tuple(true.tolist()),
-                         "itrf_online": tuple((true + np.array(err)).tolist()), "pos_error": np.array(err)})
+        antennas.append(
+            {
+                "name": a["name"],
+                "pad": a["pad"],
+                "itrf": tuple(true.tolist()),
+                "itrf_online": tuple((true + np.array(err)).tolist()),
+                "pos_error": np.array(err),
+            }
+        )
     if errors:
-        raise ValueError(f"EB {eb}: antenna_position_errors_m for antennas not in the array: {sorted(errors)}")
+        raise ValueError(
+            f"EB {eb}: antenna_position_errors_m for antennas not in the array: {sorted(errors)}"
+        )
     itrf = np.array([a["itrf"] for a in antennas])
     centre = itrf.mean(axis=0)
     for a, enu in zip(antennas, _itrf_to_enu(itrf, centre)):
@@ -180,9 +220,21 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
         width = bw / nchan
         centre_f = float(s["centre_ghz"]) * 1e9
         freqs = centre_f - bw / 2 + (np.arange(nchan) + 0.5) * width
-        spws.append({"id": i, "name": s["name"], "type": s["type"].upper(), "baseband": int(s["baseband"]),
-                     "nchan": nchan, "width": width, "bandwidth": bw, "centre": centre_f, "freqs": freqs,
-                     "widths": np.full(nchan, width), "corr": None})
+        spws.append(
+            {
+                "id": i,
+                "name": s["name"],
+                "type": s["type"].upper(),
+                "baseband": int(s["baseband"]),
+                "nchan": nchan,
+                "width": width,
+                "bandwidth": bw,
+                "centre": centre_f,
+                "freqs": freqs,
+                "widths": np.full(nchan, width),
+                "corr": None,
+            }
+        )
     tdm = [s["id"] for s in spws if s["type"] == "TDM"]
     fdm = [s["id"] for s in spws if s["type"] == "FDM"]
     if not tdm or not fdm:
@@ -205,16 +257,38 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
             raise ValueError("wvr: four channels (if_centre_ghz, bandwidth_ghz)")
         freqs = float(wp["lo_ghz"]) * 1e9 + cf
         wvr_spw = len(spws)
-        spws.append({"id": wvr_spw, "name": str(wp.get("spw_name", "WVR#NOMINAL")), "type": "WVR", "baseband": 0,
-                     "nchan": 4, "width": float(bws[0]), "bandwidth": float(bws.sum()),
-                     "centre": float((freqs[0] + freqs[-1]) / 2), "freqs": freqs, "widths": bws, "corr": ["XX"]})
+        spws.append(
+            {
+                "id": wvr_spw,
+                "name": str(wp.get("spw_name", "WVR#NOMINAL")),
+                "type": "WVR",
+                "baseband": 0,
+                "nchan": 4,
+                "width": float(bws[0]),
+                "bandwidth": float(bws.sum()),
+                "centre": float((freqs[0] + freqs[-1]) / 2),
+                "freqs": freqs,
+                "widths": bws,
+                "corr": ["XX"],
+            }
+        )
     corr_spws = sorted(tdm + fdm)
 
     fields = []
     for i, f in enumerate(params["fields"]):
-        fields.append({"id": i, "name": f["name"], "role": f["role"], "ra": f["ra"], "dec": f["dec"],
-                       "intents": list(f["intents"]), "flux_jy": float(f["flux_jy"]), "spix": float(f["spix"]),
-                       "line": _line_params(f)})
+        fields.append(
+            {
+                "id": i,
+                "name": f["name"],
+                "role": f["role"],
+                "ra": f["ra"],
+                "dec": f["dec"],
+                "intents": list(f["intents"]),
+                "flux_jy": float(f["flux_jy"]),
+                "spix": float(f["spix"]),
+                "line": _line_params(f),
+            }
+        )
     scan_list = list(params["scans"])
     sso = ebp.get("solar_system_flux_calibrator")
     if sso:
@@ -242,10 +316,21 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
             raise ValueError(f"scan {k}: kind must be atm or obs")
         if wvr_spw is not None:
             sspw.append(wvr_spw)  # the WVRs observe all the time
-        scans.append({"scan": k, "field": f["name"], "field_id": f["id"], "kind": sc["kind"],
-                      "intents": intents, "obs_mode": ",".join(f"{i}#ON_SOURCE" for i in intents),
-                      "spws": sspw, "nint": nint, "start": t, "end": t + nint * tint,
-                      "times": t + (np.arange(nint) + 0.5) * tint})
+        scans.append(
+            {
+                "scan": k,
+                "field": f["name"],
+                "field_id": f["id"],
+                "kind": sc["kind"],
+                "intents": intents,
+                "obs_mode": ",".join(f"{i}#ON_SOURCE" for i in intents),
+                "spws": sspw,
+                "nint": nint,
+                "start": t,
+                "end": t + nint * tint,
+                "times": t + (np.arange(nint) + 0.5) * tint,
+            }
+        )
         t = t + nint * tint + slew
     for f in fields:
         if not any(s["field_id"] == f["id"] and s["kind"] == "atm" for s in scans):
@@ -258,8 +343,15 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
             raise ValueError(f"EB {eb}: online flag: unknown antenna {fl['antenna']}")
         sc = scans[int(fl["scan"]) - 1]
         start = sc["start"] + float(fl["start_offset_s"])
-        online_flags.append({"antenna": fl["antenna"], "scan": sc["scan"], "start": start,
-                             "end": start + float(fl["duration_s"]), "reason": str(fl["reason"]).replace(" ", "_")})
+        online_flags.append(
+            {
+                "antenna": fl["antenna"],
+                "scan": sc["scan"],
+                "start": start,
+                "end": start + float(fl["duration_s"]),
+                "reason": str(fl["reason"]).replace(" ", "_"),
+            }
+        )
 
     corr = [c.upper() for c in params.get("correlations", ["XX", "YY"])]
     if corr not in (["XX", "YY"], ["XX"]):
@@ -268,11 +360,35 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
         if s["corr"] is None:
             s["corr"] = corr
     dish = float(arr["dish_diameter_m"])
-    noise_scale = (float(_array_params(params, "12m")["dish_diameter_m"]) / dish) ** 2 if array != "12m" else 1.0
-    return {"params": params, "eb": eb, "ebp": ebp, "seed": int(params["seed"]) + int(ebp["seed_offset"]),
-            "array": array, "array_config": arr["array_config"], "dish_diameter_m": dish, "noise_scale": noise_scale,
-            "has_wvr": has_wvr, "wvr_spw": wvr_spw, "wvr_bad_antennas": bad_wvr,
-            "antennas": antennas, "array_centre_itrf": centre, "spws": spws, "tdm": tdm, "fdm": fdm,
-            "corr_spws": corr_spws, "fields": fields, "scans": scans,
-            "tint": tint, "corr": corr, "npol": len(corr), "nu0": float(params["ref_freq_ghz"]) * 1e9,
-            "online_flags": online_flags, "times": np.concatenate([s["times"] for s in scans])}
+    noise_scale = (
+        (float(_array_params(params, "12m")["dish_diameter_m"]) / dish) ** 2
+        if array != "12m"
+        else 1.0
+    )
+    return {
+        "params": params,
+        "eb": eb,
+        "ebp": ebp,
+        "seed": int(params["seed"]) + int(ebp["seed_offset"]),
+        "array": array,
+        "array_config": arr["array_config"],
+        "dish_diameter_m": dish,
+        "noise_scale": noise_scale,
+        "has_wvr": has_wvr,
+        "wvr_spw": wvr_spw,
+        "wvr_bad_antennas": bad_wvr,
+        "antennas": antennas,
+        "array_centre_itrf": centre,
+        "spws": spws,
+        "tdm": tdm,
+        "fdm": fdm,
+        "corr_spws": corr_spws,
+        "fields": fields,
+        "scans": scans,
+        "tint": tint,
+        "corr": corr,
+        "npol": len(corr),
+        "nu0": float(params["ref_freq_ghz"]) * 1e9,
+        "online_flags": online_flags,
+        "times": np.concatenate([s["times"] for s in scans]),
+    }

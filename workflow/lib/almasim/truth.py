@@ -62,8 +62,9 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
     wet_phase = {}
     for s in corr_spws:  # wet-path phase at the spw centre (dispersive part included)
         ratio = float(np.interp(s["centre"], s["freqs"], atm_m["wet_path_ratio"][s["id"]]))
-        wet_phase[str(s["id"])] = _r(np.degrees(PHASE_SIGN * 2 * np.pi * s["centre"] / C
-                                                * model["wet_path_m"] * ratio), 5)
+        wet_phase[str(s["id"])] = _r(
+            np.degrees(PHASE_SIGN * 2 * np.pi * s["centre"] / C * model["wet_path_m"] * ratio), 5
+        )
     truth = {
         "schema_version": 2,
         "eb": setup["eb"],
@@ -80,25 +81,71 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
         "noise_sigma_jy": model["noise_sigma"],
         "nu0_hz": setup["nu0"],
         "correlations": setup["corr"],
-        "antennas": [{"id": i, "name": a["name"], "station": a["pad"], "position_itrf_m": list(a["itrf"]),
-                      "position_online_itrf_m": list(a["itrf_online"]),
-                      "position_error_m": [float(v) for v in a["pos_error"]],
-                      "dish_diameter_m": setup["dish_diameter_m"]} for i, a in enumerate(setup["antennas"])],
-        "fields": [{"id": f["id"], "name": f["name"], "role": f["role"], "ra": f["ra"], "dec": f["dec"],
-                    "intents": [f"{i}#ON_SOURCE" for i in f["intents"]], "S0_jy": f["flux_jy"], "spix": f["spix"],
-                    "nu0_hz": setup["nu0"], "line": f["line"], "model": f.get("model"),
-                    "model_flux_jy": model["sso_flux"].get(f["name"])} for f in setup["fields"]],
+        "antennas": [
+            {
+                "id": i,
+                "name": a["name"],
+                "station": a["pad"],
+                "position_itrf_m": list(a["itrf"]),
+                "position_online_itrf_m": list(a["itrf_online"]),
+                "position_error_m": [float(v) for v in a["pos_error"]],
+                "dish_diameter_m": setup["dish_diameter_m"],
+            }
+            for i, a in enumerate(setup["antennas"])
+        ],
+        "fields": [
+            {
+                "id": f["id"],
+                "name": f["name"],
+                "role": f["role"],
+                "ra": f["ra"],
+                "dec": f["dec"],
+                "intents": [f"{i}#ON_SOURCE" for i in f["intents"]],
+                "S0_jy": f["flux_jy"],
+                "spix": f["spix"],
+                "nu0_hz": setup["nu0"],
+                "line": f["line"],
+                "model": f.get("model"),
+                "model_flux_jy": model["sso_flux"].get(f["name"]),
+            }
+            for f in setup["fields"]
+        ],
         "auto_ref_k": AUTO_REF_K,
-        "spws": [{"id": s["id"], "name": s["name"], "type": s["type"], "baseband": s["baseband"],
-                  "nchan": s["nchan"], "chan_width_hz": (s["width"] if s["type"] != "WVR" else s["widths"].tolist()),
-                  "chan_freq_hz": s["freqs"].tolist()}
-                 for s in setup["spws"]],
-        "scans": [{"scan": s["scan"], "field": s["field"], "field_id": s["field_id"],
-                   "intents": [f"{i}#ON_SOURCE" for i in s["intents"]], "spws": s["spws"],
-                   "start_mjd_s": s["start"], "end_mjd_s": s["end"], "n_integrations": s["nint"]}
-                  for s in setup["scans"]],
-        "online_flags": [{"antenna": f["antenna"], "scan": f["scan"], "start_mjd_s": f["start"],
-                          "end_mjd_s": f["end"], "reason": f["reason"]} for f in setup["online_flags"]],
+        "spws": [
+            {
+                "id": s["id"],
+                "name": s["name"],
+                "type": s["type"],
+                "baseband": s["baseband"],
+                "nchan": s["nchan"],
+                "chan_width_hz": (s["width"] if s["type"] != "WVR" else s["widths"].tolist()),
+                "chan_freq_hz": s["freqs"].tolist(),
+            }
+            for s in setup["spws"]
+        ],
+        "scans": [
+            {
+                "scan": s["scan"],
+                "field": s["field"],
+                "field_id": s["field_id"],
+                "intents": [f"{i}#ON_SOURCE" for i in s["intents"]],
+                "spws": s["spws"],
+                "start_mjd_s": s["start"],
+                "end_mjd_s": s["end"],
+                "n_integrations": s["nint"],
+            }
+            for s in setup["scans"]
+        ],
+        "online_flags": [
+            {
+                "antenna": f["antenna"],
+                "scan": f["scan"],
+                "start_mjd_s": f["start"],
+                "end_mjd_s": f["end"],
+                "reason": f["reason"],
+            }
+            for f in setup["online_flags"]
+        ],
         "gains": {
             "description": "g[ant][pol][time] = amp * exp(1j*radians(phase_deg)); time = MS TIME (MJD s, UTC)",
             "pols": pols,
@@ -108,15 +155,19 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
         },
         "bandpass": {
             "description": "B[spw][ant][pol][chan] = amp * exp(1j*radians(phase_deg)), at spws[].chan_freq_hz",
-            "spw": {str(s["id"]): {"amp": _r(model["bandpass"][s["id"]]["amp"]),
-                                   "phase_deg": _r(model["bandpass"][s["id"]]["phase_deg"])}
-                    for s in corr_spws},
+            "spw": {
+                str(s["id"]): {
+                    "amp": _r(model["bandpass"][s["id"]]["amp"]),
+                    "phase_deg": _r(model["bandpass"][s["id"]]["phase_deg"]),
+                }
+                for s in corr_spws
+            },
         },
         "tsys": {
             "description": "Tsys[field][spw][ant][pol][chan] in K at spws[].chan_freq_hz, constant in time; "
-                           "TDM values are in SYSCAL at the field's atm scans. "
-                           "Tsys = (Trx + eta*Tsky + (1-eta)*Tamb) / (eta*exp(-tau*A)), tau(nu) and Tsky(nu, A) "
-                           "from casatools.atmosphere (ATM) at the EB's PWV, A = 1/sin(elevation_deg)",
+            "TDM values are in SYSCAL at the field's atm scans. "
+            "Tsys = (Trx + eta*Tsky + (1-eta)*Tamb) / (eta*exp(-tau*A)), tau(nu) and Tsky(nu, A) "
+            "from casatools.atmosphere (ATM) at the EB's PWV, A = 1/sin(elevation_deg)",
             "field": tsys_out,
             "forward_efficiency": {n: round(float(e), 6) for n, e in zip(names, model["eta"])},
             "t_amb_k": float(p["atmosphere"]["ground_temperature_k"]),
@@ -125,7 +176,7 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
         },
         "atmosphere": {
             "description": "casatools.atmosphere (ATM) model of the site; k_nd = non-dispersive wet path per mm "
-                           "of zenith PWV",
+            "of zenith PWV",
             "atm_version": atm_m["atm_version"],
             "pwv_mm": atm_m["pwv_mm"],
             "k_nd_m_per_mm": atm_m["k_nd_m_per_mm"],
@@ -133,22 +184,25 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
         },
         "antenna_positions": {
             "description": "The ASDM/MS carry the online positions position_online_itrf_m = position_itrf_m + "
-                           "position_error_m; the position-service JSON (<eb>.antennapos.json) the true ones. "
-                           "path_error_m[ant][time] = position_error_m . s(t), s = unit vector of the observed "
-                           "field in ITRF: the excess path the data carry (see wet_path.description for the phase)",
-            "errors_m": {a["name"]: [float(v) for v in a["pos_error"]] for a in setup["antennas"]
-                         if np.any(a["pos_error"] != 0)},
+            "position_error_m; the position-service JSON (<eb>.antennapos.json) the true ones. "
+            "path_error_m[ant][time] = position_error_m . s(t), s = unit vector of the observed "
+            "field in ITRF: the excess path the data carry (see wet_path.description for the phase)",
+            "errors_m": {
+                a["name"]: [float(v) for v in a["pos_error"]]
+                for a in setup["antennas"]
+                if np.any(a["pos_error"] != 0)
+            },
             "times_mjd_s": setup["times"].tolist(),
             "path_error_m": _r(model["geo_path_m"], 6),
         },
         "wet_path": {
             "description": "Excess path P_i(t, nu) = path_m[i][t] * r(nu) + antenna_positions.path_error_m[i][t]; "
-                           "DATA(i, j) carries exp(1j * phase_sign * 2 pi nu / c * (P_i - P_j)). path_m: slant, "
-                           "non-dispersive wet path = airmass(t) * zenith_path_m (frozen turbulent screen, "
-                           "fluctuation about the EB mean PWV); r(nu) = (non-dispersive + dispersive) / "
-                           "non-dispersive wet path from ATM (dispersive_ratio[spw][chan]). "
-                           "phase_deg[spw][ant][time]: the wet-path phase term at the spw centre frequency "
-                           "(includes phase_sign). Only differences between antennas reach the visibilities.",
+            "DATA(i, j) carries exp(1j * phase_sign * 2 pi nu / c * (P_i - P_j)). path_m: slant, "
+            "non-dispersive wet path = airmass(t) * zenith_path_m (frozen turbulent screen, "
+            "fluctuation about the EB mean PWV); r(nu) = (non-dispersive + dispersive) / "
+            "non-dispersive wet path from ATM (dispersive_ratio[spw][chan]). "
+            "phase_deg[spw][ant][time]: the wet-path phase term at the spw centre frequency "
+            "(includes phase_sign). Only differences between antennas reach the visibilities.",
             "phase_sign": PHASE_SIGN,
             "times_mjd_s": setup["times"].tolist(),
             "field_id": geo["field_id"].tolist(),
@@ -156,10 +210,15 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
             "airmass": _r(geo["airmass"], 6),
             "zenith_path_m": _r(model["wet_path_zenith_m"], 6),
             "path_m": _r(model["wet_path_m"], 6),
-            "dispersive_ratio_at_centre": {str(s["id"]): float(np.interp(s["centre"], s["freqs"],
-                                                                       atm_m["wet_path_ratio"][s["id"]]))
-                                           for s in corr_spws},
-            "dispersive_ratio": {str(s["id"]): _r(atm_m["wet_path_ratio"][s["id"]], 9) for s in corr_spws},
+            "dispersive_ratio_at_centre": {
+                str(s["id"]): float(
+                    np.interp(s["centre"], s["freqs"], atm_m["wet_path_ratio"][s["id"]])
+                )
+                for s in corr_spws
+            },
+            "dispersive_ratio": {
+                str(s["id"]): _r(atm_m["wet_path_ratio"][s["id"]], 9) for s in corr_spws
+            },
             "phase_deg": wet_phase,
             "screen": {k: v for k, v in scr.items() if k != "path_m"},
         },
@@ -169,12 +228,12 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
         s = setup["spws"][setup["wvr_spw"]]
         truth["wvr"] = {
             "description": "ALMA WVR data in spw 'spw' (autocorrelation rows, processor RADIOMETER, one "
-                           "correlation): TObs = coupling * Tsky + (1 - coupling) * spill_temperature_k + noise, "
-                           "Tsky = ATM brightness of the four double-sideband channels for zenith water "
-                           "pwv_mm + zenith_path_m / k_nd_m_per_mm at the airmass of the observed field. "
-                           "tobs_k[ant][chan][time] as written to the ASDM; dtdl_k_per_m[chan]: dTObs/d(slant "
-                           "wet path) at airmass_ref. Antennas in bad_antennas have unusable WVR data (extra "
-                           "noise bad_noise_k and a drift): wvrgcal must flag them (wvrflag) and interpolate.",
+            "correlation): TObs = coupling * Tsky + (1 - coupling) * spill_temperature_k + noise, "
+            "Tsky = ATM brightness of the four double-sideband channels for zenith water "
+            "pwv_mm + zenith_path_m / k_nd_m_per_mm at the airmass of the observed field. "
+            "tobs_k[ant][chan][time] as written to the ASDM; dtdl_k_per_m[chan]: dTObs/d(slant "
+            "wet path) at airmass_ref. Antennas in bad_antennas have unusable WVR data (extra "
+            "noise bad_noise_k and a drift): wvrgcal must flag them (wvrflag) and interpolate.",
             "spw": s["id"],
             "spw_name": s["name"],
             "chan_freq_hz": s["freqs"].tolist(),
@@ -208,7 +267,7 @@ def write_antpos(setup: dict, path: str, outfile: str) -> None:
         "asdm": setup["eb"].replace("___", "://").replace("_", "/"),
         "search": "both_latest",
         "successful_url": "simulated by workflow/scripts/simulate_eb.py (true positions; the ASDM carries the "
-                          "online positions, in error by the EB's antenna_position_errors_m)",
+        "online positions, in error by the EB's antenna_position_errors_m)",
         "timestamp": str(setup["ebp"]["start_utc"]).replace("T", " "),
     }
     with open(path, "w") as fh:

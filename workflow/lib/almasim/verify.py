@@ -59,19 +59,33 @@ def _ms_summary(ms: str) -> dict[str, Any]:
     tb.open(ms)
     spw_row = dd_spw[tb.getcol("DATA_DESC_ID")]
     proc = tb.getcol("PROCESSOR_ID")
-    out["processor_of_spw"] = {int(w): sorted({ptype[p] for p in proc[spw_row == w]}) for w in np.unique(spw_row)}
-    out["autos_only_spws"] = sorted(int(w) for w in np.unique(spw_row) if np.all((a1 == a2)[spw_row == w]))
+    out["processor_of_spw"] = {
+        int(w): sorted({ptype[p] for p in proc[spw_row == w]}) for w in np.unique(spw_row)
+    }
+    out["autos_only_spws"] = sorted(
+        int(w) for w in np.unique(spw_row) if np.all((a1 == a2)[spw_row == w])
+    )
     tb.close()
     tb.open(ms + "/POINTING")
-    out["pointing"] = (tb.getcol("TIME"), tb.getcol("DIRECTION")[:, 0, :],
-                       tb.getcolkeyword("DIRECTION", "MEASINFO")["Ref"]) if tb.nrows() else None
+    out["pointing"] = (
+        (
+            tb.getcol("TIME"),
+            tb.getcol("DIRECTION")[:, 0, :],
+            tb.getcolkeyword("DIRECTION", "MEASINFO")["Ref"],
+        )
+        if tb.nrows()
+        else None
+    )
     tb.close()
     if "SYSCAL" in _keywords(ms):
         tb.open(ms + "/SYSCAL")
         out["syscal_rows"] = int(tb.nrows())
-        out["syscal"] = {(int(a), int(w), round(float(t), 3)): tb.getcell("TSYS_SPECTRUM", r)
-                         for r, (a, w, t) in enumerate(zip(tb.getcol("ANTENNA_ID"), tb.getcol("SPECTRAL_WINDOW_ID"),
-                                                           tb.getcol("TIME")))}
+        out["syscal"] = {
+            (int(a), int(w), round(float(t), 3)): tb.getcell("TSYS_SPECTRUM", r)
+            for r, (a, w, t) in enumerate(
+                zip(tb.getcol("ANTENNA_ID"), tb.getcol("SPECTRAL_WINDOW_ID"), tb.getcol("TIME"))
+            )
+        }
         tb.close()
     else:
         out["syscal_rows"] = 0
@@ -103,8 +117,12 @@ def _read_vis(ms: str) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     for dd, spw in enumerate(dd_spw):
         q = tb.query(f"DATA_DESC_ID=={dd}", sortlist="TIME,ANTENNA1,ANTENNA2")
         if q.nrows():
-            out[int(spw)] = {"time": q.getcol("TIME"), "a1": q.getcol("ANTENNA1"), "a2": q.getcol("ANTENNA2"),
-                             "data": q.getcol("DATA")}
+            out[int(spw)] = {
+                "time": q.getcol("TIME"),
+                "a1": q.getcol("ANTENNA1"),
+                "a2": q.getcol("ANTENNA2"),
+                "data": q.getcol("DATA"),
+            }
             anyflag = anyflag or bool(q.getcol("FLAG").any())
         q.close()
     tb.close()
@@ -134,18 +152,32 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
 
     ref = _ms_summary(ms)
     imp = _ms_summary(vis)
-    for key in ("scans", "nrows", "n_auto", "field_names", "antenna_names", "bbc_no", "spw_names", "syscal_rows"):
+    for key in (
+        "scans",
+        "nrows",
+        "n_auto",
+        "field_names",
+        "antenna_names",
+        "bbc_no",
+        "spw_names",
+        "syscal_rows",
+    ):
         if ref[key] != imp[key]:
             problems.append(f"{key}: written {ref[key]} != imported {imp[key]}")
     if ref["scans"] != list(range(1, len(setup["scans"]) + 1)):
         problems.append(f"scan numbers {ref['scans']} are not 1..{len(setup['scans'])}")
     for s in ref["scans"]:
         if s in imp["per_scan"] and ref["per_scan"][s] != imp["per_scan"][s]:
-            problems.append(f"scan {s}: written {ref['per_scan'][s]} != imported {imp['per_scan'].get(s)}")
+            problems.append(
+                f"scan {s}: written {ref['per_scan'][s]} != imported {imp['per_scan'].get(s)}"
+            )
         sc = setup["scans"][s - 1]
-        want = {"fields": [sc["field_id"]], "spws": sorted(sc["spws"]),
-                "intents": sorted(f"{i}#ON_SOURCE" for i in sc["intents"]),
-                "nrows": scan_rows(setup, sc, wvr_autos_only=True)}
+        want = {
+            "fields": [sc["field_id"]],
+            "spws": sorted(sc["spws"]),
+            "intents": sorted(f"{i}#ON_SOURCE" for i in sc["intents"]),
+            "nrows": scan_rows(setup, sc, wvr_autos_only=True),
+        }
         if ref["per_scan"][s] != want:
             problems.append(f"scan {s}: MS has {ref['per_scan'][s]}, setup wants {want}")
     if ref["n_auto"] == 0:
@@ -160,12 +192,16 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
     online = np.array([a["itrf_online"] for a in setup["antennas"]])
     if np.max(np.abs(imp["positions"] - online)) > 1e-4:
         problems.append("imported antenna positions are not the online (error-carrying) ones")
-    want_proc = {s["id"]: ["RADIOMETER" if s["type"] == "WVR" else "CORRELATOR"] for s in setup["spws"]}
+    want_proc = {
+        s["id"]: ["RADIOMETER" if s["type"] == "WVR" else "CORRELATOR"] for s in setup["spws"]
+    }
     if imp["processor_of_spw"] != want_proc:
         problems.append(f"processor types per spw {imp['processor_of_spw']} != {want_proc}")
     want_autos = [] if setup["wvr_spw"] is None else [setup["wvr_spw"]]
     if imp["autos_only_spws"] != want_autos:
-        problems.append(f"spws with autocorrelations only: {imp['autos_only_spws']}, want {want_autos}")
+        problems.append(
+            f"spws with autocorrelations only: {imp['autos_only_spws']}, want {want_autos}"
+        )
     if imp["pointing"] is None or imp["pointing"][2] != "AZELGEO":
         problems.append("imported POINTING is missing or not AZELGEO")
     else:
@@ -174,7 +210,9 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
         derr = np.degrees(np.max(np.abs(np.angle(np.exp(1j * (pdir - azel))))))
         casalog.post(f"verify POINTING: max |imported - computed| az/el = {derr:.2e} deg", "INFO")
         if derr > 0.01:
-            problems.append(f"imported POINTING az/el differ from the fields' az/el by up to {derr:.3f} deg")
+            problems.append(
+                f"imported POINTING az/el differ from the fields' az/el by up to {derr:.3f} deg"
+            )
     if set(ref["syscal"]) != set(imp["syscal"]):
         problems.append("SYSCAL antenna/spw/time keys differ")
     else:
@@ -196,20 +234,30 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
             continue
         r, i = vref[spw], vimp[spw]
         if r["data"].shape != i["data"].shape:
-            problems.append(f"spw {spw}: DATA shape {r['data'].shape} != imported {i['data'].shape}")
+            problems.append(
+                f"spw {spw}: DATA shape {r['data'].shape} != imported {i['data'].shape}"
+            )
             continue
-        if (np.max(np.abs(r["time"] - i["time"])) > 1e-3 or not np.array_equal(r["a1"], i["a1"])
-                or not np.array_equal(r["a2"], i["a2"])):
+        if (
+            np.max(np.abs(r["time"] - i["time"])) > 1e-3
+            or not np.array_equal(r["a1"], i["a1"])
+            or not np.array_equal(r["a2"], i["a2"])
+        ):
             problems.append(f"spw {spw}: row metadata (TIME/ANTENNA1/ANTENNA2) differ")
             continue
         scale = np.max(np.abs(r["data"]))
         err = np.max(np.abs(r["data"] - i["data"])) / scale
         errc = np.max(np.abs(np.conj(r["data"]) - i["data"])) / scale
-        casalog.post(f"verify spw {spw}: max |imported - written| / max|written| = {err:.2e} "
-                     f"(conjugated: {errc:.2e})", "INFO")
+        casalog.post(
+            f"verify spw {spw}: max |imported - written| / max|written| = {err:.2e} "
+            f"(conjugated: {errc:.2e})",
+            "INFO",
+        )
         if err > rtol:
             hint = " (the round trip conjugates the data)" if errc <= rtol else ""
-            problems.append(f"spw {spw}: DATA differs after the round trip, rel. error {err:.2e}{hint}")
+            problems.append(
+                f"spw {spw}: DATA differs after the round trip, rel. error {err:.2e}{hint}"
+            )
 
     # online flags
     nflags = len(setup["online_flags"])
@@ -227,8 +275,12 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
     gencal(vis=vis, caltable=caltable, caltype="tsys")
     tb = table()
     tb.open(caltable)
-    fp, fld, spw, ant = (tb.getcol("FPARAM"), tb.getcol("FIELD_ID"), tb.getcol("SPECTRAL_WINDOW_ID"),
-                         tb.getcol("ANTENNA1"))
+    fp, fld, spw, ant = (
+        tb.getcol("FPARAM"),
+        tb.getcol("FIELD_ID"),
+        tb.getcol("SPECTRAL_WINDOW_ID"),
+        tb.getcol("ANTENNA1"),
+    )
     tb.close()
     if fp.shape[2] != setup["n_syscal"]:
         problems.append(f"gencal tsys: {fp.shape[2]} solutions, expected {setup['n_syscal']}")
@@ -239,10 +291,14 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
             worst = max(worst, float(np.max(np.abs(fp[:, :, r] - true) / true)))
         casalog.post(f"verify gencal tsys: max relative error vs truth {worst:.2e}", "INFO")
         if worst > 1e-5:
-            problems.append(f"gencal tsys differs from the true Tsys (rel. error {worst:.2e}; wrong field?)")
+            problems.append(
+                f"gencal tsys differs from the true Tsys (rel. error {worst:.2e}; wrong field?)"
+            )
 
     if problems:
-        raise RuntimeError(f"ASDM verification failed for {setup['eb']}:\n  " + "\n  ".join(problems))
+        raise RuntimeError(
+            f"ASDM verification failed for {setup['eb']}:\n  " + "\n  ".join(problems)
+        )
     shutil.rmtree(vis, ignore_errors=True)
     shutil.rmtree(vis + ".flagversions", ignore_errors=True)
     shutil.rmtree(caltable, ignore_errors=True)

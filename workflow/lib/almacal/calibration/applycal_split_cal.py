@@ -9,8 +9,7 @@ restores the split-stage flag version afterwards, so {eb}.ms.split keeps the sta
 jobs saw.
 """
 
-from almacal import choices, jsonio, ms_state, solves
-from almacal import flag_state
+from almacal import choices, flag_state, jsonio, ms_state, solves
 from almacal.casa_job import CasaJob
 
 
@@ -52,8 +51,15 @@ def applycal_plan(roles: dict, tables: dict) -> list[dict]:
 
 
 def applycal_split_cal(
-    *, vis: str, metadata: str, tables: dict, cal: str, summary: str, field_roles: dict,
-    log: str, commands: str,
+    *,
+    vis: str,
+    metadata: str,
+    tables: dict,
+    cal: str,
+    summary: str,
+    field_roles: dict,
+    log: str,
+    commands: str,
 ) -> None:
     plan = applycal_plan(choices.resolve(metadata, roles=field_roles).roles, tables)
     flag_state.forget(cal)
@@ -64,8 +70,12 @@ def applycal_split_cal(
         flag_state.restore(job, vis, flag_state.SPLIT_USER)
         try:
             for step in plan:
-                job.task("applycal", vis=vis, flagbackup=False,
-                         **{"interp": "linear,linear", "calwt": True, **step})
+                job.task(
+                    "applycal",
+                    vis=vis,
+                    flagbackup=False,
+                    **{"interp": "linear,linear", "calwt": True, **step},
+                )
             job.task("split", vis=vis, outputvis=cal, datacolumn="corrected", keepflags=True)
         finally:
             flag_state.restore(job, vis, flag_state.SPLIT_USER)

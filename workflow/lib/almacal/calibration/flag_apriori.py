@@ -1,7 +1,6 @@
 """A-priori flags on {eb}.ms: online flags, shadowing, autocorrelations, non-science intents."""
 
-from almacal import jsonio, ms_state
-from almacal import flag_state
+from almacal import flag_state, jsonio, ms_state
 from almacal.casa_job import CasaJob
 
 # Scans with these intents carry no data for the calibration of the visibilities.
@@ -27,8 +26,14 @@ def flag_apriori(*, ms: str, metadata: str, summary: str, log: str, commands: st
         flag_state.restore(job, ms, flag_state.ORIGINAL)
         online = online_flag_count(ms)
         if online:
-            job.task("flagcmd", vis=ms, inpmode="table", useapplied=True, action="apply",
-                     flagbackup=False)
+            job.task(
+                "flagcmd",
+                vis=ms,
+                inpmode="table",
+                useapplied=True,
+                action="apply",
+                flagbackup=False,
+            )
         intents = [i for i in NON_SCIENCE_INTENTS if i in md["intents"]]
         cmds = ["mode='shadow'", "mode='manual' autocorr=True"]
         if intents:

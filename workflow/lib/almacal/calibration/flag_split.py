@@ -1,10 +1,7 @@
 """Edge channels and split-stage user flags on {eb}.ms.split, from its as-split flag version."""
 
-from pathlib import Path
-
-from almacal import channels, choices, jsonio, ms_state
+from almacal import channels, choices, flag_state, jsonio, ms_state
 from almacal import flag_files as user_flags
-from almacal import flag_state
 from almacal.casa_job import CasaJob
 
 
@@ -29,7 +26,8 @@ def flag_split(
     if flux_line_channels:
         flux_fields = ",".join(eb_choices.roles["flux"])
         line = user_flags.FlagCommand(
-            "config calibration.flux_line_channels", 1,
+            "config calibration.flux_line_channels",
+            1,
             f"field='{flux_fields}' spw='{flux_line_channels}' reason='flux calibrator line'",
             {"field": flux_fields, "spw": flux_line_channels},
         )

@@ -1,7 +1,6 @@
 """fluxscale: {eb}.ms.split.flux_inf from ampli_inf, and the fitted fluxes as JSON."""
 
 from almacal import choices, jsonio
-from almacal import flag_state
 from almacal.casa_job import CasaJob
 
 
@@ -34,18 +33,35 @@ def fitted_fluxes(result: dict, field_names: list[str]) -> dict:
 
 
 def fluxscale_bootstrap(
-    *, vis: str, metadata: str, ampli_inf: str, caltable: str, fluxes: str,
-    field_roles: dict, log: str, commands: str,
+    *,
+    vis: str,
+    metadata: str,
+    ampli_inf: str,
+    caltable: str,
+    fluxes: str,
+    field_roles: dict,
+    log: str,
+    commands: str,
 ) -> None:
     eb_choices = choices.resolve(metadata, roles=field_roles)
     md, roles = eb_choices.metadata, eb_choices.roles
     transfer = [f for f in eb_choices.calibrators if f not in roles["flux"]]
     with CasaJob(log=log, commands=commands, title=f"fluxscale {caltable}") as job:
-        result = job.task("fluxscale", vis=vis, caltable=ampli_inf, fluxtable=caltable,
-                          reference=",".join(roles["flux"]), transfer=",".join(transfer),
-                          fitorder=1)
+        result = job.task(
+            "fluxscale",
+            vis=vis,
+            caltable=ampli_inf,
+            fluxtable=caltable,
+            reference=",".join(roles["flux"]),
+            transfer=",".join(transfer),
+            fitorder=1,
+        )
     field_names = [f["name"] for f in md["fields"]]
     jsonio.write(
         fluxes,
-        {"reference": roles["flux"], "transfer": transfer, "fields": fitted_fluxes(result, field_names)},
+        {
+            "reference": roles["flux"],
+            "transfer": transfer,
+            "fields": fitted_fluxes(result, field_names),
+        },
     )

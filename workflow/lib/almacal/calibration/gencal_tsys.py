@@ -4,13 +4,10 @@ Tsys channels listed in the Tsys flag files (ALMA's flagtsystemplate idea: e.g. 
 contaminated by a source's line) are flagged in the table; applycal interpolates across them.
 """
 
-from pathlib import Path
-
 import numpy as np
 
-from almacal import choices, jsonio
+from almacal import choices, flag_state, jsonio
 from almacal import flag_files as user_flags
-from almacal import flag_state
 from almacal.casa_job import CasaJob
 
 

@@ -3,13 +3,21 @@
 import shutil
 from pathlib import Path
 
-from almacal import asdm_check, eb_metadata, jsonio, ms_state
-from almacal import flag_state
+from almacal import asdm_check, eb_metadata, flag_state, jsonio, ms_state
 from almacal.casa_job import CasaJob
 
 # ASDM tables imported as they are, as ALMA's scripts do (only those the ASDM has).
-ASIS_TABLES = ("SBSummary", "ExecBlock", "Antenna", "Station", "Receiver", "Source",
-               "CalAtmosphere", "CalWVR", "CorrelatorMode")
+ASIS_TABLES = (
+    "SBSummary",
+    "ExecBlock",
+    "Antenna",
+    "Station",
+    "Receiver",
+    "Source",
+    "CalAtmosphere",
+    "CalWVR",
+    "CorrelatorMode",
+)
 
 
 class IncompleteImportError(RuntimeError):
@@ -25,8 +33,17 @@ def import_eb(*, raw: str, ms: str, listobs: str, metadata: str, log: str, comma
     ):
         if (raw_path / "ASDM.xml").exists():
             asis = " ".join(t for t in ASIS_TABLES if (raw_path / f"{t}.xml").exists())
-            job.task("importasdm", asdm=raw, vis=ms, asis=asis, process_flags=True,
-                     applyflags=False, savecmds=False, flagbackup=True, overwrite=False)
+            job.task(
+                "importasdm",
+                asdm=raw,
+                vis=ms,
+                asis=asis,
+                process_flags=True,
+                applyflags=False,
+                savecmds=False,
+                flagbackup=True,
+                overwrite=False,
+            )
             problems = asdm_check.import_problems(raw, ms)
             if problems:
                 raise IncompleteImportError(

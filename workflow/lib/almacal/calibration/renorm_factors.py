@@ -26,9 +26,7 @@ correlations of R ("max_rn", as the ALMA scripts print it). The table is made wh
 not exceed it are written with unit factors (left untouched).
 """
 
-import json
 import math
-from pathlib import Path
 
 import numpy as np
 
@@ -39,7 +37,12 @@ MAD_TO_SIGMA = 1.4826
 
 
 def robust_baseline(
-    y: np.ndarray, use: np.ndarray, *, order: int, clip_sigma: float, sigma_floor: float,
+    y: np.ndarray,
+    use: np.ndarray,
+    *,
+    order: int,
+    clip_sigma: float,
+    sigma_floor: float,
     iterations: int = 20,
 ) -> np.ndarray:
     """Low-order polynomial through ``y`` (channels where ``use``), rejecting outliers iteratively.
@@ -76,7 +79,12 @@ def running_median(y: np.ndarray, use: np.ndarray, window: int) -> np.ndarray:
 
 
 def piecewise_baseline(
-    y: np.ndarray, use: np.ndarray, segments: int, *, order: int, clip_sigma: float,
+    y: np.ndarray,
+    use: np.ndarray,
+    segments: int,
+    *,
+    order: int,
+    clip_sigma: float,
     sigma_floor: float,
 ) -> np.ndarray:
     """Baseline of a ratio spectrum: outliers against a running median (window of one segment)
@@ -91,8 +99,9 @@ def piecewise_baseline(
     out = np.full(n, np.nan)
     for piece in np.array_split(np.arange(n), segments):
         lo, hi = max(piece[0] - length // 2, 0), min(piece[-1] + length // 2 + 1, n)
-        fit = robust_baseline(y[lo:hi], clean[lo:hi], order=order, clip_sigma=clip_sigma,
-                              sigma_floor=sigma_floor)
+        fit = robust_baseline(
+            y[lo:hi], clean[lo:hi], order=order, clip_sigma=clip_sigma, sigma_floor=sigma_floor
+        )
         out[piece] = fit[piece - lo]
     return out
 
@@ -127,8 +136,9 @@ def atmospheric_line_channels(freqs_hz: np.ndarray, site: dict, min_opacity: flo
     )
     at.done()
     tau = np.interp(freqs_hz, grid, tau)
-    smooth = robust_baseline(tau, np.ones(tau.size, bool), order=2, clip_sigma=3.0,
-                             sigma_floor=min_opacity / 10)
+    smooth = robust_baseline(
+        tau, np.ones(tau.size, bool), order=2, clip_sigma=3.0, sigma_floor=min_opacity / 10
+    )
     return np.nonzero(tau - smooth > min_opacity)[0]
 
 
@@ -192,8 +202,16 @@ def scaling_spectra(
 
 
 def renorm_factors(
-    *, vis: str, metadata: str, factors: str, spectra: str, field_roles: dict,
-    science_spws: list[int], edge_channel_fraction: float, settings: dict, log: str,
+    *,
+    vis: str,
+    metadata: str,
+    factors: str,
+    spectra: str,
+    field_roles: dict,
+    science_spws: list[int],
+    edge_channel_fraction: float,
+    settings: dict,
+    log: str,
     commands: str,
 ) -> None:
     eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
@@ -201,10 +219,18 @@ def renorm_factors(
     bandpass = eb_choices.roles["bandpass"][0]
     field_id = {f["name"]: f["id"] for f in md["fields"]}
     nant = len(md["antennas"])
-    fit_options = {"order": int(settings["poly_order"]), "clip_sigma": float(settings["clip_sigma"]),
-                   "sigma_floor": float(settings["sigma_floor"])}
-    report: dict = {"vis": vis, "bandpass_field": bandpass, "settings": settings,
-                    "fields": {}, "excluded_channels": {}}
+    fit_options = {
+        "order": int(settings["poly_order"]),
+        "clip_sigma": float(settings["clip_sigma"]),
+        "sigma_floor": float(settings["sigma_floor"]),
+    }
+    report: dict = {
+        "vis": vis,
+        "bandpass_field": bandpass,
+        "settings": settings,
+        "fields": {},
+        "excluded_channels": {},
+    }
     arrays: dict[str, np.ndarray] = {}
     with CasaJob(log=log, commands=commands, title=f"renormalisation factors of {vis}") as job:
         job.note(f"autocorrelation ratio targets {targets} / bandpass calibrator {bandpass}")
@@ -213,31 +239,39 @@ def renorm_factors(
             nu = np.asarray(freqs[spw])
             nchan = nu.size
             edge = channels.edge_channels(nchan, edge_channel_fraction)
-            atm = atmospheric_line_channels(nu, settings["site"], float(settings["atm_line_min_opacity"]))
+            atm = atmospheric_line_channels(
+                nu, settings["site"], float(settings["atm_line_min_opacity"])
+            )
             use = np.ones(nchan, bool)
-            use[:edge] = use[nchan - edge:] = False
+            use[:edge] = use[nchan - edge :] = False
             use[atm] = False
             report["excluded_channels"][str(spw)] = {
-                "edge": edge, "atmospheric_lines": [int(c) for c in atm]}
+                "edge": edge,
+                "atmospheric_lines": [int(c) for c in atm],
+            }
             bandwidth_mhz = abs(nu[-1] - nu[0]) / 1e6
             segments = max(1, math.ceil(bandwidth_mhz / float(settings["segment_mhz"]) - 1e-9))
             autos = read_autocorrelations(vis, spw)
             bp_rows = autos["field"] == field_id[bandpass]
             if not bp_rows.any():
-                raise ValueError(f"{vis}: no autocorrelations of the bandpass calibrator {bandpass} "
-                                 f"in spw {spw}: cannot renormalise")
+                raise ValueError(
+                    f"{vis}: no autocorrelations of the bandpass calibrator {bandpass} "
+                    f"in spw {spw}: cannot renormalise"
+                )
             reference = mean_spectrum(autos, bp_rows, nant)
             for target in targets:
                 stats = report["fields"].setdefault(target, {}).setdefault(str(spw), {"scans": {}})
                 rows = autos["field"] == field_id[target]
                 for scan in np.unique(autos["scan"][rows]):
                     in_scan = rows & (autos["scan"] == scan)
-                    scaling = scaling_spectra(mean_spectrum(autos, in_scan, nant), reference, use,
-                                              segments, **fit_options)
+                    scaling = scaling_spectra(
+                        mean_spectrum(autos, in_scan, nant), reference, use, segments, **fit_options
+                    )
                     typical = np.nanmedian(scaling, axis=(0, 1))
                     arrays[f"{target}/{spw}/{scan}"] = scaling
                     arrays[f"{target}/{spw}/{scan}/time"] = np.array(
-                        [autos["time"][in_scan].min(), autos["time"][in_scan].max()])
+                        [autos["time"][in_scan].min(), autos["time"][in_scan].max()]
+                    )
                     stats["scans"][str(int(scan))] = {
                         "max_rn": float(np.max(typical)),
                         "peak_channel": int(np.argmax(typical)),
@@ -249,17 +283,23 @@ def renorm_factors(
         for spw_stats in report["fields"].values():
             for stats in spw_stats.values():
                 stats["exceeds_threshold"] = stats["max_rn"] > threshold
-        exceeded = any(s["exceeds_threshold"] for f in report["fields"].values() for s in f.values())
+        exceeded = any(
+            s["exceeds_threshold"] for f in report["fields"].values() for s in f.values()
+        )
         mode = settings["mode"]
-        report["max_rn"] = max((s["max_rn"] for f in report["fields"].values() for s in f.values()),
-                               default=1.0)
+        report["max_rn"] = max(
+            (s["max_rn"] for f in report["fields"].values() for s in f.values()), default=1.0
+        )
         report["threshold"] = threshold
         report["apply"] = mode == "always" or (mode == "auto" and exceeded)
         report["decision"] = (
             f"mode {mode}: maximum renormalisation factor {report['max_rn']:.4f} "
             f"{'>' if exceeded else '<='} threshold {threshold}: "
-            + ("renorm table made and applied to the targets" if report["apply"]
-               else "no renorm table")
+            + (
+                "renorm table made and applied to the targets"
+                if report["apply"]
+                else "no renorm table"
+            )
         )
         job.note(report["decision"])
     np.savez_compressed(spectra, **arrays)

@@ -7,16 +7,15 @@ exceed the threshold (and every pair in mode "auto" only when some pair exceeds 
 factors: applying the table leaves them untouched.
 """
 
-import json
-
 import numpy as np
 
 from almacal import jsonio
 from almacal.casa_job import CasaJob
 
 
-def renorm_table(*, vis: str, factors: str, spectra: str, caltable: str, log: str,
-                 commands: str) -> None:
+def renorm_table(
+    *, vis: str, factors: str, spectra: str, caltable: str, log: str, commands: str
+) -> None:
     from casatools import calibrater, table
 
     report = jsonio.load(factors)
@@ -42,8 +41,17 @@ def renorm_table(*, vis: str, factors: str, spectra: str, caltable: str, log: st
                         r = np.ones_like(r)
                     t0, t1 = scaling[f"{field}/{spw}/{scan}/time"]
                     for ant in range(r.shape[0]):
-                        rows.append((0.5 * (t0 + t1), t1 - t0, field_id[field], int(spw), ant,
-                                     int(scan), 1.0 / np.sqrt(r[ant])))
+                        rows.append(
+                            (
+                                0.5 * (t0 + t1),
+                                t1 - t0,
+                                field_id[field],
+                                int(spw),
+                                ant,
+                                int(scan),
+                                1.0 / np.sqrt(r[ant]),
+                            )
+                        )
         # rows by field, spw, time and antenna (CASA interpolates each antenna's rows in time
         # order; the JSON's scan keys are strings and need not come in time order)
         rows.sort(key=lambda row: (row[2], row[3], row[0], row[4]))

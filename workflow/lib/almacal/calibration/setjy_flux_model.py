@@ -21,12 +21,14 @@ import numpy as np
 import pandas as pd
 
 from almacal import choices, inputs, jsonio, ms_state
-from almacal import flag_state
 from almacal.casa_job import CasaJob
+
 
 def read_flux_file(flux_file: str) -> pd.DataFrame:
     """The rows of a flux file that ``inputs.flux_file_errors`` has passed."""
-    return pd.read_csv(flux_file, comment="#", skipinitialspace=True, dtype={"ms": str, "field": str})
+    return pd.read_csv(
+        flux_file, comment="#", skipinitialspace=True, dtype={"ms": str, "field": str}
+    )
 
 
 def flux_rows(table: pd.DataFrame, eb: str, fields: list[dict], flux_file: str) -> pd.DataFrame:
@@ -38,8 +40,22 @@ def flux_rows(table: pd.DataFrame, eb: str, fields: list[dict], flux_file: str) 
 
 
 # Bodies with a Butler-JPL-Horizons 2012 model and an ephemeris in the CASA data (casadata).
-SOLAR_SYSTEM_BODIES = ("Venus", "Mars", "Jupiter", "Uranus", "Neptune", "Io", "Europa",
-                       "Ganymede", "Callisto", "Titan", "Ceres", "Juno", "Pallas", "Vesta")
+SOLAR_SYSTEM_BODIES = (
+    "Venus",
+    "Mars",
+    "Jupiter",
+    "Uranus",
+    "Neptune",
+    "Io",
+    "Europa",
+    "Ganymede",
+    "Callisto",
+    "Titan",
+    "Ceres",
+    "Juno",
+    "Pallas",
+    "Vesta",
+)
 SOLAR_SYSTEM_STANDARD = "Butler-JPL-Horizons 2012"
 
 
@@ -58,26 +74,52 @@ def source_table_model(md: dict, field: str, spw: int) -> dict | None:
     spix = 0.0
     if np.ptp(np.log(freqs)) > 0:
         spix = float(np.polyfit(np.log(freqs), np.log([e["I"] for e in entries]), 1)[0])
-    return {"fluxdensity_jy": [own[0][k] for k in ("I", "Q", "U", "V")], "spix": spix,
-            "reffreq": f"{own[0]['freq_hz'] / 1e9:.9f}GHz", "source": "ASDM Source table"}
+    return {
+        "fluxdensity_jy": [own[0][k] for k in ("I", "Q", "U", "V")],
+        "spix": spix,
+        "reffreq": f"{own[0]['freq_hz'] / 1e9:.9f}GHz",
+        "source": "ASDM Source table",
+    }
 
 
-def solar_system_models(job: CasaJob, vis: str, field: str, science: list[int],
-                        rows: pd.DataFrame, flux_file: str) -> list[dict]:
+def solar_system_models(
+    job: CasaJob, vis: str, field: str, science: list[int], rows: pd.DataFrame, flux_file: str
+) -> list[dict]:
     """setjy with the Butler-JPL-Horizons 2012 model of a solar-system body (a resolved disc from
     the ephemeris shipped with the CASA data), per channel."""
     if not rows[rows["field"] == field].empty:
-        job.note(f"{flux_file}: rows for {field} ignored: a solar-system body is modelled with "
-                 f"{SOLAR_SYSTEM_STANDARD}, not as a point source")
-    result = job.task("setjy", vis=vis, field=field, spw=choices.spw_selection(science),
-                      standard=SOLAR_SYSTEM_STANDARD, scalebychan=True, usescratch=True)
-    per_spw = next((v for v in (result or {}).values()
-                    if isinstance(v, dict) and v.get("fieldName") == field), None)
+        job.note(
+            f"{flux_file}: rows for {field} ignored: a solar-system body is modelled with "
+            f"{SOLAR_SYSTEM_STANDARD}, not as a point source"
+        )
+    result = job.task(
+        "setjy",
+        vis=vis,
+        field=field,
+        spw=choices.spw_selection(science),
+        standard=SOLAR_SYSTEM_STANDARD,
+        scalebychan=True,
+        usescratch=True,
+    )
+    per_spw = next(
+        (v for v in (result or {}).values() if isinstance(v, dict) and v.get("fieldName") == field),
+        None,
+    )
     if per_spw is None:
-        raise RuntimeError(f"setjy({SOLAR_SYSTEM_STANDARD}) returned no model for {field}: {result}")
-    return [{"field": field, "spw": spw, "fluxdensity_jy": [float(v) for v in per_spw[str(spw)]["fluxd"]],
-             "spix": None, "reffreq": "per channel", "source": SOLAR_SYSTEM_STANDARD}
-            for spw in science]
+        raise RuntimeError(
+            f"setjy({SOLAR_SYSTEM_STANDARD}) returned no model for {field}: {result}"
+        )
+    return [
+        {
+            "field": field,
+            "spw": spw,
+            "fluxdensity_jy": [float(v) for v in per_spw[str(spw)]["fluxd"]],
+            "spix": None,
+            "reffreq": "per channel",
+            "source": SOLAR_SYSTEM_STANDARD,
+        }
+        for spw in science
+    ]
 
 
 def setjy_flux_model(
@@ -113,9 +155,12 @@ def setjy_flux_model(
                     if not row.empty:
                         row = row.iloc[0]
                         centre_hz = 0.5 * (spws[spw]["first_freq_hz"] + spws[spw]["last_freq_hz"])
-                        entry = {"fluxdensity_jy": [float(row[c]) for c in ("I", "Q", "U", "V")],
-                                 "spix": float(row["spix"]), "reffreq": f"{centre_hz / 1e9:.9f}GHz",
-                                 "source": Path(flux_file).name}
+                        entry = {
+                            "fluxdensity_jy": [float(row[c]) for c in ("I", "Q", "U", "V")],
+                            "spix": float(row["spix"]),
+                            "reffreq": f"{centre_hz / 1e9:.9f}GHz",
+                            "source": Path(flux_file).name,
+                        }
                     else:
                         entry = source_table_model(md, field, spw)
                         if entry is None:
@@ -124,12 +169,22 @@ def setjy_flux_model(
                                 f"(expected a row 'ms={eb}.ms,field={field},spw={spw},I,...'), and "
                                 f"the raw data's Source table carries none"
                             )
-                        job.note(f"WARNING: {flux_file} has no row for EB {eb}, field {field}, spw "
-                                 f"{spw}: using the ASDM Source table flux density "
-                                 f"{entry['fluxdensity_jy'][0]:.4f} Jy at {entry['reffreq']}, "
-                                 f"spectral index {entry['spix']:.3f}")
-                    job.task("setjy", vis=vis, field=field, spw=str(spw), standard="manual",
-                             fluxdensity=entry["fluxdensity_jy"], spix=[entry["spix"]],
-                             reffreq=entry["reffreq"], usescratch=True)
+                        job.note(
+                            f"WARNING: {flux_file} has no row for EB {eb}, field {field}, spw "
+                            f"{spw}: using the ASDM Source table flux density "
+                            f"{entry['fluxdensity_jy'][0]:.4f} Jy at {entry['reffreq']}, "
+                            f"spectral index {entry['spix']:.3f}"
+                        )
+                    job.task(
+                        "setjy",
+                        vis=vis,
+                        field=field,
+                        spw=str(spw),
+                        standard="manual",
+                        fluxdensity=entry["fluxdensity_jy"],
+                        spix=[entry["spix"]],
+                        reffreq=entry["reffreq"],
+                        usescratch=True,
+                    )
                     models.append({"field": field, "spw": spw, **entry})
         jsonio.write(model, {"flux_calibrators": roles["flux"], "models": models})

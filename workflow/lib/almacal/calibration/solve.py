@@ -76,8 +76,13 @@ def solve_table(
     entry = solves.solve(name)
     eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws, refant=refant)
     kwargs = task_arguments(
-        entry, eb_choices, vis=vis, caltable=caltable, gaintables=gaintables,
-        settings=settings, minsnr=minsnr,
+        entry,
+        eb_choices,
+        vis=vis,
+        caltable=caltable,
+        gaintables=gaintables,
+        settings=settings,
+        minsnr=minsnr,
     )
     with CasaJob(log=log, commands=commands, title=f"{entry.task} {caltable}") as job:
         job.task(entry.task, **kwargs)

@@ -6,18 +6,14 @@ own Tsys measurements when the Tsys table has them, as the ALMA scripts do; othe
 in time) and splits the science spws.
 """
 
-import json
-from pathlib import Path
-
-from almacal import choices, jsonio, ms_state
+from almacal import choices, flag_state, jsonio, ms_state, vis_stats
 from almacal import flag_files as user_flags
-from almacal import flag_state
-from almacal import vis_stats
 from almacal.casa_job import CasaJob
 
 
-def apply_apriori(job: CasaJob, ms: str, fields: list[str], spws: str, gaintables: list,
-                  with_tsys: set) -> None:
+def apply_apriori(
+    job: CasaJob, ms: str, fields: list[str], spws: str, gaintables: list, with_tsys: set
+) -> None:
     """applycal of the a-priori tables field by field (Tsys from the field's own measurements)."""
     if not gaintables:
         return
@@ -28,10 +24,14 @@ def apply_apriori(job: CasaJob, ms: str, fields: list[str], spws: str, gaintable
             field=field,
             spw=spws,
             gaintable=[table for _, table, _ in gaintables],
-            gainfield=[field if (name == "tsys" and field in with_tsys) else ""
-                       for name, _, _ in gaintables],
-            interp=[{"tsys": "linear,linear", "wvr": "nearest"}.get(name, "")
-                    for name, _, _ in gaintables],
+            gainfield=[
+                field if (name == "tsys" and field in with_tsys) else ""
+                for name, _, _ in gaintables
+            ],
+            interp=[
+                {"tsys": "linear,linear", "wvr": "nearest"}.get(name, "")
+                for name, _, _ in gaintables
+            ],
             spwmap=[spwmap for _, _, spwmap in gaintables],
             calwt=True,
             flagbackup=False,
@@ -91,9 +91,13 @@ def split_eb(
         apply_apriori(job, ms, fields, spws, gaintables, with_tsys)
         if wvr:
             after = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
-            wvr_figures = {"calibrator_phase_rms_deg_before": round(before, 3),
-                           "calibrator_phase_rms_deg_after": round(after, 3)}
-            job.note(f"calibrator phase rms within scans: {before:.2f} deg -> {after:.2f} deg with WVR")
+            wvr_figures = {
+                "calibrator_phase_rms_deg_before": round(before, 3),
+                "calibrator_phase_rms_deg_after": round(after, 3),
+            }
+            job.note(
+                f"calibrator phase rms within scans: {before:.2f} deg -> {after:.2f} deg with WVR"
+            )
         job.task(
             "mstransform",
             vis=ms,

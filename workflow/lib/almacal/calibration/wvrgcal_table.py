@@ -6,13 +6,19 @@ come from the target, as in the ALMA scripts.
 """
 
 from almacal import choices, jsonio
-from almacal import flag_state
 from almacal.casa_job import CasaJob
 
 
 def wvrgcal_table(
-    *, ms: str, metadata: str, caltable: str, stats: str, wvr: dict, field_roles: dict,
-    log: str, commands: str,
+    *,
+    ms: str,
+    metadata: str,
+    caltable: str,
+    stats: str,
+    wvr: dict,
+    field_roles: dict,
+    log: str,
+    commands: str,
 ) -> None:
     eb_choices = choices.resolve(metadata, roles=field_roles)
     md, roles = eb_choices.metadata, eb_choices.roles
@@ -22,14 +28,29 @@ def wvrgcal_table(
         raise ValueError(f"{ms}: WVR antennas to flag {unknown} are not in the EB")
     tie = [",".join(roles["phase"] + [t for t in roles["target"] if t not in roles["phase"]])]
     with CasaJob(log=log, commands=commands, title=f"WVR correction of {ms}") as job:
-        result = job.task("wvrgcal", vis=ms, caltable=caltable, toffset=float(wvr["toffset"]),
-                          wvrflag=list(wvr["flag"]), tie=tie, statsource=roles["target"][0])
+        result = job.task(
+            "wvrgcal",
+            vis=ms,
+            caltable=caltable,
+            toffset=float(wvr["toffset"]),
+            wvrflag=list(wvr["flag"]),
+            tie=tie,
+            statsource=roles["target"][0],
+        )
     per_antenna = {}
     if isinstance(result, dict) and "Name" in result:
         for i, name in enumerate(result["Name"]):
             per_antenna[str(name)] = {
                 key: (bool(result[key][i]) if key in ("WVR", "Flag") else float(result[key][i]))
-                for key in ("WVR", "Flag", "RMS_um", "Disc_um") if key in result
+                for key in ("WVR", "Flag", "RMS_um", "Disc_um")
+                if key in result
             }
-    jsonio.write(stats, {"wvrflag": list(wvr["flag"]), "toffset_s": float(wvr["toffset"]),
-                                  "tie": tie, "antennas": per_antenna})
+    jsonio.write(
+        stats,
+        {
+            "wvrflag": list(wvr["flag"]),
+            "toffset_s": float(wvr["toffset"]),
+            "tie": tie,
+            "antennas": per_antenna,
+        },
+    )

@@ -229,9 +229,7 @@ def read_reduced_visibilities(
                     uvw = sub.getcol("UVW")
                     with np.errstate(invalid="ignore", divide="ignore"):
                         spectrum = np.where(counts > 0, sums / counts, np.nan)
-                    bin_freq = np.array(
-                        [freqs[spw][bin_of == b].mean() for b in range(nbin)]
-                    )
+                    bin_freq = np.array([freqs[spw][bin_of == b].mean() for b in range(nbin)])
                     result[(name, spw)] = VisSpw(
                         time=sub.getcol("TIME"),
                         uvdist_m=np.hypot(uvw[0], uvw[1]),
@@ -281,8 +279,16 @@ def mark_empty(axes, has_data, text: str = "all solutions flagged") -> None:
     """Say so in the panels of antennas without any unflagged value."""
     for ax, filled in zip(axes, has_data):
         if not filled:
-            ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center",
-                    color="0.4", fontsize=10)
+            ax.text(
+                0.5,
+                0.5,
+                text,
+                transform=ax.transAxes,
+                ha="center",
+                va="center",
+                color="0.4",
+                fontsize=10,
+            )
 
 
 def time_axis(ax) -> None:

@@ -12,8 +12,8 @@ from pathlib import Path
 import numpy as np
 
 from almacal import jsonio
-from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
+from almacal.qa import common as qa_common
 
 
 def read_json(path: str | None) -> dict | None:
@@ -29,14 +29,26 @@ def antenna_position_offsets(antpos: str, antennas: list[str]) -> dict[str, list
     offsets = tb.getcol("FPARAM")[:, 0, :]  # [xyz, row]
     ants = tb.getcol("ANTENNA1")
     tb.close()
-    return {antennas[int(a)]: [round(float(v), 6) for v in offsets[:, i]]
-            for i, a in enumerate(ants) if np.any(offsets[:, i] != 0)}
+    return {
+        antennas[int(a)]: [round(float(v), 6) for v in offsets[:, i]]
+        for i, a in enumerate(ants)
+        if np.any(offsets[:, i] != 0)
+    }
 
 
 def eb_corrections(
-    *, metadata: str, split_summary: str, tsys: str | None, tsys_spwmap: str | None,
-    antpos: str | None, wvr_stats: str | None, flux_model: str, renorm: str, corrections: str,
-    log: str, commands: str,
+    *,
+    metadata: str,
+    split_summary: str,
+    tsys: str | None,
+    tsys_spwmap: str | None,
+    antpos: str | None,
+    wvr_stats: str | None,
+    flux_model: str,
+    renorm: str,
+    corrections: str,
+    log: str,
+    commands: str,
 ) -> None:
     md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
@@ -46,40 +58,57 @@ def eb_corrections(
         job.note(f"read {tsys}, {antpos}, {wvr_stats}, {split_summary}, {flux_model}, {renorm}")
         tsys_figures = None
         if tsys:
-            tsys_figures = {**qa_common.tsys_medians(qa_common.read_caltable(tsys)),
-                            "spwmap": read_json(tsys_spwmap)}
+            tsys_figures = {
+                **qa_common.tsys_medians(qa_common.read_caltable(tsys)),
+                "spwmap": read_json(tsys_spwmap),
+            }
         positions = antenna_position_offsets(antpos, antennas) if antpos else None
     wvr = read_json(wvr_stats)
     phase_rms = (split or {}).get("wvr", {})
     if wvr is None:
-        wvr_figures = {"applied": False,
-                       "reason": "no WVR data in the EB (e.g. 7 m ACA antennas): calibrated "
-                                 "without a WVR table"}
+        wvr_figures = {
+            "applied": False,
+            "reason": "no WVR data in the EB (e.g. 7 m ACA antennas): calibrated "
+            "without a WVR table",
+        }
     else:
-        wvr_figures = {"applied": True, "toffset_s": wvr["toffset_s"],
-                       "flagged_antennas": wvr["wvrflag"], "tie": wvr["tie"],
-                       "per_antenna": wvr["antennas"],
-                       "calibrator_phase_rms_deg_before": phase_rms.get(
-                           "calibrator_phase_rms_deg_before"),
-                       "calibrator_phase_rms_deg_after": phase_rms.get(
-                           "calibrator_phase_rms_deg_after")}
+        wvr_figures = {
+            "applied": True,
+            "toffset_s": wvr["toffset_s"],
+            "flagged_antennas": wvr["wvrflag"],
+            "tie": wvr["tie"],
+            "per_antenna": wvr["antennas"],
+            "calibrator_phase_rms_deg_before": phase_rms.get("calibrator_phase_rms_deg_before"),
+            "calibrator_phase_rms_deg_after": phase_rms.get("calibrator_phase_rms_deg_after"),
+        }
     rn = read_json(renorm)
     renorm_figures = {
-        "applied": rn["apply"], "decision": rn["decision"], "threshold": rn["threshold"],
+        "applied": rn["apply"],
+        "decision": rn["decision"],
+        "threshold": rn["threshold"],
         "max_factor": rn["max_rn"],
-        "fields": {field: {spw: {"max_factor": s["max_rn"],
-                                 "exceeds_threshold": s["exceeds_threshold"],
-                                 "per_scan": {scan: v["max_rn"] for scan, v in s["scans"].items()}}
-                           for spw, s in per_spw.items()}
-                   for field, per_spw in rn["fields"].items()},
+        "fields": {
+            field: {
+                spw: {
+                    "max_factor": s["max_rn"],
+                    "exceeds_threshold": s["exceeds_threshold"],
+                    "per_scan": {scan: v["max_rn"] for scan, v in s["scans"].items()},
+                }
+                for spw, s in per_spw.items()
+            }
+            for field, per_spw in rn["fields"].items()
+        },
         "excluded_channels": rn["excluded_channels"],
     }
     Path(corrections).parent.mkdir(parents=True, exist_ok=True)
-    jsonio.write(corrections, {
-        "eb": eb,
-        "tsys": tsys_figures,
-        "antenna_positions": {"applied": positions is not None, "offsets_m": positions},
-        "wvr": wvr_figures,
-        "flux_models": read_json(flux_model)["models"],
-        "renormalization": renorm_figures,
-    })
+    jsonio.write(
+        corrections,
+        {
+            "eb": eb,
+            "tsys": tsys_figures,
+            "antenna_positions": {"applied": positions is not None, "offsets_m": positions},
+            "wvr": wvr_figures,
+            "flux_models": read_json(flux_model)["models"],
+            "renormalization": renorm_figures,
+        },
+    )

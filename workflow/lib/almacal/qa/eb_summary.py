@@ -30,14 +30,30 @@ CHUNK_ROWS = 20000
 
 def _stages(eb: str, apriori: dict, split: dict, user: dict, cal: dict) -> list[dict]:
     entries = [
-        ("apriori", f"{eb}.ms", "a-priori: online flags, shadowing, autocorrelations, "
-         "non-science intents", apriori),
-        ("split", f"{eb}.ms.split", "as split: raw-stage user flags, Tsys/antpos applycal",
-         split["flags_after_split"]),
-        ("user", f"{eb}.ms.split", "edge channels and split-stage user flags (what the solves "
-         "see)", user),
-        ("calibrated", f"{eb}.ms.split.cal", "after the final applycal (data without solutions "
-         "flagged)", cal["flags_after_applycal"]),
+        (
+            "apriori",
+            f"{eb}.ms",
+            "a-priori: online flags, shadowing, autocorrelations, non-science intents",
+            apriori,
+        ),
+        (
+            "split",
+            f"{eb}.ms.split",
+            "as split: raw-stage user flags, Tsys/antpos applycal",
+            split["flags_after_split"],
+        ),
+        (
+            "user",
+            f"{eb}.ms.split",
+            "edge channels and split-stage user flags (what the solves see)",
+            user,
+        ),
+        (
+            "calibrated",
+            f"{eb}.ms.split.cal",
+            "after the final applycal (data without solutions flagged)",
+            cal["flags_after_applycal"],
+        ),
     ]
     return [
         {
@@ -49,8 +65,6 @@ def _stages(eb: str, apriori: dict, split: dict, user: dict, cal: dict) -> list[
         }
         for stage, product, description, summary in entries
     ]
-
-
 
 
 def _flagged_per_row(sub) -> tuple[np.ndarray, float]:
@@ -65,8 +79,14 @@ def _flagged_per_row(sub) -> tuple[np.ndarray, float]:
     return per_row, size
 
 
-def _add_counts(flagged: dict, total: dict, names: list[str], column: np.ndarray,
-                per_row: np.ndarray, size: float) -> None:
+def _add_counts(
+    flagged: dict,
+    total: dict,
+    names: list[str],
+    column: np.ndarray,
+    per_row: np.ndarray,
+    size: float,
+) -> None:
     """Add one spw's flagged and total values per name (antenna or field) of an index column."""
     for index in np.unique(column):
         rows = column == index
@@ -90,8 +110,10 @@ def _cross_flags(ms: str, antennas: list[str]) -> dict:
             try:
                 n = sub.nrows()
                 per_row, size = _flagged_per_row(sub)
-                keys = {"antenna": (sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")),
-                        "field": (sub.getcol("FIELD_ID"),)}
+                keys = {
+                    "antenna": (sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")),
+                    "field": (sub.getcol("FIELD_ID"),),
+                }
             finally:
                 sub.close()
             if n == 0:
@@ -101,16 +123,24 @@ def _cross_flags(ms: str, antennas: list[str]) -> dict:
             total["spw"][spw] = total["spw"].get(spw, 0.0) + size * n
             for by, columns in keys.items():
                 for column in columns:
-                    _add_counts(flagged[by], total[by], antennas if by == "antenna" else fields,
-                                column, per_row, size)
+                    _add_counts(
+                        flagged[by],
+                        total[by],
+                        antennas if by == "antenna" else fields,
+                        column,
+                        per_row,
+                        size,
+                    )
     finally:
         tb.close()
     n_flagged, n_total = sum(flagged["spw"].values()), sum(total["spw"].values())
     return {
         "flagged_fraction": round(n_flagged / n_total, 6) if n_total else 0.0,
         "total": n_total,
-        **{by: {k: round(flagged[by][k] / total[by][k], 6) for k in sorted(total[by])}
-           for by in flagged},
+        **{
+            by: {k: round(flagged[by][k] / total[by][k], 6) for k in sorted(total[by])}
+            for by in flagged
+        },
     }
 
 
@@ -225,8 +255,6 @@ def _worst(mapping: dict) -> tuple[str, float] | tuple[None, None]:
     return max(items, key=lambda kv: kv[1]) if items else (None, None)
 
 
-
-
 # Reading.
 
 
@@ -241,13 +269,24 @@ class Products:
     calibrated: dict  # phase rms and amplitudes of the calibrated calibrators
 
 
-def _read_products(eb: str, antennas: list[str], calibrators: list[str], *, split: str, cal: str,
-                   caltables: dict[str, str], tsys: str | None, log: str,
-                   commands: str) -> Products:
+def _read_products(
+    eb: str,
+    antennas: list[str],
+    calibrators: list[str],
+    *,
+    split: str,
+    cal: str,
+    caltables: dict[str, str],
+    tsys: str | None,
+    log: str,
+    commands: str,
+) -> Products:
     with CasaJob(log=log, commands=commands, title=f"QA summary of {eb}") as job:
         products = Products(
-            cross={"before_solves": _cross_flags(split, antennas),
-                   "calibrated": _cross_flags(cal, antennas)},
+            cross={
+                "before_solves": _cross_flags(split, antennas),
+                "calibrated": _cross_flags(cal, antennas),
+            },
             chunks=_data_intervals(split),
             tables={name: qa_common.read_caltable(path) for name, path in caltables.items()},
             tsys=qa_common.read_caltable(tsys) if tsys else None,
@@ -280,8 +319,9 @@ def _expected_intervals(name: str, fields: list[str], chunks: dict, solint: str)
     return intervals
 
 
-def _solution_statistics(products: Products, eb: choices.EBChoices,
-                         solints: dict[str, str]) -> dict:
+def _solution_statistics(
+    products: Products, eb: choices.EBChoices, solints: dict[str, str]
+) -> dict:
     """Per caltable of the solve table: expected, attempted and succeeded solutions per spw."""
     n_antennas = len(eb.metadata["antennas"])
     solutions = {}
@@ -317,8 +357,9 @@ def _tsys_solutions(table: qa_common.CalTable, tsys_spwmap: str | None, md: dict
         for spw, rows in table.spws.items():
             intervals[spw] = len(np.unique(rows.scan))
         solint = "one per Tsys scan (scans of the Tsys table: the data carry no intents)"
-        fields = sorted({table.fields[int(f)] for rows in table.spws.values()
-                         for f in np.unique(rows.field)})
+        fields = sorted(
+            {table.fields[int(f)] for rows in table.spws.values() for f in np.unique(rows.field)}
+        )
     return {
         "caltable": Path(table.path).name,
         "solint": solint,
@@ -339,22 +380,30 @@ def _tsys_statistics(corrections: str) -> dict:
 
 def _fluxes(flux: dict) -> dict:
     """fluxscale's flux densities per field and spw, with their fractional errors, and the fit."""
+
     def with_error(values: dict) -> dict:
-        error = (round(values["error_jy"] / values["flux_jy"], 6) if values["flux_jy"]
-                 else None)
+        error = round(values["error_jy"] / values["flux_jy"], 6) if values["flux_jy"] else None
         return {**values, "fractional_error": error}
 
     return {
-        field: {"spws": {spw: with_error(v) for spw, v in entry["spws"].items()},
-                "fit": entry["fit"]}
+        field: {
+            "spws": {spw: with_error(v) for spw, v in entry["spws"].items()},
+            "fit": entry["fit"],
+        }
         for field, entry in flux["fields"].items()
     }
 
 
-def _flag_stages(eb: str, *, apriori: str, split_summary: str, user_flags: str,
-                 cal_summary: str) -> list[dict]:
-    return _stages(eb, jsonio.load(apriori), jsonio.load(split_summary),
-                   jsonio.load(user_flags), jsonio.load(cal_summary))
+def _flag_stages(
+    eb: str, *, apriori: str, split_summary: str, user_flags: str, cal_summary: str
+) -> list[dict]:
+    return _stages(
+        eb,
+        jsonio.load(apriori),
+        jsonio.load(split_summary),
+        jsonio.load(user_flags),
+        jsonio.load(cal_summary),
+    )
 
 
 # Scores.
@@ -362,10 +411,13 @@ def _flag_stages(eb: str, *, apriori: str, split_summary: str, user_flags: str,
 
 def _flag_scores(eb: str, cross: dict) -> list[dict]:
     after = cross["calibrated"]
-    by_calibration = max(0.0, after["flagged_fraction"]
-                         - cross["before_solves"]["flagged_fraction"])
-    scores = [qa_scores.make_score("flagged_fraction", eb, after["flagged_fraction"], "all data"),
-              qa_scores.make_score("flagged_by_calibration", eb, by_calibration, "all data")]
+    by_calibration = max(
+        0.0, after["flagged_fraction"] - cross["before_solves"]["flagged_fraction"]
+    )
+    scores = [
+        qa_scores.make_score("flagged_fraction", eb, after["flagged_fraction"], "all data"),
+        qa_scores.make_score("flagged_by_calibration", eb, by_calibration, "all data"),
+    ]
     per_ant = after["antenna"]
     if per_ant:
         median = float(np.median(list(per_ant.values())))
@@ -401,26 +453,46 @@ def _tsys_factors(tsys: dict) -> dict:
         for spw, value in spws.items():
             ref = tsys["array_median_k"][spw]
             if ref and value:
-                factors[f"{ant} spw {spw} ({value:.0f} K vs {ref:.0f} K)"] = max(value / ref,
-                                                                                ref / value)
+                factors[f"{ant} spw {spw} ({value:.0f} K vs {ref:.0f} K)"] = max(
+                    value / ref, ref / value
+                )
     return factors
 
 
-def _scores(eb: str, cross: dict, solutions: dict, bandpass: dict | None, calibrated: dict,
-            tsys: dict | None, fluxes: dict) -> list[dict]:
+def _scores(
+    eb: str,
+    cross: dict,
+    solutions: dict,
+    bandpass: dict | None,
+    calibrated: dict,
+    tsys: dict | None,
+    fluxes: dict,
+) -> list[dict]:
     """Every EB-scope check of ``almacal.qa.scores.CHECKS``, worst first."""
     scores = _flag_scores(eb, cross) + _solution_scores(eb, solutions)
     if bandpass:
         scores += _worst_score("bandpass_amplitude_scatter", eb, bandpass["amplitude"])
         scores += _worst_score("bandpass_phase_scatter", eb, bandpass["phase_deg"])
-    scores += _worst_score("calibrated_phase_rms", eb, {
-        f"{field} spw {spw}": v["phase_rms_deg"]
-        for field, spws in calibrated.items() for spw, v in spws.items()})
+    scores += _worst_score(
+        "calibrated_phase_rms",
+        eb,
+        {
+            f"{field} spw {spw}": v["phase_rms_deg"]
+            for field, spws in calibrated.items()
+            for spw, v in spws.items()
+        },
+    )
     if tsys:
         scores += _worst_score("tsys_outlier", eb, _tsys_factors(tsys))
-    scores += _worst_score("fluxscale_error", eb, {
-        f"{field} spw {spw}": v["fractional_error"]
-        for field, entry in fluxes.items() for spw, v in entry["spws"].items()})
+    scores += _worst_score(
+        "fluxscale_error",
+        eb,
+        {
+            f"{field} spw {spw}": v["fractional_error"]
+            for field, entry in fluxes.items()
+            for spw, v in entry["spws"].items()
+        },
+    )
     return qa_scores.worst_first(scores)
 
 
@@ -451,31 +523,55 @@ def qa_eb_summary(
     md = ebc.metadata
     eb = qa_common.eb_name(md)
     antennas = [a["name"] for a in md["antennas"]]
-    products = _read_products(eb, antennas, ebc.calibrators, split=split, cal=cal,
-                              caltables=caltables, tsys=tsys, log=log, commands=commands)
+    products = _read_products(
+        eb,
+        antennas,
+        ebc.calibrators,
+        split=split,
+        cal=cal,
+        caltables=caltables,
+        tsys=tsys,
+        log=log,
+        commands=commands,
+    )
     solutions = _solution_statistics(products, ebc, solints)
     tsys_stats = None
     if products.tsys is not None:
         solutions["tsys"] = _tsys_solutions(products.tsys, tsys_spwmap, md)
         tsys_stats = _tsys_statistics(corrections)
-    bandpass = (_bandpass_scatter(products.tables["bandpass"], qa_common.receptors(md))
-                if "bandpass" in products.tables else None)
+    bandpass = (
+        _bandpass_scatter(products.tables["bandpass"], qa_common.receptors(md))
+        if "bandpass" in products.tables
+        else None
+    )
     flux = jsonio.load(fluxscale)
     fluxes = _fluxes(flux)
-    stages = _flag_stages(eb, apriori=apriori, split_summary=split_summary,
-                          user_flags=user_flags, cal_summary=cal_summary)
+    stages = _flag_stages(
+        eb,
+        apriori=apriori,
+        split_summary=split_summary,
+        user_flags=user_flags,
+        cal_summary=cal_summary,
+    )
     Path(summary).parent.mkdir(parents=True, exist_ok=True)
-    jsonio.write(summary, {
-        "eb": eb,
-        "field_roles": ebc.roles,
-        "antennas": antennas,
-        "flagging": {"stages": stages, "cross_correlations": products.cross},
-        "solutions": solutions,
-        "fluxscale": {"reference": flux["reference"], "transfer": flux["transfer"],
-                      "fields": fluxes},
-        "calibrated_calibrators": products.calibrated,
-        "tsys": tsys_stats,
-        "bandpass_scatter": bandpass,
-        "scores": _scores(eb, products.cross, solutions, bandpass, products.calibrated,
-                          tsys_stats, fluxes),
-    })
+    jsonio.write(
+        summary,
+        {
+            "eb": eb,
+            "field_roles": ebc.roles,
+            "antennas": antennas,
+            "flagging": {"stages": stages, "cross_correlations": products.cross},
+            "solutions": solutions,
+            "fluxscale": {
+                "reference": flux["reference"],
+                "transfer": flux["transfer"],
+                "fields": fluxes,
+            },
+            "calibrated_calibrators": products.calibrated,
+            "tsys": tsys_stats,
+            "bandpass_scatter": bandpass,
+            "scores": _scores(
+                eb, products.cross, solutions, bandpass, products.calibrated, tsys_stats, fluxes
+            ),
+        },
+    )

@@ -8,7 +8,12 @@ def _load(path: str) -> dict:
 
 
 def mous_summary(
-    *, ebs: list[str], fluxes: list[str], split: list[str], flags: list[str], cal: list[str],
+    *,
+    ebs: list[str],
+    fluxes: list[str],
+    split: list[str],
+    flags: list[str],
+    cal: list[str],
     summary: str,
 ) -> None:
     per_eb = {}
@@ -17,9 +22,13 @@ def mous_summary(
         flux = _load(flux_file)
         per_eb[eb] = {
             "fluxscale": flux,
-            "flagged_fraction_after_split": _load(split_file)["flags_after_split"]["flagged_fraction"],
+            "flagged_fraction_after_split": _load(split_file)["flags_after_split"][
+                "flagged_fraction"
+            ],
             "flagged_fraction_before_bandpass": _load(flag_file)["flagged_fraction"],
-            "flagged_fraction_calibrated": _load(cal_file)["flags_after_applycal"]["flagged_fraction"],
+            "flagged_fraction_calibrated": _load(cal_file)["flags_after_applycal"][
+                "flagged_fraction"
+            ],
         }
         for field in flux["transfer"]:
             for spw, entry in flux["fields"].get(field, {}).get("spws", {}).items():

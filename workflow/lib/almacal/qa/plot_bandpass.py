@@ -6,8 +6,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from almacal import jsonio
-from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
+from almacal.qa import common as qa_common
 
 
 def qa_plot_bandpass(

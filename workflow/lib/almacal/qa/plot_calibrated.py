@@ -13,8 +13,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from almacal import choices, jsonio
-from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
+from almacal.qa import common as qa_common
 
 MAX_POINTS = 20000  # per series and panel; more are subsampled (fixed seed) for legibility
 AXES = {
@@ -77,8 +77,12 @@ def qa_plot_calibrated(
         fig, axes = plt.subplots(
             len(fields), 4, figsize=(17, 3.3 * len(fields) + 1.3), squeeze=False
         )
-        columns = [("amplitude", "DATA"), ("amplitude", "calibrated"),
-                   ("phase", "DATA"), ("phase", "calibrated")]
+        columns = [
+            ("amplitude", "DATA"),
+            ("amplitude", "calibrated"),
+            ("phase", "DATA"),
+            ("phase", "calibrated"),
+        ]
         for row, field in enumerate(fields):
             field_roles_of = [r for r in ("bandpass", "flux", "phase") if field in roles[r]]
             for col, (quantity, stage) in enumerate(columns):
@@ -96,8 +100,15 @@ def qa_plot_calibrated(
                         if len(value):
                             largest = max(largest, float(np.percentile(np.abs(value), 99.5)))
                             highest = max(highest, float(np.max(value)))
-                        ax.scatter(x, value, s=5, color=qa_common.series_colour(si, ci),
-                                   alpha=0.5, linewidths=0, rasterized=True)
+                        ax.scatter(
+                            x,
+                            value,
+                            s=5,
+                            color=qa_common.series_colour(si, ci),
+                            alpha=0.5,
+                            linewidths=0,
+                            rasterized=True,
+                        )
                 qa_common.mark_empty([ax], [n_points > 0], "no unflagged data")
                 if quantity == "phase":
                     limit = 180.0 if stage == "DATA" else float(np.clip(1.3 * largest, 5, 180))
@@ -106,23 +117,22 @@ def qa_plot_calibrated(
                 else:
                     ax.set_ylim(0, 1.12 * highest if highest > 0 else 1)
                     ax.set_ylabel(
-                        "amplitude (Jy)" if stage == "calibrated"
-                        else "amplitude (uncalibrated)"
+                        "amplitude (Jy)" if stage == "calibrated" else "amplitude (uncalibrated)"
                     )
                 if axis == "time":
                     qa_common.time_axis(ax)
                 ax.set_xlabel(xlabels[axis])
                 ax.grid(alpha=0.3)
                 ax.set_title(
-                    f"{field} ({', '.join(field_roles_of)})\n{quantity}, {stage}: "
-                    f"{sources[stage]}",
+                    f"{field} ({', '.join(field_roles_of)})\n{quantity}, {stage}: {sources[stage]}",
                     fontsize=9,
                 )
         handles, labels = [], []
         for si, spw in enumerate(spws):
             for ci, corr in enumerate(corrs):
-                handles.append(Line2D([], [], color=qa_common.series_colour(si, ci), marker="o",
-                                      ls="", ms=6))
+                handles.append(
+                    Line2D([], [], color=qa_common.series_colour(si, ci), marker="o", ls="", ms=6)
+                )
                 labels.append(f"spw {spw} {corr}")
         what = {
             "uvdist": "per baseline and integration, channel-averaged",

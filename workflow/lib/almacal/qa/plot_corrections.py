@@ -22,8 +22,14 @@ from almacal.qa import common as qa_common  # noqa: E402
 def plot_wvr(ax, wvr: dict) -> None:
     if not wvr["applied"]:
         ax.axis("off")
-        ax.text(0.5, 0.5, textwrap.fill("WVR: " + wvr["reason"], 50), ha="center",
-                va="center", transform=ax.transAxes)
+        ax.text(
+            0.5,
+            0.5,
+            textwrap.fill("WVR: " + wvr["reason"], 50),
+            ha="center",
+            va="center",
+            transform=ax.transAxes,
+        )
         return
     names = list(wvr["per_antenna"])
     rms = [wvr["per_antenna"][n]["RMS_um"] for n in names]
@@ -32,26 +38,37 @@ def plot_wvr(ax, wvr: dict) -> None:
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_ylabel("wvrgcal path rms (um)")
     before, after = wvr["calibrator_phase_rms_deg_before"], wvr["calibrator_phase_rms_deg_after"]
-    ax.set_title(f"WVR: calibrator phase rms {before:.1f} -> {after:.1f} deg "
-                 f"(red: flagged, interpolated)", fontsize=9)
+    ax.set_title(
+        f"WVR: calibrator phase rms {before:.1f} -> {after:.1f} deg (red: flagged, interpolated)",
+        fontsize=9,
+    )
 
 
 def plot_renorm(ax, renorm: dict, spectra: np.lib.npyio.NpzFile) -> None:
-    ax.axhline(renorm["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {renorm['threshold']}")
+    ax.axhline(
+        renorm["threshold"], color="k", ls="--", lw=0.8, label=f"threshold {renorm['threshold']}"
+    )
     for i, (field, per_spw) in enumerate(renorm["fields"].items()):
         for j, (spw, stats) in enumerate(sorted(per_spw.items(), key=lambda kv: int(kv[0]))):
             colour = qa_common.series_colour(j, i)
             for k, scan in enumerate(sorted(stats["per_scan"], key=int)):  # (JSON keys: text)
                 r = np.median(spectra[f"{field}/{spw}/{scan}"], axis=(0, 1))
-                ax.plot(np.arange(r.size), r, color=colour, lw=0.8,
-                        label=f"{field} spw {spw} (max {stats['max_factor']:.3f})" if k == 0 else None)
+                ax.plot(
+                    np.arange(r.size),
+                    r,
+                    color=colour,
+                    lw=0.8,
+                    label=f"{field} spw {spw} (max {stats['max_factor']:.3f})" if k == 0 else None,
+                )
             excluded = renorm["excluded_channels"][spw]["atmospheric_lines"]
             if excluded:
                 ax.axvspan(min(excluded), max(excluded), color=colour, alpha=0.1)
     ax.set_xlabel("channel")
     ax.set_ylabel("renormalisation factor")
-    ax.set_title(("applied: " if renorm["applied"] else "not applied: ")
-                 + f"max {renorm['max_factor']:.4f}", fontsize=9)
+    ax.set_title(
+        ("applied: " if renorm["applied"] else "not applied: ") + f"max {renorm['max_factor']:.4f}",
+        fontsize=9,
+    )
     ax.legend(fontsize=7)
 
 

@@ -6,8 +6,8 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from almacal import jsonio
-from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
+from almacal.qa import common as qa_common
 
 
 def qa_plot_gain(
@@ -46,8 +46,15 @@ def qa_plot_gain(
                     sel = good & (rows.field == field) & (rows.antenna == ant)
                     if sel.any():
                         has_data[ant] = True
-                        axes[ant].plot(times[sel], values[pi, sel], ls="", marker=marker,
-                                       ms=3.5, color=colour, alpha=0.85)
+                        axes[ant].plot(
+                            times[sel],
+                            values[pi, sel],
+                            ls="",
+                            marker=marker,
+                            ms=3.5,
+                            color=colour,
+                            alpha=0.85,
+                        )
             if good.any():
                 largest = max(largest, float(np.max(np.abs(values[pi, good]))))
     for field in fields_seen:

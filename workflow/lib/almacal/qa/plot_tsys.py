@@ -6,13 +6,11 @@ import numpy as np
 from matplotlib.lines import Line2D
 
 from almacal import jsonio
-from almacal.qa import common as qa_common
 from almacal.casa_job import CasaJob
+from almacal.qa import common as qa_common
 
 
-def qa_plot_tsys(
-    *, tsys: str | None, metadata: str, plot: str, log: str, commands: str
-) -> None:
+def qa_plot_tsys(*, tsys: str | None, metadata: str, plot: str, log: str, commands: str) -> None:
     md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
     with CasaJob(log=log, commands=commands, title=f"QA plot: Tsys of {eb}") as job:

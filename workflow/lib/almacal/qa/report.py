@@ -28,8 +28,12 @@ TEMPLATES = Path(__file__).parent / "templates"
 # The two plots of a solve with qa_plot "bandpass" (qa_plot_bandpass): file-name part, title and
 # caption ({title}: the solve's qa_title or name, {table}: its caltable's suffix).
 BANDPASS_PLOTS = (
-    ("amplitude", "amplitude", "{title} amplitude vs channel per antenna (<eb>{table}, "
-     "normalised); flagged channels left out."),
+    (
+        "amplitude",
+        "amplitude",
+        "{title} amplitude vs channel per antenna (<eb>{table}, "
+        "normalised); flagged channels left out.",
+    ),
     ("phase", "phase", "{title} phase vs channel per antenna."),
 )
 GAIN_PLOTS = ("gain_phase", "gain_amplitude")
@@ -45,33 +49,54 @@ def solve_plots(solve: Solve) -> dict[str, tuple[str, str]]:
     """Plots of one solve by file-name suffix: (section title, caption); none without qa_plot."""
     if solve.qa_plot == "bandpass":
         title = solve.qa_title or solve.name.capitalize()
-        return {f".{solve.name}_{part}.png": (f"{title} {name}",
-                                              caption.format(title=title, table=solve.suffix))
-                for part, name, caption in BANDPASS_PLOTS}
+        return {
+            f".{solve.name}_{part}.png": (
+                f"{title} {name}",
+                caption.format(title=title, table=solve.suffix),
+            )
+            for part, name, caption in BANDPASS_PLOTS
+        }
     if solve.qa_plot in GAIN_PLOTS:
-        return {f".{solve.name}.png": (solve.qa_title or solve.name,
-                                       solve.qa_caption or solve.description)}
+        return {
+            f".{solve.name}.png": (
+                solve.qa_title or solve.name,
+                solve.qa_caption or solve.description,
+            )
+        }
     return {}
 
 
 def plot_sections(solves: tuple[Solve, ...] = SOLVES) -> dict[str, tuple[str, str]]:
     """Per-EB plots, by file-name suffix: section heading and caption, in page order."""
     return {
-        ".tsys.png": ("Tsys", "Tsys vs frequency per antenna from <eb>.ms.tsys; one line per Tsys "
-                      "scan, one colour per spw and polarization."),
+        ".tsys.png": (
+            "Tsys",
+            "Tsys vs frequency per antenna from <eb>.ms.tsys; one line per Tsys "
+            "scan, one colour per spw and polarization.",
+        ),
         **{suffix: entry for solve in solves for suffix, entry in solve_plots(solve).items()},
-        ".calibrated_uvdist.png": ("Calibrators vs uv distance", "Calibrators before (DATA of "
-                                   "<eb>.ms.split) and after calibration (<eb>.ms.split.cal): "
-                                   "amplitude and phase vs uv distance."),
-        ".calibrated_time.png": ("Calibrators vs time", "Calibrators before and after calibration "
-                                 "vs time."),
-        ".calibrated_frequency.png": ("Calibrators vs frequency", "Calibrators before and after "
-                                      "calibration vs frequency, per baseline and scan."),
-        ".corrections.png": ("WVR and renormalisation", "Left: calibrator phase rms before and "
-                             "after the WVR correction, wvrgcal's path rms per antenna (red: "
-                             "flagged, interpolated). Right: amplitude renormalisation factor per "
-                             "target spw (median over antennas and correlations, one line per "
-                             "scan; shaded: atmospheric-line channels left out)."),
+        ".calibrated_uvdist.png": (
+            "Calibrators vs uv distance",
+            "Calibrators before (DATA of "
+            "<eb>.ms.split) and after calibration (<eb>.ms.split.cal): "
+            "amplitude and phase vs uv distance.",
+        ),
+        ".calibrated_time.png": (
+            "Calibrators vs time",
+            "Calibrators before and after calibration vs time.",
+        ),
+        ".calibrated_frequency.png": (
+            "Calibrators vs frequency",
+            "Calibrators before and after calibration vs frequency, per baseline and scan.",
+        ),
+        ".corrections.png": (
+            "WVR and renormalisation",
+            "Left: calibrator phase rms before and "
+            "after the WVR correction, wvrgcal's path rms per antenna (red: "
+            "flagged, interpolated). Right: amplitude renormalisation factor per "
+            "target spw (median over antennas and correlations, one line per "
+            "scan; shaded: atmospheric-line channels left out).",
+        ),
     }
 
 
@@ -96,8 +121,9 @@ def environment() -> jinja2.Environment:
         lstrip_blocks=True,
         keep_trailing_newline=True,
     )
-    env.filters.update(fmt=fmt, score_class=qa_scores.score_class,
-                       threshold=qa_scores.threshold_text)
+    env.filters.update(
+        fmt=fmt, score_class=qa_scores.score_class, threshold=qa_scores.threshold_text
+    )
     return env
 
 
@@ -134,8 +160,9 @@ def _flux_consistency(ebs: list[str], summaries: dict[str, dict]) -> tuple[dict,
         s = summaries[eb]
         for field in s["field_roles"]["phase"]:
             for spw, v in s["fluxscale"]["fields"].get(field, {}).get("spws", {}).items():
-                entry = table.setdefault(field, {}).setdefault(spw, {"freq_hz": v["freq_hz"],
-                                                                     "ebs": {}})
+                entry = table.setdefault(field, {}).setdefault(
+                    spw, {"freq_hz": v["freq_hz"], "ebs": {}}
+                )
                 entry["ebs"][eb] = {"flux_jy": v["flux_jy"], "error_jy": v["error_jy"]}
     worst: dict[str, tuple[float, str]] = {}
     for field, spws in table.items():
@@ -148,17 +175,22 @@ def _flux_consistency(ebs: list[str], summaries: dict[str, dict]) -> tuple[dict,
                 deviation = abs(flux / median - 1)
                 entry["ebs"][eb]["deviation"] = round(deviation, 6)
                 if len(fluxes) > 1 and deviation >= worst.get(eb, (-1.0, ""))[0]:
-                    worst[eb] = (deviation, f"{field} spw {spw} ({flux:.4g} Jy vs median "
-                                            f"{median:.4g} Jy)")
-    scores = [qa_scores.make_score("flux_consistency", eb, value, subject)
-              for eb, (value, subject) in worst.items()]
+                    worst[eb] = (
+                        deviation,
+                        f"{field} spw {spw} ({flux:.4g} Jy vs median {median:.4g} Jy)",
+                    )
+    scores = [
+        qa_scores.make_score("flux_consistency", eb, value, subject)
+        for eb, (value, subject) in worst.items()
+    ]
     return table, scores
 
 
 def _plot_flux(table: dict, ebs: list[str], path: Path) -> None:
     spws = sorted({spw for spws in table.values() for spw in spws}, key=int)
-    fig, axes = plt.subplots(1, max(1, len(spws)), figsize=(4.8 * max(1, len(spws)), 3.8),
-                             squeeze=False, sharey=True)
+    fig, axes = plt.subplots(
+        1, max(1, len(spws)), figsize=(4.8 * max(1, len(spws)), 3.8), squeeze=False, sharey=True
+    )
     x = np.arange(len(ebs))
     for ax, spw in zip(axes[0], spws):
         for fi, (field, entries) in enumerate(sorted(table.items())):
@@ -171,8 +203,13 @@ def _plot_flux(table: dict, ebs: list[str], path: Path) -> None:
             ax.errorbar(x, flux, yerr=err, fmt="o", ms=7, capsize=4, color=colour, label=field)
             median = entry["median_jy"]
             ax.axhline(median, color=colour, lw=0.8)
-            ax.axhspan(median * 0.95, median * 1.05, color=colour, alpha=0.12,
-                       label=f"{field}: median ± 5 %")
+            ax.axhspan(
+                median * 0.95,
+                median * 1.05,
+                color=colour,
+                alpha=0.12,
+                label=f"{field}: median ± 5 %",
+            )
         freq = next(iter(e[spw]["freq_hz"] for e in table.values() if spw in e))
         ax.set_title(f"spw {spw} ({freq / 1e9:.3f} GHz)" if freq else f"spw {spw}")
         ax.set_xticks(x, ebs, rotation=15, fontsize=8)
@@ -193,14 +230,32 @@ def _plot_flagging(ebs: list[str], summaries: dict[str, dict], path: Path) -> No
     width = 0.8 / (len(stages) + 1)
     x = np.arange(len(ebs))
     for si, stage in enumerate(stages):
-        values = [next(s["flagged_fraction"] for s in summaries[eb]["flagging"]["stages"]
-                       if s["stage"] == stage) for eb in ebs]
-        ax.bar(x + (si - len(stages) / 2) * width, values, width, label=STAGE_NAMES[stage],
-               color=plt.get_cmap("Blues")(0.35 + 0.15 * si))
-    cross = [summaries[eb]["flagging"]["cross_correlations"]["calibrated"]["flagged_fraction"]
-             for eb in ebs]
-    ax.bar(x + (len(stages) / 2) * width, cross, width, color="tab:orange",
-           label="calibrated, cross-correlations only")
+        values = [
+            next(
+                s["flagged_fraction"]
+                for s in summaries[eb]["flagging"]["stages"]
+                if s["stage"] == stage
+            )
+            for eb in ebs
+        ]
+        ax.bar(
+            x + (si - len(stages) / 2) * width,
+            values,
+            width,
+            label=STAGE_NAMES[stage],
+            color=plt.get_cmap("Blues")(0.35 + 0.15 * si),
+        )
+    cross = [
+        summaries[eb]["flagging"]["cross_correlations"]["calibrated"]["flagged_fraction"]
+        for eb in ebs
+    ]
+    ax.bar(
+        x + (len(stages) / 2) * width,
+        cross,
+        width,
+        color="tab:orange",
+        label="calibrated, cross-correlations only",
+    )
     ax.set_xticks(x, ebs, fontsize=9)
     ax.set_ylabel("flagged fraction")
     ax.set_ylim(0, 1)
@@ -213,10 +268,15 @@ def _plot_flagging(ebs: list[str], summaries: dict[str, dict], path: Path) -> No
 
 
 def _flagging_per_eb(ebs: list[str], data: dict[str, dict]) -> dict[str, dict]:
-    return {eb: {st["stage"]: st["flagged_fraction"] for st in data[eb]["flagging"]["stages"]}
-            | {"calibrated_cross_correlations":
-               data[eb]["flagging"]["cross_correlations"]["calibrated"]["flagged_fraction"]}
-            for eb in ebs}
+    return {
+        eb: {st["stage"]: st["flagged_fraction"] for st in data[eb]["flagging"]["stages"]}
+        | {
+            "calibrated_cross_correlations": data[eb]["flagging"]["cross_correlations"][
+                "calibrated"
+            ]["flagged_fraction"]
+        }
+        for eb in ebs
+    }
 
 
 # The tables of the page (rows of values; the templates format and lay them out).
@@ -225,10 +285,15 @@ def _flagging_per_eb(ebs: list[str], data: dict[str, dict]) -> dict[str, dict]:
 def _score_matrix(ebs: list[str], scores_by_eb: dict, all_scores: list[dict]) -> list[dict]:
     """One row per check that was scored: its title and each EB's score (None: not scored)."""
     used = [c for c in qa_scores.CHECKS if any(s["check"] == c for s in all_scores)]
-    return [{"title": qa_scores.CHECKS[check]["title"],
-             "scores": [next((s for s in scores_by_eb[eb] if s["check"] == check), None)
-                        for eb in ebs]}
-            for check in used]
+    return [
+        {
+            "title": qa_scores.CHECKS[check]["title"],
+            "scores": [
+                next((s for s in scores_by_eb[eb] if s["check"] == check), None) for eb in ebs
+            ],
+        }
+        for check in used
+    ]
 
 
 def _flux_rows(flux_table: dict, ebs: list[str]) -> list[list]:
@@ -237,8 +302,12 @@ def _flux_rows(flux_table: dict, ebs: list[str]) -> list[list]:
         for spw, entry in _by_number(spws):
             rows.append(
                 [field, spw, entry["freq_hz"] / 1e9 if entry["freq_hz"] else None]
-                + [f"{entry['ebs'][eb]['flux_jy']:.4f} ± {entry['ebs'][eb]['error_jy']:.4f}"
-                   if eb in entry["ebs"] else "–" for eb in ebs]
+                + [
+                    f"{entry['ebs'][eb]['flux_jy']:.4f} ± {entry['ebs'][eb]['error_jy']:.4f}"
+                    if eb in entry["ebs"]
+                    else "–"
+                    for eb in ebs
+                ]
                 + [entry["max_over_min"]]
             )
     return rows
@@ -248,14 +317,32 @@ def _flagging_rows(eb: str, s: dict) -> tuple[list[list], list[list]]:
     """Flagged fraction per stage, and per antenna and stage."""
     stages = s["flagging"]["stages"]
     cross = s["flagging"]["cross_correlations"]
-    rows = [[STAGE_NAMES[st["stage"]], st["product"], st["description"], st["flagged_fraction"]]
-            for st in stages]
-    rows.append(["cross-correlations, before the solves", f"{eb}.ms.split", "all fields",
-                 cross["before_solves"]["flagged_fraction"]])
-    rows.append(["cross-correlations, calibrated", f"{eb}.ms.split.cal", "all fields",
-                 cross["calibrated"]["flagged_fraction"]])
-    antenna_rows = [[ant] + [st["antenna"].get(ant) for st in stages]
-                    + [cross["calibrated"]["antenna"].get(ant)] for ant in s["antennas"]]
+    rows = [
+        [STAGE_NAMES[st["stage"]], st["product"], st["description"], st["flagged_fraction"]]
+        for st in stages
+    ]
+    rows.append(
+        [
+            "cross-correlations, before the solves",
+            f"{eb}.ms.split",
+            "all fields",
+            cross["before_solves"]["flagged_fraction"],
+        ]
+    )
+    rows.append(
+        [
+            "cross-correlations, calibrated",
+            f"{eb}.ms.split.cal",
+            "all fields",
+            cross["calibrated"]["flagged_fraction"],
+        ]
+    )
+    antenna_rows = [
+        [ant]
+        + [st["antenna"].get(ant) for st in stages]
+        + [cross["calibrated"]["antenna"].get(ant)]
+        for ant in s["antennas"]
+    ]
     return rows, antenna_rows
 
 
@@ -263,32 +350,63 @@ def _solution_rows(s: dict) -> list[list]:
     rows = []
     for name, table in _ordered(s["solutions"], [solve.name for solve in SOLVES]):
         for spw, c in _by_number(table["per_spw"]):
-            rows.append([name, spw, table["solint"], table["combine"] or "–",
-                         ", ".join(table["fields"]), c["expected"], c["attempted"],
-                         c["succeeded"], c["succeeded_fraction"], c["flagged_parameter_fraction"]])
+            rows.append(
+                [
+                    name,
+                    spw,
+                    table["solint"],
+                    table["combine"] or "–",
+                    ", ".join(table["fields"]),
+                    c["expected"],
+                    c["attempted"],
+                    c["succeeded"],
+                    c["succeeded_fraction"],
+                    c["flagged_parameter_fraction"],
+                ]
+            )
     return rows
 
 
 def _fluxscale_rows(s: dict) -> list[list]:
-    return [[field, spw, v["freq_hz"] / 1e9 if v["freq_hz"] else None, v["flux_jy"],
-             v["error_jy"], v["fractional_error"], entry["fit"]["flux_jy"], entry["fit"]["spix"]]
-            for field, entry in s["fluxscale"]["fields"].items()
-            for spw, v in _by_number(entry["spws"])]
+    return [
+        [
+            field,
+            spw,
+            v["freq_hz"] / 1e9 if v["freq_hz"] else None,
+            v["flux_jy"],
+            v["error_jy"],
+            v["fractional_error"],
+            entry["fit"]["flux_jy"],
+            entry["fit"]["spix"],
+        ]
+        for field, entry in s["fluxscale"]["fields"].items()
+        for spw, v in _by_number(entry["spws"])
+    ]
 
 
 def _calibrated_rows(s: dict) -> list[list]:
-    return [[field, spw, v["phase_rms_deg"], v["amplitude_median_jy"], v["amplitude_scatter"],
-             v["points"]]
-            for field, spws in s["calibrated_calibrators"].items()
-            for spw, v in _by_number(spws)]
+    return [
+        [
+            field,
+            spw,
+            v["phase_rms_deg"],
+            v["amplitude_median_jy"],
+            v["amplitude_scatter"],
+            v["points"],
+        ]
+        for field, spws in s["calibrated_calibrators"].items()
+        for spw, v in _by_number(spws)
+    ]
 
 
 def _tsys_table(s: dict) -> dict | None:
     if not s.get("tsys"):
         return None
     spws = sorted(s["tsys"]["array_median_k"], key=int)
-    rows = [[ant] + [s["tsys"]["median_k"].get(ant, {}).get(spw) for spw in spws]
-            for ant in s["antennas"]]
+    rows = [
+        [ant] + [s["tsys"]["median_k"].get(ant, {}).get(spw) for spw in spws]
+        for ant in s["antennas"]
+    ]
     rows.append(["array median"] + [s["tsys"]["array_median_k"][spw] for spw in spws])
     return {"header": ["antenna"] + [f"spw {spw}" for spw in spws], "rows": rows}
 
@@ -298,10 +416,11 @@ def _bandpass_table(s: dict) -> dict | None:
         return None
     amp, phase = s["bandpass_scatter"]["amplitude"], s["bandpass_scatter"]["phase_deg"]
     series = sorted({k.split(" ", 1)[1] for k in amp}, key=_series_key)
-    rows = [[ant] + [amp.get(f"{ant} {x}") for x in series]
-            + [phase.get(f"{ant} {x}") for x in series] for ant in s["antennas"]]
-    header = (["antenna"] + [f"amp. {x}" for x in series]
-              + [f"phase (deg) {x}" for x in series])
+    rows = [
+        [ant] + [amp.get(f"{ant} {x}") for x in series] + [phase.get(f"{ant} {x}") for x in series]
+        for ant in s["antennas"]
+    ]
+    header = ["antenna"] + [f"amp. {x}" for x in series] + [f"phase (deg) {x}" for x in series]
     return {"header": header, "rows": rows}
 
 
@@ -310,17 +429,29 @@ def _corrections(c: dict, antennas: list[str]) -> dict:
     positions = c["antenna_positions"]
     offsets = None
     if positions["applied"]:
-        offsets = ", ".join(f"{ant} {[round(v * 1e3, 2) for v in xyz]} mm"
-                            for ant, xyz in _ordered(positions["offsets_m"] or {}, antennas))
+        offsets = ", ".join(
+            f"{ant} {[round(v * 1e3, 2) for v in xyz]} mm"
+            for ant, xyz in _ordered(positions["offsets_m"] or {}, antennas)
+        )
     rn = c["renormalization"]
-    renorm_rows = [[field, spw, v["max_factor"], "yes" if v["exceeds_threshold"] else "no",
-                    ", ".join(f"{scan}: {f:.4f}" for scan, f in _by_number(v["per_scan"]))]
-                   for field, per_spw in rn["fields"].items() for spw, v in _by_number(per_spw)]
+    renorm_rows = [
+        [
+            field,
+            spw,
+            v["max_factor"],
+            "yes" if v["exceeds_threshold"] else "no",
+            ", ".join(f"{scan}: {f:.4f}" for scan, f in _by_number(v["per_scan"])),
+        ]
+        for field, per_spw in rn["fields"].items()
+        for spw, v in _by_number(per_spw)
+    ]
     return {
         "wvr": c["wvr"],
         "antenna_offsets": offsets,
-        "flux_model_rows": [[m["field"], m["spw"], m["fluxdensity_jy"][0], m["spix"],
-                             m["reffreq"], m["source"]] for m in c["flux_models"]],
+        "flux_model_rows": [
+            [m["field"], m["spw"], m["fluxdensity_jy"][0], m["spix"], m["reffreq"], m["source"]]
+            for m in c["flux_models"]
+        ],
         "renormalization": rn,
         "renorm_rows": renorm_rows,
     }
@@ -329,13 +460,19 @@ def _corrections(c: dict, antennas: list[str]) -> dict:
 def _figures(eb: str, plots: list[str]) -> list[dict]:
     """The EB's plots that exist, in page order: id, title, relative source and caption."""
     by_suffix = {suffix: plot for plot in plots for suffix in PLOTS if plot.endswith(suffix)}
-    return [{"id": f"{eb}{suffix.removesuffix('.png').replace('.', '-')}", "title": title,
-             "src": f"{eb}/{Path(by_suffix[suffix]).name}", "caption": caption.replace("<eb>", eb)}
-            for suffix, (title, caption) in PLOTS.items() if suffix in by_suffix]
+    return [
+        {
+            "id": f"{eb}{suffix.removesuffix('.png').replace('.', '-')}",
+            "title": title,
+            "src": f"{eb}/{Path(by_suffix[suffix]).name}",
+            "caption": caption.replace("<eb>", eb),
+        }
+        for suffix, (title, caption) in PLOTS.items()
+        if suffix in by_suffix
+    ]
 
 
-def eb_context(eb: str, s: dict, plots: list[str], scores: list[dict],
-               corrections: dict) -> dict:
+def eb_context(eb: str, s: dict, plots: list[str], scores: list[dict], corrections: dict) -> dict:
     """What the EB section of the page shows (template eb_section.html.j2)."""
     stage_rows, antenna_rows = _flagging_rows(eb, s)
     roles = _ordered(s["field_roles"], list(choices.ROLES))
@@ -357,9 +494,16 @@ def eb_context(eb: str, s: dict, plots: list[str], scores: list[dict],
     }
 
 
-def page_context(mous: str, ebs: list[str], data: dict[str, dict], plots_of: dict,
-                 corrections: dict[str, dict], flux_table: dict, scores_by_eb: dict,
-                 all_scores: list[dict]) -> dict:
+def page_context(
+    mous: str,
+    ebs: list[str],
+    data: dict[str, dict],
+    plots_of: dict,
+    corrections: dict[str, dict],
+    flux_table: dict,
+    scores_by_eb: dict,
+    all_scores: list[dict],
+) -> dict:
     """Everything report.html.j2 shows."""
     flagging = _flagging_per_eb(ebs, data)
     return {
@@ -371,21 +515,27 @@ def page_context(mous: str, ebs: list[str], data: dict[str, dict], plots_of: dic
         "flux_columns": [f"{eb} (Jy)" for eb in ebs],
         "flux_rows": _flux_rows(flux_table, ebs),
         "stage_names": list(STAGE_NAMES.values()),
-        "flag_rows": [[eb] + [flagging[eb][st] for st in STAGE_NAMES]
-                      + [flagging[eb]["calibrated_cross_correlations"]] for eb in ebs],
+        "flag_rows": [
+            [eb]
+            + [flagging[eb][st] for st in STAGE_NAMES]
+            + [flagging[eb]["calibrated_cross_correlations"]]
+            for eb in ebs
+        ],
         "all_scores": all_scores,
         "checks": qa_scores.CHECKS,
         "running_median": RUNNING_MEDIAN,
-        "sections": [eb_context(eb, data[eb], plots_of[eb], scores_by_eb[eb], corrections[eb])
-                     for eb in ebs],
+        "sections": [
+            eb_context(eb, data[eb], plots_of[eb], scores_by_eb[eb], corrections[eb]) for eb in ebs
+        ],
     }
 
 
 # The job.
 
 
-def _copy_inputs(out: Path, ebs: list[str], plots_of: dict, summaries: list[str],
-                 corrections: list[str]) -> list[str]:
+def _copy_inputs(
+    out: Path, ebs: list[str], plots_of: dict, summaries: list[str], corrections: list[str]
+) -> list[str]:
     """The EBs' plots, summaries and corrections files into <report>/<eb>/; their new names."""
     copied = []
     for eb, summary, correction in zip(ebs, summaries, corrections):
@@ -397,8 +547,14 @@ def _copy_inputs(out: Path, ebs: list[str], plots_of: dict, summaries: list[str]
 
 
 def qa_report(
-    *, mous: str, ebs: list[str], summaries: list[str], plots: list[str],
-    corrections: list[str], report: str, log: str,
+    *,
+    mous: str,
+    ebs: list[str],
+    summaries: list[str],
+    plots: list[str],
+    corrections: list[str],
+    report: str,
+    log: str,
 ) -> None:
     out = Path(report)
     out.mkdir(parents=True, exist_ok=True)
@@ -408,23 +564,26 @@ def qa_report(
     copied = _copy_inputs(out, ebs, plots_of, summaries, corrections)
 
     flux_table, flux_scores = _flux_consistency(ebs, data)
-    scores_by_eb = {eb: qa_scores.worst_first(data[eb]["scores"]
-                                              + [s for s in flux_scores if s["eb"] == eb])
-                    for eb in ebs}
+    scores_by_eb = {
+        eb: qa_scores.worst_first(data[eb]["scores"] + [s for s in flux_scores if s["eb"] == eb])
+        for eb in ebs
+    }
     all_scores = qa_scores.worst_first([s for eb in ebs for s in scores_by_eb[eb]])
     _plot_flux(flux_table, ebs, out / "flux_consistency.png")
     _plot_flagging(ebs, data, out / "flagging.png")
-    jsonio.write(out / f"{mous}.qa_summary.json", {
-        "mous": mous,
-        "ebs": ebs,
-        "scores": all_scores,
-        "phase_calibrator_flux": flux_table,
-        "flagging": _flagging_per_eb(ebs, data),
-        "checks": qa_scores.CHECKS,
-        "eb_summaries": {eb: f"{eb}/{eb}.qa_summary.json" for eb in ebs},
-    })
-    context = page_context(mous, ebs, data, plots_of, fixes, flux_table, scores_by_eb,
-                           all_scores)
+    jsonio.write(
+        out / f"{mous}.qa_summary.json",
+        {
+            "mous": mous,
+            "ebs": ebs,
+            "scores": all_scores,
+            "phase_calibrator_flux": flux_table,
+            "flagging": _flagging_per_eb(ebs, data),
+            "checks": qa_scores.CHECKS,
+            "eb_summaries": {eb: f"{eb}/{eb}.qa_summary.json" for eb in ebs},
+        },
+    )
+    context = page_context(mous, ebs, data, plots_of, fixes, flux_table, scores_by_eb, all_scores)
     (out / "index.html").write_text(render("report.html.j2", **context))
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     Path(log).write_text(

@@ -184,27 +184,46 @@ def score_bands() -> list[tuple[str, str]]:
     return bands
 
 
-THRESHOLDS_HEADER = ("check", "title", "unit", "good (score 1)", "bad (score 0)", "better",
-                     "score 1 → 0 (linear between)", "scope")
+THRESHOLDS_HEADER = (
+    "check",
+    "title",
+    "unit",
+    "good (score 1)",
+    "bad (score 0)",
+    "better",
+    "score 1 → 0 (linear between)",
+    "scope",
+)
 
 
 def thresholds_rows() -> list[tuple[str, ...]]:
     """One row per check, in the order of ``CHECKS``: the columns of ``THRESHOLDS_HEADER``."""
     return [
-        (check, spec["title"], spec["unit"], f"{spec['good']:g}", f"{spec['bad']:g}",
-         "higher" if higher_is_better(check) else "lower", threshold_text(check),
-         "MOUS (per EB)" if spec["scope"] == "mous" else "EB")
+        (
+            check,
+            spec["title"],
+            spec["unit"],
+            f"{spec['good']:g}",
+            f"{spec['bad']:g}",
+            "higher" if higher_is_better(check) else "lower",
+            threshold_text(check),
+            "MOUS (per EB)" if spec["scope"] == "mous" else "EB",
+        )
         for check, spec in CHECKS.items()
     ]
 
 
 def thresholds_markdown() -> str:
     """The thresholds table of docs/qa.md (a Markdown table, final newline included)."""
+
     def line(cells) -> str:
         return "| " + " | ".join(str(c).replace("|", "\\|") for c in cells) + " |\n"
 
-    return (line(THRESHOLDS_HEADER) + line("---" for _ in THRESHOLDS_HEADER)
-            + "".join(line(row) for row in thresholds_rows()))
+    return (
+        line(THRESHOLDS_HEADER)
+        + line("---" for _ in THRESHOLDS_HEADER)
+        + "".join(line(row) for row in thresholds_rows())
+    )
 
 
 if __name__ == "__main__":  # python -m almacal.qa.scores: print the table for docs/qa.md

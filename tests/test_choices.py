@@ -1,0 +1,258 @@
+"""An EB's calibration choices from its metadata (almacal.choices): field roles, science and
+atmosphere spws, the Tsys spw map, the reference antennas and ``resolve``, which gives them all
+with the config overrides. Metadata dicts are made here (no CASA)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from almacal import choices
+
+pytestmark = pytest.mark.fast
+
+
+def spw(spw_id, baseband, first_ghz, last_ghz, nchan, intents, name=""):
+    return {
+        "id": spw_id,
+        "name": name or f"spw{spw_id}",
+        "nchan": nchan,
+        "baseband": baseband,
+        "first_freq_hz": first_ghz * 1e9,
+        "last_freq_hz": last_ghz * 1e9,
+        "ref_freq_hz": first_ghz * 1e9,
+        "total_bandwidth_hz": abs(last_ghz - first_ghz) * 1e9,
+        "intents": intents,
+    }
+
+
+ATM = ["CALIBRATE_ATMOSPHERE"]
+SCI = ["CALIBRATE_BANDPASS", "CALIBRATE_PHASE", "OBSERVE_TARGET"]
+
+# An ALMA-like layout: WVR spw 0, then per baseband a TDM (Tsys) spw and an FDM science spw,
+# with baseband 2's Tsys spw listed after both science spws and one decoy TDM spw elsewhere.
+METADATA = {
+    "ms": "uid___A002_Xtest_X1.ms",
+    "spws": [
+        spw(0, 0, 183.0, 183.3, 4, ["CALIBRATE_ATMOSPHERE"]),
+        spw(1, 1, 229.0, 231.0, 128, ATM),
+        spw(2, 1, 229.5, 230.4, 960, SCI),
+        spw(3, 2, 244.0, 245.0, 960, SCI),
+        spw(4, 3, 243.0, 246.0, 128, ATM),  # covers spw 3 in frequency, wrong baseband
+        spw(5, 2, 243.2, 245.2, 128, ATM),
+    ],
+    "fields": [
+        {"id": 0, "name": "J1924-2914", "intents": ["CALIBRATE_BANDPASS", "CALIBRATE_FLUX"]},
+        {"id": 1, "name": "J1733-1304", "intents": ["CALIBRATE_PHASE"]},
+        {"id": 2, "name": "Target", "intents": ["OBSERVE_TARGET"]},
+    ],
+    "antennas": [
+        {"name": "DA41", "itrf_m": [2225100.0, -5440000.0, -2481600.0]},
+        {"name": "DA42", "itrf_m": [2225000.0, -5440100.0, -2481500.0]},
+        {"name": "DV01", "itrf_m": [2225061.0, -5440061.0, -2481561.0]},
+    ],
+}
+
+
+def with_fields(*fields: tuple[str, list[str]]) -> dict:
+    return {
+        **METADATA,
+        "fields": [
+            {"id": i, "name": name, "intents": intents} for i, (name, intents) in enumerate(fields)
+        ],
+    }
+
+
+# Field roles.
+
+
+def test_field_roles_from_intents_and_overrides():
+    roles = choices.field_roles(METADATA)
+    assert roles == {
+        "bandpass": ["J1924-2914"],
+        "flux": ["J1924-2914"],
+        "phase": ["J1733-1304"],
+        "target": ["Target"],
+    }
+    assert choices.field_roles(METADATA, {"target": "J1733-1304"})["target"] == ["J1733-1304"]
+
+
+def test_flux_calibrator_defaults_to_the_bandpass_calibrator():
+    md = with_fields(
+        ("J1924-2914", ["CALIBRATE_BANDPASS"]),
+        ("J1733-1304", ["CALIBRATE_PHASE"]),
+        ("Target", ["OBSERVE_TARGET"]),
+    )
+    assert choices.field_roles(md)["flux"] == ["J1924-2914"]
+
+
+def test_a_separate_flux_calibrator_by_flux_or_amplitude_intent():
+    for intent in ("CALIBRATE_FLUX", "CALIBRATE_AMPLI"):
+        md = with_fields(
+            ("J1924-2914", ["CALIBRATE_BANDPASS"]),
+            ("Ceres", [intent]),
+            ("J1733-1304", ["CALIBRATE_PHASE"]),
+            ("Target", ["OBSERVE_TARGET"]),
+        )
+        roles = choices.field_roles(md)
+        assert roles["flux"] == ["Ceres"] and roles["bandpass"] == ["J1924-2914"]
+
+
+def test_override_of_one_role_keeps_the_others_from_the_intents():
+    roles = choices.field_roles(METADATA, {"phase": ["J1733-1304", "Target"]})
+    assert roles["phase"] == ["J1733-1304", "Target"]
+    assert roles["bandpass"] == ["J1924-2914"] and roles["target"] == ["Target"]
+
+
+def test_missing_intents_name_the_eb_and_the_fix():
+    bare = {**METADATA, "fields": [{**f, "intents": []} for f in METADATA["fields"]]}
+    with pytest.raises(ValueError, match=r"uid___A002_Xtest_X1.ms.*field_roles"):
+        choices.field_roles(bare)
+
+
+def test_missing_phase_calibrator_is_named():
+    md = with_fields(("J1924-2914", ["CALIBRATE_BANDPASS"]), ("Target", ["OBSERVE_TARGET"]))
+    with pytest.raises(
+        ValueError, match=r"uid___A002_Xtest_X1.ms: no field for role\(s\) \['phase'\]"
+    ):
+        choices.field_roles(md)
+    # stated in config, the same data calibrate
+    assert choices.field_roles(md, {"phase": "J1924-2914"})["phase"] == ["J1924-2914"]
+
+
+def test_unknown_field_in_override_is_reported():
+    with pytest.raises(
+        ValueError, match=r"uid___A002_Xtest_X1.ms: phase field\(s\) \['NoSuchField'\]"
+    ):
+        choices.field_roles(METADATA, {"phase": "NoSuchField"})
+
+
+def test_calibrators_once_each_and_targets_that_are_not_calibrators():
+    roles = {"bandpass": ["B"], "flux": ["B", "F"], "phase": ["P", "F"], "target": ["T", "P"]}
+    assert choices.calibrator_fields(roles) == ["B", "F", "P"]
+    assert choices.target_fields(roles) == ["T"]
+
+
+# Spectral windows.
+
+
+def test_science_spws_are_those_observed_on_the_target():
+    assert choices.science_spws(METADATA) == [2, 3]
+
+
+def test_science_spws_without_intents_are_all_but_the_wvr_window():
+    bare = {**METADATA, "spws": [{**s, "intents": []} for s in METADATA["spws"]]}
+    assert choices.science_spws(bare) == [1, 2, 3, 4, 5]
+
+
+def test_science_spws_override_is_sorted():
+    assert choices.science_spws(METADATA, [3, 2]) == [2, 3]
+
+
+def test_a_wvr_window_is_never_a_science_spw():
+    md = {**METADATA, "spws": METADATA["spws"] + [spw(6, 0, 183.0, 183.5, 4, SCI, "WVR#NOMINAL")]}
+    assert choices.science_spws(md) == [2, 3]
+    assert choices.is_wvr({"nchan": 256, "name": "X#WVR#x"}) and not choices.is_wvr(md["spws"][2])
+
+
+def test_atmosphere_spws_are_the_tsys_spws_without_the_wvr_window():
+    assert choices.atmosphere_spws(METADATA) == [1, 4, 5]
+    bare = {**METADATA, "spws": [{**s, "intents": []} for s in METADATA["spws"]]}
+    assert choices.atmosphere_spws(bare) == [1, 2, 3, 4, 5]  # no ATMOSPHERE scans: all but WVR
+
+
+def test_tsys_spwmap_follows_baseband_then_frequency_coverage():
+    spwmap = choices.tsys_spwmap(METADATA, tsys_spws=[1, 4, 5])
+    assert spwmap[2] == 1
+    assert spwmap[3] == 5  # same baseband wins over the decoy that also covers it
+    assert spwmap[0] == 0 and spwmap[1] == 1  # unmapped spws map to themselves
+    assert len(spwmap) == 6
+
+
+def test_tsys_spwmap_takes_the_nearest_same_baseband_spw_when_none_covers():
+    md = {
+        **METADATA,
+        "spws": [
+            spw(0, 1, 229.0, 229.5, 128, ATM),  # same baseband, does not cover, centre 229.25
+            spw(1, 1, 231.0, 232.0, 128, ATM),  # same baseband, does not cover, centre 231.5
+            spw(2, 1, 230.0, 231.0, 960, SCI),  # centre 230.5
+            spw(3, 2, 229.9, 231.1, 128, ATM),  # covers, other baseband
+        ],
+    }
+    assert choices.tsys_spwmap(md, [0, 1, 3])[2] == 1
+
+
+def test_tsys_spwmap_without_a_same_baseband_spw_uses_any_covering_one():
+    md = {
+        **METADATA,
+        "spws": [spw(0, 3, 229.0, 232.0, 128, ATM), spw(1, 1, 230.0, 231.0, 960, SCI)],
+    }
+    assert choices.tsys_spwmap(md, [0]) == [0, 0]
+
+
+def test_tsys_spwmap_without_tsys_spws_is_the_identity():
+    assert choices.tsys_spwmap(METADATA, []) == [0, 1, 2, 3, 4, 5]
+
+
+def test_tsys_spwmap_config_override_wins():
+    assert choices.tsys_spwmap(METADATA, [1, 5], override=[0, 1, 1, 1, 4, 5]) == [0, 1, 1, 1, 4, 5]
+
+
+# Reference antennas.
+
+
+def test_refant_is_the_antenna_nearest_the_array_centre():
+    assert choices.ranked_refants(METADATA).split(",")[0] == "DV01"
+    assert choices.ranked_refants(METADATA, override="DA42") == "DA42"
+
+
+def test_refants_are_ranked_by_distance_from_the_centre_and_capped():
+    antennas = [
+        {"name": f"A{i}", "itrf_m": [2225000.0 + 10.0 * i, -5440000.0, -2481600.0]}
+        for i in range(9)
+    ]  # on a line: the centre is A4
+    md = {**METADATA, "antennas": antennas}
+    ranked = choices.ranked_refants(md).split(",")
+    assert ranked[0] == "A4" and set(ranked[1:3]) == {"A3", "A5"} and len(ranked) == 5
+
+
+def test_unknown_refant_override_names_the_eb():
+    with pytest.raises(ValueError, match=r"uid___A002_Xtest_X1.ms: refant antenna\(s\) \['DA99'\]"):
+        choices.ranked_refants(METADATA, override="DV01,DA99")
+
+
+# All at once.
+
+
+def test_resolve_gives_every_choice_from_the_metadata():
+    eb = choices.resolve(METADATA)
+    assert eb.metadata is METADATA
+    assert eb.roles == choices.field_roles(METADATA)
+    assert eb.science_spws == [2, 3]
+    assert eb.refant.split(",")[0] == "DV01"
+    assert eb.calibrators == ["J1924-2914", "J1733-1304"] and eb.targets == ["Target"]
+
+
+def test_resolve_applies_the_config_overrides():
+    eb = choices.resolve(
+        METADATA, roles={"target": ["Target", "J1733-1304"]}, spws=[3], refant="DA42,DA41"
+    )
+    assert eb.roles["target"] == ["Target", "J1733-1304"]
+    assert eb.targets == ["Target"]  # the phase calibrator stays a calibrator
+    assert eb.science_spws == [3] and eb.refant == "DA42,DA41"
+
+
+def test_resolve_reads_a_metadata_file(tmp_path):
+    path = tmp_path / "uid___A002_Xtest_X1.ms.metadata.json"
+    path.write_text(json.dumps(METADATA))
+    for given in (path, str(path)):
+        assert choices.resolve(given).roles == choices.field_roles(METADATA)
+
+
+def test_resolve_refuses_an_eb_without_calibrator_intents():
+    bare = {**METADATA, "fields": [{**f, "intents": []} for f in METADATA["fields"]]}
+    with pytest.raises(ValueError, match="uid___A002_Xtest_X1.ms"):
+        choices.resolve(bare)
+    roles = {"bandpass": "J1924-2914", "phase": "J1733-1304", "target": "Target"}
+    assert choices.resolve(bare, roles=roles).roles["flux"] == ["J1924-2914"]
