@@ -307,3 +307,29 @@ def test_bad_input_is_refused_before_any_job(case: BadInput, finished: Path):
     changed = sorted(k for k in before if k in after and before[k] != after[k])
     assert not changed, f"changed: {changed[:10]}"
     assert not set(before) - set(after), f"lost: {sorted(set(before) - set(after))[:10]}"
+
+
+def test_antenna_positions_of_another_array_stop_gencal_before_it_runs(finished: Path, tmp_path):
+    """Offsets beyond 1 m against the MS's own ANTENNA positions: refused by gencal_antpos
+    before its CASA call (the check needs the MS), naming the file, the EB and the antenna."""
+    from almacal.calibration.gencal_antpos import gencal_antpos
+    from almacal.inputs import InputError
+
+    base = finished / f"results/{MOUS}/{EB1}/{EB1}"
+    positions = json.loads((finished / ANTPOS).read_text())
+    positions["data"]["DA41"] = [v + 3.0 for v in positions["data"]["DA41"]]
+    bad = tmp_path / "shifted.json"
+    bad.write_text(json.dumps(positions))
+    caltable = tmp_path / "antpos"
+    with pytest.raises(InputError) as err:
+        gencal_antpos(
+            eb=EB1,
+            ms=f"{base}.ms",
+            metadata=f"{base}.ms.metadata.json",
+            positions=str(bad),
+            antpos=str(caltable),
+            log=str(tmp_path / "casa.log"),
+            commands=str(tmp_path / "commands.py"),
+        )
+    assert f"shifted.json: EB {EB1}: antenna DA41 moves by 5.20 m" in str(err.value)
+    assert not caltable.exists() and not (tmp_path / "commands.py").exists()

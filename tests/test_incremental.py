@@ -9,7 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from truth import DEMO_EBS, MOUS
+from truth import DEMO_EBS, MOUS, SPLIT_CHAIN
 from workdir import make_workdir, planned, run_workflow, table_columns
 
 pytestmark = pytest.mark.workflow
@@ -18,18 +18,6 @@ EB = DEMO_EBS[1]
 FLAGS = Path("config/flags") / MOUS
 LINE = "antenna='DA45' spw='1' reason='QA: high phase scatter'\n"
 
-SPLIT_CHAIN = {
-    "flag_split",
-    "setjy_flux_model",
-    "gaincal_ap_pre_bandpass",
-    "bandpass",
-    "gaincal_phase_int",
-    "gaincal_phase_inf",
-    "gaincal_ampli_inf",
-    "fluxscale",
-    "renorm_factors",
-    "applycal_split_cal",
-}  # (renorm_table follows renorm_factors once that checkpoint has run: not in a dry-run plan)
 # QA of each product: its plot rule, and every EB's QA summary.
 QA_OF = {
     "bandpass": {"qa_plot_bandpass"},

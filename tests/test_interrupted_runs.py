@@ -104,6 +104,7 @@ CASES = [
     Interruption("setjy_flux_model", 0, "split comment"),
     Interruption("setjy_flux_model", 1, "split line off"),
     Interruption("gaincal_phase_inf", 0, "raw line off"),
+    Interruption("gaincal_phase_inf", 1, "split comment"),
     Interruption("applycal_split_cal", 2, "split comment"),
     Interruption("applycal_split_cal", 4, "split line on"),
 ]

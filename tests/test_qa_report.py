@@ -20,25 +20,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from truth import MOUS, ROOT
+from truth import MOUS, PLOT_KINDS, ROOT
 from workdir import planned
 
 from almacal.qa.scores import CHECKS, score
 
 pytestmark = pytest.mark.workflow
 
-PLOT_KINDS = [
-    "tsys",
-    "bandpass_amplitude",
-    "bandpass_phase",
-    "phase_int",
-    "phase_inf",
-    "flux_inf",
-    "calibrated_uvdist",
-    "calibrated_time",
-    "calibrated_frequency",
-    "corrections",
-]
+
 CHROMIUM_FLAGS = [
     "--headless",
     "--no-sandbox",

@@ -10,7 +10,7 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from truth import DEMO_EBS, MOUS
+from truth import DEMO_EBS, MOUS, SPLIT_CHAIN
 
 from almacal import rerun_plan
 from almacal.rerun_plan import explain, parse_dry_run, product_name
@@ -21,17 +21,8 @@ DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
 EB1, EB2, EB3 = DEMO_EBS
 MOUS_JOBS = {"qa_report", "casa_commands", "mous_summary"}
-SPLIT_CHAIN = {
-    "flag_split",
-    "setjy_flux_model",
-    "gaincal_ap_pre_bandpass",
-    "bandpass",
-    "gaincal_phase_int",
-    "gaincal_phase_inf",
-    "gaincal_ampli_inf",
-    "fluxscale",
-    "renorm_factors",
-    "applycal_split_cal",
+# a split-stage flag edit of one EB: its calibration chain and the QA of what that remakes
+SPLIT_EDIT_JOBS = SPLIT_CHAIN | {
     "eb_corrections",
     "qa_plot_bandpass",
     "qa_plot_phase_int",
@@ -99,7 +90,7 @@ def test_up_to_date_workdir_plans_nothing():
 def test_split_flag_edit_plans_the_chain_of_that_eb_and_names_the_file():
     jobs = parse_dry_run(listing("split_flag_edit"))
     assert {job.eb for job in jobs} == {EB2, None}
-    assert {job.rule for job in jobs if job.eb == EB2} == SPLIT_CHAIN
+    assert {job.rule for job in jobs if job.eb == EB2} == SPLIT_EDIT_JOBS
     assert {job.rule for job in jobs if job.eb is None} == MOUS_JOBS
     flag_split = next(job for job in jobs if job.rule == "flag_split")
     flag_file = f"config/flags/{MOUS}/{EB2}.split.flags.txt"
@@ -185,7 +176,7 @@ def test_report_lists_each_eb_then_the_mous():
     jobs = parse_dry_run(listing("split_flag_edit"))
     text = rerun_plan.report(jobs)
     assert text.startswith("Products that will be remade (nothing has run yet):")
-    eb_title = f"EB {EB2} (MOUS {MOUS}): {len(SPLIT_CHAIN)} step(s)"
+    eb_title = f"EB {EB2} (MOUS {MOUS}): {len(SPLIT_EDIT_JOBS)} step(s)"
     mous_title = f"MOUS {MOUS}: {len(MOUS_JOBS)} step(s)"
     assert eb_title in text and mous_title in text
     assert text.index(eb_title) < text.index(mous_title)
@@ -212,7 +203,7 @@ def test_the_command_line_prints_the_plan_as_json(monkeypatch, capsys):
     jobs = json.loads(capsys.readouterr().out)
     assert calls[0][1:] == ["--dry-run", "--directory", "work", "results/x"]
     assert {(job["rule"], job["eb"]) for job in jobs} == (
-        {(rule, EB2) for rule in SPLIT_CHAIN} | {(rule, None) for rule in MOUS_JOBS}
+        {(rule, EB2) for rule in SPLIT_EDIT_JOBS} | {(rule, None) for rule in MOUS_JOBS}
     )
     assert cli.main(["--directory", "work"]) == 0
     assert capsys.readouterr().out.startswith("Products that will be remade")

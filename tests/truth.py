@@ -148,3 +148,31 @@ def true_corruption(truth: dict, vis: Visibilities) -> np.ndarray:
     bi = np.transpose(b[vis.ant1], (0, 2, 1))  # [row, chan, pol]
     bj = np.transpose(b[vis.ant2], (0, 2, 1))
     return gi * np.conj(gj) * bi * np.conj(bj)
+
+
+# Jobs that a split-stage flag edit of one EB reruns (before the renorm checkpoint decides on
+# renorm_table), and the per-EB plots of the QA report in page order.
+SPLIT_CHAIN = {
+    "flag_split",
+    "setjy_flux_model",
+    "gaincal_ap_pre_bandpass",
+    "bandpass",
+    "gaincal_phase_int",
+    "gaincal_phase_inf",
+    "gaincal_ampli_inf",
+    "fluxscale",
+    "renorm_factors",
+    "applycal_split_cal",
+}
+PLOT_KINDS = [
+    "tsys",
+    "bandpass_amplitude",
+    "bandpass_phase",
+    "phase_int",
+    "phase_inf",
+    "flux_inf",
+    "calibrated_uvdist",
+    "calibrated_time",
+    "calibrated_frequency",
+    "corrections",
+]

@@ -20,6 +20,9 @@ SAFE_NAME = re.compile(r"[A-Za-z0-9_.+][A-Za-z0-9_.+-]*")
 FLUX_COLUMNS = ("ms", "field", "spw", "I", "Q", "U", "V", "spix")
 FLUX_NUMBERS = ("I", "Q", "U", "V", "spix")
 EARTH_RADIUS_RANGE_M = (6.35e6, 6.40e6)  # |ITRF position| of a telescope on the ground
+# Position-service corrections are millimetres to centimetres; more than this is another pad or
+# another array's file
+MAX_POSITION_OFFSET_M = 1.0
 
 
 class InputError(ValueError):
@@ -157,3 +160,20 @@ def antenna_name_errors(key: str, names: list[str], eb: str, md: dict) -> list[s
             f"({', '.join(sorted(known))})"
         ]
     return []
+
+
+def position_offset_errors(
+    path: str | Path, eb: str, corrected: dict[str, list[float]], online: dict[str, list[float]]
+) -> list[str]:
+    """Offsets between a position file's antennas and the MS's ANTENNA positions (ITRF x, y, z,
+    metres) beyond MAX_POSITION_OFFSET_M."""
+    errors = []
+    for antenna, xyz in corrected.items():
+        if antenna in online:
+            offset = math.dist(xyz, online[antenna])
+            if offset > MAX_POSITION_OFFSET_M:
+                errors.append(
+                    f"{path}: EB {eb}: antenna {antenna} moves by {offset:.2f} m (corrections are "
+                    "mm to cm): not this EB's positions"
+                )
+    return errors
