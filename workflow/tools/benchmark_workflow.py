@@ -33,7 +33,7 @@ SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MOUS = "uid___A001_Xdemo_X1"
 REPLAY = """
 import sys
-sys.path.insert(0, {scripts!r})
+sys.path.insert(0, {lib!r})
 from almacal.casa_job import load_task
 from pathlib import Path
 text = Path({log!r}).read_text()
@@ -128,7 +128,7 @@ def main() -> int:
             if (work / table).is_dir():
                 shutil.copytree(work / table, replay_dir / table)
         script = REPLAY.format(
-            scripts=str(ROOT / "workflow/lib"),
+            lib=str(ROOT / "workflow/lib"),
             mous=MOUS,
             ebs=ebs,
             log=str(work / f"results/{MOUS}/{MOUS}.casa_commands.log"),
