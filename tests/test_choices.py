@@ -48,10 +48,11 @@ METADATA = {
         {"id": 2, "name": "Target", "intents": ["OBSERVE_TARGET"]},
     ],
     "antennas": [
-        {"name": "DA41", "itrf_m": [2225100.0, -5440000.0, -2481600.0]},
-        {"name": "DA42", "itrf_m": [2225000.0, -5440100.0, -2481500.0]},
-        {"name": "DV01", "itrf_m": [2225061.0, -5440061.0, -2481561.0]},
+        {"name": "DA41", "itrf_xyz_m": [2225100.0, -5440000.0, -2481600.0]},
+        {"name": "DA42", "itrf_xyz_m": [2225000.0, -5440100.0, -2481500.0]},
+        {"name": "DV01", "itrf_xyz_m": [2225061.0, -5440061.0, -2481561.0]},
     ],
+    "scans": [],
 }
 
 
@@ -74,6 +75,7 @@ def test_field_roles_from_intents_and_overrides():
         "flux": ["J1924-2914"],
         "phase": ["J1733-1304"],
         "target": ["Target"],
+        "check": [],
     }
     assert choices.field_roles(METADATA, {"target": "J1733-1304"})["target"] == ["J1733-1304"]
 
@@ -202,24 +204,120 @@ def test_tsys_spwmap_config_override_wins():
 # Reference antennas.
 
 
+def names(ranking) -> list[str]:
+    return [candidate.name for candidate in ranking]
+
+
 def test_refant_is_the_antenna_nearest_the_array_centre():
-    assert choices.ranked_refants(METADATA).split(",")[0] == "DV01"
-    assert choices.ranked_refants(METADATA, override="DA42") == "DA42"
+    assert names(choices.ranked_refants(METADATA))[0] == "DV01"
+    assert names(choices.ranked_refants(METADATA, override="DA42")) == ["DA42"]
+
+
+def line_of_antennas(n: int) -> dict:
+    """Antennas 10 m apart on a line through ALMA's site (ITRF x, y, z): the centre is the middle."""
+    antennas = [
+        {"name": f"A{i}", "itrf_xyz_m": [2225000.0 + 10.0 * i, -5440000.0, -2481600.0]}
+        for i in range(n)
+    ]
+    return {**METADATA, "antennas": antennas}
 
 
 def test_refants_are_ranked_by_distance_from_the_centre_and_capped():
-    antennas = [
-        {"name": f"A{i}", "itrf_m": [2225000.0 + 10.0 * i, -5440000.0, -2481600.0]}
-        for i in range(9)
-    ]  # on a line: the centre is A4
-    md = {**METADATA, "antennas": antennas}
-    ranked = choices.ranked_refants(md).split(",")
-    assert ranked[0] == "A4" and set(ranked[1:3]) == {"A3", "A5"} and len(ranked) == 5
+    ranking = choices.ranked_refants(line_of_antennas(9))
+    assert names(ranking)[0] == "A4" and set(names(ranking)[1:3]) == {"A3", "A5"}
+    assert len(ranking) == 5
+    assert [c.distance_m for c in ranking] == [0.0, 10.0, 10.0, 20.0, 20.0]
+
+
+def test_positions_on_the_earth_are_distances_in_metres_not_heights():
+    """Two antennas at the same height 100 m apart east-west and one 5 m from the centre: the
+    ranking follows the horizontal distance (a ranking by the radius, the bug of msmetadata's
+    longitude/latitude/radius taken as x, y, z, would put the highest antenna first)."""
+    md = line_of_antennas(5)
+    md["antennas"][4]["itrf_xyz_m"][2] += 3.0  # the end antenna sits 3 m higher
+    assert names(choices.ranked_refants(md))[:3] == ["A2", "A1", "A3"]
+
+
+def test_a_mostly_flagged_central_antenna_loses_its_rank_and_an_empty_one_is_left_out():
+    md = line_of_antennas(9)
+    flagged = {f"A{i}": 0.05 for i in range(9)}
+    flagged["A4"] = 0.8  # the centre, mostly flagged after the a-priori flags
+    flagged.pop("A3")  # no rows at all
+    flagged["A5"] = 1.0  # everything flagged
+    ranking = choices.ranked_refants(md, flagged_fractions=flagged)
+    assert "A3" not in names(ranking) and "A5" not in names(ranking)
+    assert names(ranking)[:2] == ["A2", "A6"]  # 20 m out, 95 % unflagged
+    assert names(ranking).index("A4") > 1
+    assert "95.0 % unflagged" in ranking[0].reason and "20.0 m" in ranking[0].reason
+    assert choices.refant_string(ranking).startswith("A2,A6")
+
+
+def test_every_antenna_flagged_names_the_eb():
+    flagged = {f"A{i}": 1.0 for i in range(3)}
+    with pytest.raises(ValueError, match=r"uid___A002_Xtest_X1.ms: every antenna is flagged"):
+        choices.ranked_refants(line_of_antennas(3), flagged_fractions=flagged)
 
 
 def test_unknown_refant_override_names_the_eb():
     with pytest.raises(ValueError, match=r"uid___A002_Xtest_X1.ms: refant antenna\(s\) \['DA99'\]"):
         choices.ranked_refants(METADATA, override="DV01,DA99")
+
+
+# The Tsys field map.
+
+
+def scan(number, field, intents, begin):
+    return {"scan": number, "field": field, "intents": intents, "begin": begin, "end": begin + 60}
+
+
+# Tsys on the bandpass calibrator at the start, on the target later; the phase calibrator
+# (no ATMOSPHERE scans of its own) is observed around the target's.
+TSYS_SCANS = [
+    scan(1, "J1924-2914", ["CALIBRATE_ATMOSPHERE"], 0),
+    scan(2, "J1924-2914", ["CALIBRATE_BANDPASS"], 100),
+    scan(3, "Target", ["CALIBRATE_ATMOSPHERE"], 900),
+    scan(4, "J1733-1304", ["CALIBRATE_PHASE"], 1000),
+    scan(5, "Target", ["OBSERVE_TARGET"], 1100),
+    scan(6, "J1733-1304", ["CALIBRATE_PHASE"], 1300),
+]
+
+
+def test_a_field_without_tsys_scans_takes_the_tsys_of_the_field_nearest_in_time():
+    md = {**METADATA, "scans": TSYS_SCANS}
+    assert choices.tsys_field_map(md) == {
+        "J1924-2914": "J1924-2914",
+        "J1733-1304": "Target",
+        "Target": "Target",
+    }
+
+
+def test_the_tsys_field_map_from_config_wins_and_is_checked():
+    md = {**METADATA, "scans": TSYS_SCANS}
+    given = choices.tsys_field_map(md, {"J1733-1304": "J1924-2914"})
+    assert given["J1733-1304"] == "J1924-2914" and given["Target"] == "Target"
+    with pytest.raises(
+        ValueError, match=r"tsys_field_map names fields not in the data: \['X -> Target'\]"
+    ):
+        choices.tsys_field_map(md, {"X": "Target"})
+
+
+def test_no_tsys_scans_gives_an_empty_map():
+    assert choices.tsys_field_map(METADATA) == {}
+
+
+# The check source.
+
+
+def test_a_check_source_has_a_role_of_its_own():
+    md = with_fields(
+        ("J1924-2914", ["CALIBRATE_BANDPASS", "CALIBRATE_FLUX"]),
+        ("J1733-1304", ["CALIBRATE_PHASE"]),
+        ("J1744-1302", ["OBSERVE_CHECK_SOURCE"]),
+        ("Target", ["OBSERVE_TARGET"]),
+    )
+    eb = choices.resolve(md)
+    assert eb.checks == ["J1744-1302"] and eb.targets == ["Target"]
+    assert "J1744-1302" not in eb.calibrators
 
 
 # All at once.
@@ -231,6 +329,7 @@ def test_resolve_gives_every_choice_from_the_metadata():
     assert eb.roles == choices.field_roles(METADATA)
     assert eb.science_spws == [2, 3]
     assert eb.refant.split(",")[0] == "DV01"
+    assert eb.tsys_fields == {}
     assert eb.calibrators == ["J1924-2914", "J1733-1304"] and eb.targets == ["Target"]
 
 
@@ -256,3 +355,22 @@ def test_resolve_refuses_an_eb_without_calibrator_intents():
         choices.resolve(bare)
     roles = {"bandpass": "J1924-2914", "phase": "J1733-1304", "target": "Target"}
     assert choices.resolve(bare, roles=roles).roles["flux"] == ["J1924-2914"]
+
+
+def test_the_choices_file_round_trips(tmp_path):
+    md = {**METADATA, "ms": str(tmp_path / "uid___A002_Xtest_X1.ms"), "scans": TSYS_SCANS}
+    (tmp_path / "uid___A002_Xtest_X1.ms.metadata.json").write_text(json.dumps(md))
+    eb = choices.resolve(md, flagged_fractions={"DA41": 0.1, "DA42": 0.1, "DV01": 0.2})
+    record = eb.record()
+    assert record["tsys_field_map"]["J1733-1304"] == "Target"
+    assert [s["id"] for s in record["science_spws"]] == [2, 3]
+    assert record["refants"][0]["name"] == "DV01" and "unflagged" in record["refants"][0]["reason"]
+    assert record["data"] == {
+        "wvr_window": True,
+        "syscal_rows": 0,
+        "atmosphere_scans": True,
+        "antennas": 3,
+    }
+    path = tmp_path / "uid___A002_Xtest_X1.ms.choices.json"
+    path.write_text(json.dumps(record))
+    assert choices.load(path) == eb

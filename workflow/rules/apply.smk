@@ -2,6 +2,7 @@ rule applycal_split_cal:
     """Final applycal by field role and split of the calibrated data to {eb}.ms.split.cal."""
     input:
         **SPLIT_STATE,
+        choices=eb_path(".ms.choices.json"),
         **{s.name: eb_path(s.suffix) for s in SOLVES if s.applied_to},
         renorm_decision=eb_path(".ms.split.renorm.json"),
         renorm=renorm_table_if_needed,
@@ -20,7 +21,5 @@ rule applycal_split_cal:
     resources:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
-    params:
-        field_roles=choice("field_roles"),
     script:
         "../scripts/applycal_split_cal.py"

@@ -67,6 +67,7 @@ for solve in SOLVES:
             solve.rule
         input:
             **SPLIT_STATE,
+            choices=eb_path(".ms.choices.json"),
             gaintables=[eb_path(SOLVE_TABLE[t].suffix) for t in solve.on_top_of],
         output:
             caltable=directory(eb_path(solve.suffix)),
@@ -85,10 +86,7 @@ for solve in SOLVES:
         params:
             solve=solve.name,
             settings=config["calibration"][solve.settings],
-            field_roles=choice("field_roles"),
-            refant=choice("refant"),
             minsnr=config["calibration"]["minsnr"],
-            science_spws=choice("science_spws"),
         script:
             "../scripts/solve.py"
 

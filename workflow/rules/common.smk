@@ -20,6 +20,13 @@ from almacal import flag_files as user_flags
 from almacal.solves import BY_NAME as SOLVE_TABLE
 from almacal.solves import SOLVES
 
+# A config of your own (`--configfile my.yaml` or `--config mous=...`) names the MOUSes to
+# calibrate: its `mous` section replaces the demo's instead of being merged with it (Snakemake
+# merges the two dicts); every other key still defaults to config/config.yaml.
+_own_config = workflow.config_settings.overwrite_config
+if "mous" in _own_config:
+    config["mous"] = _own_config["mous"]
+
 validate(config, schema="../schemas/config.schema.yaml")
 
 # Offline CASA: measures data from the pinned `casadata` package (envs/casasiteconfig.py).
@@ -175,6 +182,10 @@ def eb_input_errors(mous, eb, md):
         return errors + [
             f"config: {choice_key(mous, eb, 'field_roles')}: EB {eb}: {err}"
         ]
+    try:
+        choices.tsys_field_map(md, choice("tsys_field_map")(wildcards))
+    except ValueError as err:
+        errors.append(f"config: {choice_key(mous, eb, 'tsys_field_map')}: EB {eb}: {err}")
     refant = choice("refant")(wildcards) or ""
     errors += inputs.antenna_name_errors(
         choice_key(mous, eb, "refant"), refant.split(","), eb, md

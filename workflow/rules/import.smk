@@ -43,3 +43,27 @@ rule flag_apriori:
         runtime=casa_runtime,
     script:
         "../scripts/flag_apriori.py"
+
+
+rule eb_choices:
+    """Every choice derived from the data (roles, spws, Tsys fields, refants): {eb}.ms.choices.json."""
+    input:
+        metadata=eb_path(".ms.metadata.json"),
+        apriori=eb_path(".ms.flags_apriori.json"),
+    output:
+        choices=eb_path(".ms.choices.json"),
+    log:
+        "logs/{mous}/{eb}/eb_choices.log",
+    group:
+        "prepare"
+    threads: 1
+    resources:
+        mem_mb=200,
+        runtime=5,
+    params:
+        field_roles=choice("field_roles"),
+        science_spws=choice("science_spws"),
+        refant=choice("refant"),
+        tsys_field_map=choice("tsys_field_map"),
+    script:
+        "../scripts/eb_choices.py"

@@ -88,6 +88,7 @@ rule split_eb:
         ms=eb_path(".ms"),
         metadata=eb_path(".ms.metadata.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
+        choices=eb_path(".ms.choices.json"),
         antpos=antpos_table,
         flag_files=flag_files("raw"),
     output:
@@ -105,8 +106,5 @@ rule split_eb:
     resources:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
-    params:
-        field_roles=choice("field_roles"),
-        science_spws=choice("science_spws"),
     script:
         "../scripts/split_eb.py"

@@ -5,14 +5,13 @@ from almacal.solves import SOLVES
 
 applycal_split_cal(
     vis=snakemake.input.vis,
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     tables={
         **{s.name: snakemake.input[s.name] for s in SOLVES if s.applied_to},
         "renorm": snakemake.input.renorm[0] if snakemake.input.renorm else None,
     },
     cal=snakemake.output.cal,
     summary=snakemake.output.summary,
-    field_roles=snakemake.params.field_roles,
     log=snakemake.log.casa,
     commands=snakemake.log.commands,
 )

@@ -5,14 +5,11 @@ from almacal.calibration.solve import solve_table
 solve_table(
     name=snakemake.params.solve,
     vis=snakemake.input.vis,
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     caltable=snakemake.output.caltable,
     gaintables=list(snakemake.input.gaintables),
     settings=dict(snakemake.params.settings),
-    field_roles=snakemake.params.field_roles,
-    refant=snakemake.params.refant,
     minsnr=snakemake.params.minsnr,
-    science_spws=snakemake.params.science_spws,
     log=snakemake.log.casa,
     commands=snakemake.log.commands,
 )

@@ -5,7 +5,7 @@ from almacal.calibration.split_eb import split_eb
 split_eb(
     eb=snakemake.wildcards.eb,
     ms=snakemake.input.ms,
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     tsys=snakemake.input.get("tsys"),
     tsys_spwmap=snakemake.input.get("tsys_spwmap"),
     antpos=snakemake.input.antpos[0] if snakemake.input.antpos else None,
@@ -13,8 +13,6 @@ split_eb(
     flag_files=list(snakemake.input.flag_files),
     split=snakemake.output.split,
     summary=snakemake.output.summary,
-    field_roles=snakemake.params.field_roles,
-    science_spws=snakemake.params.science_spws,
     log=snakemake.log.casa,
     commands=snakemake.log.commands,
 )

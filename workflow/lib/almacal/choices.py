@@ -5,7 +5,7 @@ config. ``resolve`` gives all of an EB's choices at once; jobs call it instead o
 metadata -> roles -> spws preamble.
 """
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +18,7 @@ ROLE_INTENTS = {
     "flux": ("CALIBRATE_FLUX", "CALIBRATE_AMPLI"),
     "phase": ("CALIBRATE_PHASE",),
     "target": ("OBSERVE_TARGET",),
+    "check": ("OBSERVE_CHECK_SOURCE",),
 }
 ROLES = tuple(ROLE_INTENTS)
 
@@ -68,6 +69,13 @@ def target_fields(roles: dict[str, list[str]]) -> list[str]:
     return [f for f in roles["target"] if f not in calibrators]
 
 
+def check_fields(roles: dict[str, list[str]]) -> list[str]:
+    """Check sources (OBSERVE_CHECK_SOURCE): calibrated like the targets, by phase transfer,
+    and assessed against their known flux density and position."""
+    calibrators = calibrator_fields(roles)
+    return [f for f in roles.get("check", []) if f not in calibrators + roles["target"]]
+
+
 def is_wvr(spw: dict) -> bool:
     """ALMA's 183 GHz water-vapour radiometer window: 4 channels, named ...WVR..."""
     return spw["nchan"] == 4 or "WVR" in spw["name"]
@@ -94,6 +102,46 @@ def atmosphere_spws(metadata: dict) -> list[int]:
         if "CALIBRATE_ATMOSPHERE" in s["intents"] and not is_wvr(s)
     ]
     return spws or [s["id"] for s in metadata["spws"] if not is_wvr(s)]
+
+
+def tsys_field_map(metadata: dict, override: dict | None = None) -> dict[str, str]:
+    """Field -> the field whose Tsys it takes (applycal gainfield of the Tsys table).
+
+    A field with its own CALIBRATE_ATMOSPHERE scans takes its own Tsys. One without (often the
+    phase calibrator) takes, as the ALMA scripts map it, the Tsys of the field observed nearest
+    in time that has them: the field whose ATMOSPHERE scans are, on average over this field's
+    scans, the nearest in time. Config (``calibration.tsys_field_map``) may name the field for
+    any of them. No field has Tsys scans: empty map.
+    """
+    override = override or {}
+    known = {f["name"] for f in metadata["fields"]}
+    bad = sorted(f"{k} -> {v}" for k, v in override.items() if k not in known or v not in known)
+    if bad:
+        raise ValueError(f"{metadata['ms']}: tsys_field_map names fields not in the data: {bad}")
+    atm = {}  # field -> midpoints of its ATMOSPHERE scans
+    for scan in metadata["scans"]:
+        if "CALIBRATE_ATMOSPHERE" in scan["intents"]:
+            atm.setdefault(scan["field"], []).append(0.5 * (scan["begin"] + scan["end"]))
+    if not atm:
+        return {}
+    mapping = {}
+    for entry in metadata["fields"]:
+        name = entry["name"]
+        if name in override:
+            mapping[name] = override[name]
+        elif name in atm:
+            mapping[name] = name
+        else:
+            mids = [0.5 * (s["begin"] + s["end"]) for s in metadata["scans"] if s["field"] == name]
+            if not mids:
+                continue
+
+            def mean_gap(candidate: str, mids=mids) -> float:
+                times = np.array(atm[candidate])
+                return float(np.mean([np.min(np.abs(times - t)) for t in mids]))
+
+            mapping[name] = min(sorted(atm), key=mean_gap)
+    return mapping
 
 
 def tsys_spwmap(
@@ -127,19 +175,77 @@ def tsys_spwmap(
     return spwmap
 
 
-def ranked_refants(metadata: dict, override: str | None = None, keep: int = 5) -> str:
-    """Reference antennas, best first: the antennas nearest the array centre."""
+@dataclass(frozen=True)
+class RefantCandidate:
+    """One antenna's place in the reference-antenna ranking, with the figures behind it."""
+
+    name: str
+    distance_m: float  # from the array centre (median of the ITRF positions)
+    unflagged_fraction: float | None  # after the a-priori flags; None when not known
+    score: float  # geometry + flagging score, higher is better (hif_refant's sum)
+    reason: str
+
+
+def ranked_refants(
+    metadata: dict,
+    override: str | None = None,
+    keep: int = 5,
+    flagged_fractions: dict[str, float] | None = None,
+) -> list[RefantCandidate]:
+    """Reference antennas, best first, as the ALMA pipeline's hif_refant ranks them.
+
+    Geometry: each antenna's distance from the array centre, from the ITRF x, y, z of the
+    ANTENNA table, scores ``n * (1 - d / d_max)``. Flagging (when ``flagged_fractions``, the
+    per-antenna flagged fractions after the a-priori flags, are given): the unflagged fraction
+    scores ``n * u / u_max``. The ranking is by the sum; antennas without unflagged data (all
+    flagged, or absent from the flag summary: no rows) are left out. An override names the
+    antennas in config order and is not ranked.
+    """
+    names = [a["name"] for a in metadata["antennas"]]
     if override:
-        known = {a["name"] for a in metadata["antennas"]}
-        unknown = [name for name in override.split(",") if name not in known]
+        unknown = [name for name in override.split(",") if name not in names]
         if unknown:
             raise ValueError(f"{metadata['ms']}: refant antenna(s) {unknown} are not in the EB")
-        return override
-    positions = np.array([a["itrf_m"] for a in metadata["antennas"]])
-    centre = np.median(positions, axis=0)
-    distance = np.linalg.norm(positions - centre, axis=1)
-    order = np.argsort(distance, kind="stable")[:keep]
-    return ",".join(metadata["antennas"][i]["name"] for i in order)
+        return [
+            RefantCandidate(name, float("nan"), None, float("nan"), "given in config")
+            for name in override.split(",")
+        ]
+    positions = np.array([a["itrf_xyz_m"] for a in metadata["antennas"]])
+    distance = np.linalg.norm(positions - np.median(positions, axis=0), axis=1)
+    n = len(names)
+    geometry = n * (1.0 - distance / max(float(distance.max()), 1e-9))
+    if flagged_fractions is None:
+        unflagged = None
+        usable = np.ones(n, dtype=bool)
+        flagging = np.zeros(n)
+    else:
+        unflagged = np.array([1.0 - flagged_fractions.get(name, 1.0) for name in names])
+        usable = unflagged > 0
+        if not usable.any():
+            raise ValueError(f"{metadata['ms']}: every antenna is flagged after the a-priori flags")
+        flagging = n * unflagged / unflagged.max()
+    score = geometry + flagging
+    order = sorted(np.flatnonzero(usable), key=lambda i: (-score[i], distance[i]))[:keep]
+    ranking = []
+    for i in order:
+        why = f"{distance[i]:.1f} m from the array centre"
+        if unflagged is not None:
+            why += f", {100 * unflagged[i]:.1f} % unflagged after the a-priori flags"
+        ranking.append(
+            RefantCandidate(
+                names[i],
+                round(float(distance[i]), 3),
+                None if unflagged is None else round(float(unflagged[i]), 6),
+                round(float(score[i]), 4),
+                why,
+            )
+        )
+    return ranking
+
+
+def refant_string(ranking: list[RefantCandidate]) -> str:
+    """The CASA refant parameter: antenna names best first."""
+    return ",".join(candidate.name for candidate in ranking)
 
 
 def spw_selection(spws: list[int]) -> str:
@@ -153,7 +259,12 @@ class EBChoices:
     metadata: dict
     roles: dict[str, list[str]]
     science_spws: list[int]
-    refant: str
+    refants: list[RefantCandidate]
+    tsys_fields: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def refant(self) -> str:
+        return refant_string(self.refants)
 
     @property
     def calibrators(self) -> list[str]:
@@ -163,6 +274,39 @@ class EBChoices:
     def targets(self) -> list[str]:
         return target_fields(self.roles)
 
+    @property
+    def checks(self) -> list[str]:
+        return check_fields(self.roles)
+
+    def record(self) -> dict:
+        """The choices file ({eb}.ms.choices.json): every choice with where it came from."""
+        md = self.metadata
+        spws = {s["id"]: s for s in md["spws"]}
+        return {
+            "ms": md["ms"],
+            "field_roles": self.roles,
+            "calibrators": self.calibrators,
+            "targets": self.targets,
+            "check_sources": self.checks,
+            "science_spws": [
+                {"id": s, "name": spws[s]["name"], "nchan": spws[s]["nchan"]}
+                for s in self.science_spws
+            ],
+            "tsys_field_map": self.tsys_fields,
+            "refants": [asdict(c) for c in self.refants],
+            "data": data_contents(md),
+        }
+
+
+def data_contents(metadata: dict) -> dict:
+    """What the data carry that the calibration depends on."""
+    return {
+        "wvr_window": any(is_wvr(s) for s in metadata["spws"]),
+        "syscal_rows": metadata.get("syscal_rows", 0),
+        "atmosphere_scans": any("CALIBRATE_ATMOSPHERE" in s["intents"] for s in metadata["scans"]),
+        "antennas": len(metadata["antennas"]),
+    }
+
 
 def resolve(
     metadata: dict | str | Path,
@@ -170,13 +314,31 @@ def resolve(
     roles: dict | None = None,
     spws: list[int] | None = None,
     refant: str | None = None,
+    tsys_fields: dict | None = None,
+    flagged_fractions: dict[str, float] | None = None,
 ) -> EBChoices:
     """All choices of an EB from its metadata (dict or ``.ms.metadata.json``) and the config
-    overrides (``calibration.field_roles``, ``science_spws``, ``refant`` or the EB's own)."""
+    overrides (``calibration.field_roles``, ``science_spws``, ``refant``, ``tsys_field_map`` or
+    the EB's own); ``flagged_fractions`` (per antenna, after the a-priori flags) rank the
+    reference antennas by data quality as well as geometry."""
     md = metadata if isinstance(metadata, dict) else jsonio.load(metadata)
     return EBChoices(
         metadata=md,
         roles=field_roles(md, roles),
         science_spws=science_spws(md, spws),
-        refant=ranked_refants(md, refant),
+        refants=ranked_refants(md, refant, flagged_fractions=flagged_fractions),
+        tsys_fields=tsys_field_map(md, tsys_fields),
+    )
+
+
+def load(path: str | Path) -> EBChoices:
+    """The choices of an EB from its choices file (written by the eb_choices job)."""
+    record = jsonio.load(path)
+    md = jsonio.load(Path(path).with_name(Path(record["ms"]).name + ".metadata.json"))
+    return EBChoices(
+        metadata=md,
+        roles=record["field_roles"],
+        science_spws=[s["id"] for s in record["science_spws"]],
+        refants=[RefantCandidate(**c) for c in record["refants"]],
+        tsys_fields=record["tsys_field_map"],
     )

@@ -73,23 +73,27 @@ def read_metadata(ms: str) -> dict[str, Any]:
                     "intents": sorted(spw_intents),
                 }
             )
-        positions = md.antennaposition  # bound method, per antenna id
         antennas = []
         for ant_id, name in enumerate(md.antennanames()):
-            pos = positions(ant_id)
             antennas.append(
                 {
                     "id": ant_id,
                     "name": name,
                     "station": md.antennastations(ant_id)[0],
                     "diameter_m": float(md.antennadiameter(ant_id)["value"]),
-                    "itrf_m": [float(pos[k]["value"]) for k in ("m0", "m1", "m2")],
                 }
             )
         correlations = [int(c) for c in md.corrtypesforpol(0)]
     finally:
         md.close()
     tb = table()
+    # ITRF x, y, z (m) from the ANTENNA table's POSITION column (msmetadata.antennaposition
+    # returns longitude, latitude and radius instead)
+    tb.open(f"{ms}/ANTENNA")
+    xyz = tb.getcol("POSITION").T
+    tb.close()
+    for antenna in antennas:
+        antenna["itrf_xyz_m"] = [float(v) for v in xyz[antenna["id"]]]
     tb.open(ms)
     keywords = tb.getkeywords()
     tb.close()

@@ -18,7 +18,8 @@ def applycal_plan(roles: dict, tables: dict) -> list[dict]:
 
     Each calibrator gets the tables applied to its group ('own' for the bandpass and flux
     calibrators, 'phase' for the phase calibrator) with its own solutions; the targets get
-    theirs from the phase calibrator. Time-independent tables (applied to all) take gainfield ''.
+    theirs from the phase calibrator, and so do the check sources (without the renormalisation,
+which corrects the targets' lines). Time-independent tables (applied to all) take gainfield ''.
     """
     plan = []
     phase = ",".join(roles["phase"])
@@ -31,17 +32,21 @@ def applycal_plan(roles: dict, tables: dict) -> list[dict]:
                 "gainfield": ["" if s.applied_to == "all" else field for s in used],
             }
         )
-    targets = choices.target_fields(roles)
-    if targets:
-        used = solves.applied("target")
+    used = solves.applied("target")
+    for fields, renormalised in (
+        (choices.target_fields(roles), True),
+        (choices.check_fields(roles), False),  # a quasar: no line to renormalise
+    ):
+        if not fields:
+            continue
         step = {
-            "field": ",".join(targets),
+            "field": ",".join(fields),
             "gaintable": [tables[s.name] for s in used],
             "gainfield": ["" if s.applied_to == "all" else phase for s in used],
             "interp": ["linear,linear"] * len(used),
             "calwt": [True] * len(used),
         }
-        if tables.get("renorm"):
+        if renormalised and tables.get("renorm"):
             step["gaintable"].append(tables["renorm"])
             step["gainfield"].append("")
             step["interp"].append("nearest,linear")
@@ -53,15 +58,14 @@ def applycal_plan(roles: dict, tables: dict) -> list[dict]:
 def applycal_split_cal(
     *,
     vis: str,
-    metadata: str,
+    eb_choices: str,
     tables: dict,
     cal: str,
     summary: str,
-    field_roles: dict,
     log: str,
     commands: str,
 ) -> None:
-    plan = applycal_plan(choices.resolve(metadata, roles=field_roles).roles, tables)
+    plan = applycal_plan(choices.load(eb_choices).roles, tables)
     flag_state.forget(cal)
     with (
         ms_state.writing(vis, "applycal_split_cal", summary),

@@ -62,19 +62,16 @@ def solve_table(
     *,
     name: str,
     vis: str,
-    metadata: str,
+    eb_choices: str,
     caltable: str,
     gaintables: list[str],
     settings: dict,
-    field_roles: dict,
-    refant: str,
     minsnr: float,
-    science_spws: list[int] | None,
     log: str,
     commands: str,
 ) -> None:
     entry = solves.solve(name)
-    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws, refant=refant)
+    eb_choices = choices.load(eb_choices)
     kwargs = task_arguments(
         entry,
         eb_choices,

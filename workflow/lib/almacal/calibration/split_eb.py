@@ -11,10 +11,23 @@ from almacal import flag_files as user_flags
 from almacal.casa_job import CasaJob
 
 
+def tsys_gainfield(field: str, tsys_fields: dict[str, str], with_tsys: set[str]) -> str:
+    """The field whose Tsys solutions ``field`` takes: its Tsys field (choices.tsys_field_map)
+    when the Tsys table has solutions of that field, else '' (interpolated in time over all)."""
+    source = tsys_fields.get(field, "")
+    return source if source in with_tsys else ""
+
+
 def apply_apriori(
-    job: CasaJob, ms: str, fields: list[str], spws: str, gaintables: list, with_tsys: set
+    job: CasaJob,
+    ms: str,
+    fields: list[str],
+    spws: str,
+    gaintables: list,
+    tsys_fields: dict[str, str],
+    with_tsys: set[str],
 ) -> None:
-    """applycal of the a-priori tables field by field (Tsys from the field's own measurements)."""
+    """applycal of the a-priori tables field by field (Tsys from the field's Tsys field)."""
     if not gaintables:
         return
     for field in fields:
@@ -25,7 +38,7 @@ def apply_apriori(
             spw=spws,
             gaintable=[table for _, table, _ in gaintables],
             gainfield=[
-                field if (name == "tsys" and field in with_tsys) else ""
+                tsys_gainfield(field, tsys_fields, with_tsys) if name == "tsys" else ""
                 for name, _, _ in gaintables
             ],
             interp=[
@@ -42,7 +55,7 @@ def split_eb(
     *,
     eb: str,
     ms: str,
-    metadata: str,
+    eb_choices: str,
     tsys: str | None,
     tsys_spwmap: str | None,
     antpos: str | None,
@@ -50,14 +63,12 @@ def split_eb(
     flag_files: list[str],
     split: str,
     summary: str,
-    field_roles: dict,
-    science_spws: list[int],
     log: str,
     commands: str,
 ) -> None:
-    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
+    eb_choices = choices.load(eb_choices)
     md, science = eb_choices.metadata, eb_choices.science_spws
-    fields = eb_choices.calibrators + eb_choices.targets
+    fields = eb_choices.calibrators + eb_choices.targets + eb_choices.checks
     spws = choices.spw_selection(science)
     ids = {f["name"]: f["id"] for f in md["fields"]}
     calibrator_ids = [ids[f] for f in eb_choices.calibrators]
@@ -83,12 +94,12 @@ def split_eb(
         if wvr:
             job.note("WVR data found: applying the WVR correction")
             # the calibrators' phase scatter within scans, before and after the WVR correction
-            apply_apriori(job, ms, fields, spws, gaintables, with_tsys)
+            apply_apriori(job, ms, fields, spws, gaintables, eb_choices.tsys_fields, with_tsys)
             before = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
             gaintables.append(("wvr", wvr, []))
         else:
             job.note("no WVR data in this EB (e.g. 7 m ACA): no WVR correction")
-        apply_apriori(job, ms, fields, spws, gaintables, with_tsys)
+        apply_apriori(job, ms, fields, spws, gaintables, eb_choices.tsys_fields, with_tsys)
         if wvr:
             after = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
             wvr_figures = {
@@ -115,6 +126,11 @@ def split_eb(
                 "fields": fields,
                 "science_spws": spws,
                 "applied": [name for name, _, _ in gaintables],
+                "tsys_gainfield": {
+                    f: tsys_gainfield(f, eb_choices.tsys_fields, with_tsys) for f in fields
+                }
+                if tsys
+                else {},
                 "wvr": wvr_figures or "no WVR data: no WVR correction",
                 "raw_user_flag_commands": n_user,
                 "flags_after_split": flag_state.summary(job, split),
