@@ -190,7 +190,7 @@ rule qa_eb_summary:
         unpack(tsys_inputs),
         **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
         corrections=eb_path(".corrections.json"),
-        metadata=eb_path(".ms.metadata.json"),
+        choices=eb_path(".ms.choices.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
         split_summary=eb_path(".ms.split.split.json"),
         user_flags=eb_path(".ms.split.flags_user.json"),
@@ -214,7 +214,6 @@ rule qa_eb_summary:
         runtime=casa_runtime,
     params:
         solints={s.name: config["calibration"][s.settings]["solint"] for s in SOLVES},
-        field_roles=choice("field_roles"),
     script:
         "../scripts/qa_eb_summary.py"
 

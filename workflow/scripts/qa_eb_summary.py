@@ -4,7 +4,7 @@ from almacal.qa.eb_summary import qa_eb_summary
 from almacal.solves import SOLVES
 
 qa_eb_summary(
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     apriori=snakemake.input.apriori,
     split_summary=snakemake.input.split_summary,
     user_flags=snakemake.input.user_flags,
@@ -17,7 +17,6 @@ qa_eb_summary(
     tsys_spwmap=snakemake.input.get("tsys_spwmap"),
     corrections=snakemake.input.corrections,
     solints=dict(snakemake.params.solints),
-    field_roles=snakemake.params.field_roles,
     summary=snakemake.output.summary,
     log=snakemake.log.casa,
     commands=snakemake.log.commands,

@@ -501,7 +501,6 @@ def _scores(
 
 def qa_eb_summary(
     *,
-    metadata: str,
     apriori: str,
     split_summary: str,
     user_flags: str,
@@ -514,12 +513,12 @@ def qa_eb_summary(
     tsys_spwmap: str | None,
     corrections: str,
     solints: dict[str, str],
-    field_roles: dict,
+    eb_choices: str,
     summary: str,
     log: str,
     commands: str,
 ) -> None:
-    ebc = choices.resolve(metadata, roles=field_roles)
+    ebc = choices.load(eb_choices)
     md = ebc.metadata
     eb = qa_common.eb_name(md)
     antennas = [a["name"] for a in md["antennas"]]
@@ -559,6 +558,7 @@ def qa_eb_summary(
         {
             "eb": eb,
             "field_roles": ebc.roles,
+            "choices": jsonio.load(eb_choices),
             "antennas": antennas,
             "flagging": {"stages": stages, "cross_correlations": products.cross},
             "solutions": solutions,

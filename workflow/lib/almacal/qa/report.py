@@ -472,13 +472,33 @@ def _figures(eb: str, plots: list[str]) -> list[dict]:
     ]
 
 
+def _choices_view(record: dict) -> dict:
+    """The EB's choices file ({eb}.ms.choices.json) as the report shows it."""
+    data = record["data"]
+    return {
+        "spws": ", ".join(
+            f"{s['id']} ({s['name']}, {s['nchan']} ch)" for s in record["science_spws"]
+        ),
+        "tsys_fields": ", ".join(f"{f} from {t}" for f, t in record["tsys_field_map"].items())
+        or "no Tsys scans",
+        "check_sources": ", ".join(record["check_sources"]) or "none",
+        "refant_rows": [[i + 1, c["name"], c["reason"]] for i, c in enumerate(record["refants"])],
+        "data": (
+            f"WVR window: {'yes' if data['wvr_window'] else 'no'}; SYSCAL rows: "
+            f"{data['syscal_rows']}; ATMOSPHERE scans: {'yes' if data['atmosphere_scans'] else 'no'}; "
+            f"antennas: {data['antennas']}"
+        ),
+    }
+
+
 def eb_context(eb: str, s: dict, plots: list[str], scores: list[dict], corrections: dict) -> dict:
     """What the EB section of the page shows (template eb_section.html.j2)."""
     stage_rows, antenna_rows = _flagging_rows(eb, s)
     roles = _ordered(s["field_roles"], list(choices.ROLES))
     return {
         "eb": eb,
-        "roles": ", ".join(f"{role}: {', '.join(names)}" for role, names in roles),
+        "roles": ", ".join(f"{role}: {', '.join(names)}" for role, names in roles if names),
+        "choices": _choices_view(s["choices"]),
         "scores": scores,
         "stage_rows": stage_rows,
         "stage_names": [STAGE_NAMES[st["stage"]] for st in s["flagging"]["stages"]],
@@ -562,6 +582,9 @@ def qa_report(
     fixes = {eb: jsonio.load(path) for eb, path in zip(ebs, corrections)}
     plots_of = {eb: [p for p in plots if Path(p).parent.parent.name == eb] for eb in ebs}
     copied = _copy_inputs(out, ebs, plots_of, summaries, corrections)
+    for eb in ebs:  # the choices file, as the summary carries it
+        jsonio.write(out / eb / f"{eb}.ms.choices.json", data[eb]["choices"])
+        copied.append(f"{eb}/{eb}.ms.choices.json")
 
     flux_table, flux_scores = _flux_consistency(ebs, data)
     scores_by_eb = {
