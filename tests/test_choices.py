@@ -374,3 +374,23 @@ def test_the_choices_file_round_trips(tmp_path):
     path = tmp_path / "uid___A002_Xtest_X1.ms.choices.json"
     path.write_text(json.dumps(record))
     assert choices.load(path) == eb
+
+
+def test_science_spws_are_full_resolution_never_ch_avg_twins_or_square_law():
+    """Real ALMA raw data: every FDM/TDM spw has a 1-channel #CH_AVG twin observed in the same
+    scans, and square-law detector windows; none of them is a science or Tsys spw."""
+    name = "X{}#ALMA_RB_06#BB_{}#SW-01#{}"
+    md = {
+        **METADATA,
+        "spws": [
+            spw(0, 0, 183.0, 183.3, 4, ATM + SCI, name="WVR#NOMINAL"),
+            spw(1, 1, 229.0, 231.0, 128, ATM, name=name.format(1, 1, "FULL_RES")),
+            spw(2, 1, 230.0, 230.0, 1, ATM, name=name.format(1, 1, "CH_AVG")),
+            spw(3, 1, 229.5, 230.4, 960, SCI, name=name.format(2, 1, "FULL_RES")),
+            spw(4, 1, 230.0, 230.0, 1, SCI, name=name.format(2, 1, "CH_AVG")),
+            spw(5, 1, 229.0, 231.0, 1, SCI, name="BB_1#SQLD"),
+        ],
+    }
+    assert choices.science_spws(md) == [3]
+    assert choices.atmosphere_spws(md) == [1]
+    assert choices.tsys_spwmap(md, choices.atmosphere_spws(md))[3] == 1

@@ -2,7 +2,7 @@ rule flag_split:
     """Edge channels and split-stage user flags on {eb}.ms.split (from its as-split flags)."""
     input:
         vis=eb_path(".ms.split"),
-        metadata=eb_path(".ms.metadata.json"),
+        choices=eb_path(".ms.choices.json"),
         flag_files=flag_files("split"),
     output:
         summary=eb_path(".ms.split.flags_user.json"),
@@ -21,8 +21,6 @@ rule flag_split:
     params:
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
         flux_line_channels=choice("flux_line_channels"),
-        field_roles=choice("field_roles"),
-        science_spws=choice("science_spws"),
     script:
         "../scripts/flag_split.py"
 

@@ -5,13 +5,11 @@ from almacal.calibration.flag_split import flag_split
 flag_split(
     eb=snakemake.wildcards.eb,
     vis=snakemake.input.vis,
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     flag_files=list(snakemake.input.flag_files),
     summary=snakemake.output.summary,
     edge_channel_fraction=snakemake.params.edge_channel_fraction,
     flux_line_channels=snakemake.params.flux_line_channels,
-    field_roles=snakemake.params.field_roles,
-    science_spws=snakemake.params.science_spws,
     log=snakemake.log.casa,
     commands=snakemake.log.commands,
 )

@@ -81,27 +81,33 @@ def is_wvr(spw: dict) -> bool:
     return spw["nchan"] == 4 or "WVR" in spw["name"]
 
 
+def is_channel_average(spw: dict) -> bool:
+    """A 1-channel spw: ALMA's ``...#CH_AVG`` twin of a full-resolution spw (observed in the same
+    scans) or a square-law detector (``...#SQLD``) window; never calibrated on its own."""
+    return spw["nchan"] == 1 or "#CH_AVG" in spw["name"] or "#SQLD" in spw["name"]
+
+
+def is_full_resolution(spw: dict) -> bool:
+    """Neither the WVR window nor a channel-average or square-law twin."""
+    return not (is_wvr(spw) or is_channel_average(spw))
+
+
 def science_spws(metadata: dict, override: list[int] | None = None) -> list[int]:
-    """Spws observed with OBSERVE_TARGET (not the WVR window); without intents, every spw with
-    more than 4 channels."""
+    """The full-resolution spws observed with OBSERVE_TARGET (never the WVR window, CH_AVG or
+    square-law twins); without intents, every full-resolution spw."""
     if override:
         return sorted(override)
-    observed = [
-        s["id"] for s in metadata["spws"] if "OBSERVE_TARGET" in s["intents"] and not is_wvr(s)
-    ]
-    if observed:
-        return observed
-    return [s["id"] for s in metadata["spws"] if not is_wvr(s)]
+    candidates = [s for s in metadata["spws"] if is_full_resolution(s)]
+    observed = [s["id"] for s in candidates if "OBSERVE_TARGET" in s["intents"]]
+    return observed or [s["id"] for s in candidates]
 
 
 def atmosphere_spws(metadata: dict) -> list[int]:
-    """Spws observed in CALIBRATE_ATMOSPHERE scans (where Tsys is measured); all others if none."""
-    spws = [
-        s["id"]
-        for s in metadata["spws"]
-        if "CALIBRATE_ATMOSPHERE" in s["intents"] and not is_wvr(s)
-    ]
-    return spws or [s["id"] for s in metadata["spws"] if not is_wvr(s)]
+    """Full-resolution spws observed in CALIBRATE_ATMOSPHERE scans (where Tsys is measured); all
+    full-resolution spws if none."""
+    candidates = [s for s in metadata["spws"] if is_full_resolution(s)]
+    spws = [s["id"] for s in candidates if "CALIBRATE_ATMOSPHERE" in s["intents"]]
+    return spws or [s["id"] for s in candidates]
 
 
 def tsys_field_map(metadata: dict, override: dict | None = None) -> dict[str, str]:

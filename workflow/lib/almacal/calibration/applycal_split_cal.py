@@ -16,10 +16,10 @@ from almacal.casa_job import CasaJob
 def applycal_plan(roles: dict, tables: dict) -> list[dict]:
     """applycal arguments per field group, as in the ALMA manual scripts, from the solve table.
 
-    Each calibrator gets the tables applied to its group ('own' for the bandpass and flux
-    calibrators, 'phase' for the phase calibrator) with its own solutions; the targets get
-    theirs from the phase calibrator, and so do the check sources (without the renormalisation,
-which corrects the targets' lines). Time-independent tables (applied to all) take gainfield ''.
+        Each calibrator gets the tables applied to its group ('own' for the bandpass and flux
+        calibrators, 'phase' for the phase calibrator) with its own solutions; the targets get
+        theirs from the phase calibrator, and so do the check sources (without the renormalisation,
+    which corrects the targets' lines). Time-independent tables (applied to all) take gainfield ''.
     """
     plan = []
     phase = ",".join(roles["phase"])

@@ -9,17 +9,15 @@ def flag_split(
     *,
     eb: str,
     vis: str,
-    metadata: str,
+    eb_choices: str,
     flag_files: list[str],
     summary: str,
     edge_channel_fraction: float,
     flux_line_channels: str,
-    field_roles: dict,
-    science_spws: list[int],
     log: str,
     commands: str,
 ) -> None:
-    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
+    eb_choices = choices.load(eb_choices)
     md, spws = eb_choices.metadata, eb_choices.science_spws
     user_commands = user_flags.stage_commands(flag_files, md, eb, "split", spws)
     line = None
