@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 import yaml
 from test_ms_input import flux_file_from_truth
-from truth import DEMO_EBS, ROOT, load_truth
+from truth import DEMO_EBS, load_truth
 from workdir import make_workdir, snakemake_args
 
 pytestmark = pytest.mark.workflow
