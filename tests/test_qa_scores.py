@@ -300,6 +300,18 @@ def tiny_summary(eb: str = EB) -> dict:
             "phase": ["J1733<-1304>"],
             "target": ["T"],
         },
+        "choices": {
+            "science_spws": [{"id": 1, "name": "X1#FULL_RES", "nchan": 128}],
+            "tsys_field_map": {"T": "T"},
+            "check_sources": [],
+            "refants": [{"name": "DA41", "reason": "4.0 m from the array centre"}],
+            "data": {
+                "wvr_window": True,
+                "syscal_rows": 10,
+                "atmosphere_scans": True,
+                "antennas": 2,
+            },
+        },
         "antennas": antennas,
         "flagging": {
             "stages": [{**stage, "stage": s} for s in report.STAGE_NAMES],

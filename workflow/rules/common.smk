@@ -185,7 +185,9 @@ def eb_input_errors(mous, eb, md):
     try:
         choices.tsys_field_map(md, choice("tsys_field_map")(wildcards))
     except ValueError as err:
-        errors.append(f"config: {choice_key(mous, eb, 'tsys_field_map')}: EB {eb}: {err}")
+        errors.append(
+            f"config: {choice_key(mous, eb, 'tsys_field_map')}: EB {eb}: {err}"
+        )
     refant = choice("refant")(wildcards) or ""
     errors += inputs.antenna_name_errors(
         choice_key(mous, eb, "refant"), refant.split(","), eb, md

@@ -56,6 +56,8 @@ rule eb_choices:
         "logs/{mous}/{eb}/eb_choices.log",
     group:
         "prepare"
+    conda:
+        "../../envs/casa.yaml"
     threads: 1
     resources:
         mem_mb=200,
