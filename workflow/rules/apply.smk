@@ -2,8 +2,8 @@ rule applycal_split_cal:
     """Final applycal by field role and split of the calibrated data to {eb}.ms.split.cal."""
     input:
         **SPLIT_STATE,
-        choices=eb_path(".ms.choices.json"),
         **{s.name: eb_path(s.suffix) for s in SOLVES if s.applied_to},
+        choices=eb_path(".ms.choices.json"),
         renorm_decision=eb_path(".ms.split.renorm.json"),
         renorm=renorm_table_if_needed,
     output:
