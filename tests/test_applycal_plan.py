@@ -150,3 +150,23 @@ def test_a_target_that_is_also_a_calibrator_is_calibrated_as_the_calibrator():
 def test_no_target_step_without_targets():
     plan = applycal_plan({**ROLES, "target": []}, TABLES)
     assert {s["field"] for s in plan} == {"J1924-2914", "Ceres", "J1733-1304"}
+
+
+def test_check_source_gets_the_phase_transfer_of_the_targets_without_renormalisation():
+    roles = {**ROLES, "check": ["J1744-1302"]}
+    fields = steps_by_field(applycal_plan(roles, {**TABLES, "renorm": f"{BASE}.renorm.tbl"}))
+    check, target = fields["J1744-1302"], fields["DemoTarget"]
+    assert "renorm.tbl" not in check
+    assert check == {k: v for k, v in target.items() if k != "renorm.tbl"}
+
+
+def test_tsys_gainfield_follows_the_tsys_field_map_when_the_table_has_that_field():
+    from almacal.calibration.split_eb import tsys_gainfield
+
+    tsys_fields = {"J1733-1304": "DemoTarget", "DemoTarget": "DemoTarget"}
+    with_tsys = {"DemoTarget", "J1924-2914"}
+    assert tsys_gainfield("J1733-1304", tsys_fields, with_tsys) == "DemoTarget"
+    assert tsys_gainfield("DemoTarget", tsys_fields, with_tsys) == "DemoTarget"
+    # a field the map does not name, or whose Tsys field has no solutions: interpolated in time
+    assert tsys_gainfield("J1924-2914", tsys_fields, with_tsys) == ""
+    assert tsys_gainfield("J1733-1304", tsys_fields, {"J1924-2914"}) == ""
