@@ -394,3 +394,12 @@ def test_science_spws_are_full_resolution_never_ch_avg_twins_or_square_law():
     assert choices.science_spws(md) == [3]
     assert choices.atmosphere_spws(md) == [1]
     assert choices.tsys_spwmap(md, choices.atmosphere_spws(md))[3] == 1
+
+
+def test_antenna_rows_without_a_position_are_no_candidates_and_do_not_move_the_centre():
+    """Real VLA data carry ANTENNA rows of unused pads at (0, 0, 0)."""
+    md = line_of_antennas(5)
+    md["antennas"] += [{"name": f"Z{i}", "itrf_xyz_m": [0.0, 0.0, 0.0]} for i in range(4)]
+    ranking = choices.ranked_refants(md)
+    assert names(ranking)[0] == "A2" and not any(n.startswith("Z") for n in names(ranking))
+    assert ranking[0].distance_m == 0.0

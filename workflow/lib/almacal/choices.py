@@ -204,8 +204,9 @@ def ranked_refants(
     ANTENNA table, scores ``n * (1 - d / d_max)``. Flagging (when ``flagged_fractions``, the
     per-antenna flagged fractions after the a-priori flags, are given): the unflagged fraction
     scores ``n * u / u_max``. The ranking is by the sum; antennas without unflagged data (all
-    flagged, or absent from the flag summary: no rows) are left out. An override names the
-    antennas in config order and is not ranked.
+    flagged, or absent from the flag summary: no rows) or without a position (a zero ANTENNA
+    row) are left out, and the centre, ``d_max`` and ``n`` are those of the others. An override
+    names the antennas in config order and is not ranked.
     """
     names = [a["name"] for a in metadata["antennas"]]
     if override:
@@ -217,19 +218,19 @@ def ranked_refants(
             for name in override.split(",")
         ]
     positions = np.array([a["itrf_xyz_m"] for a in metadata["antennas"]])
-    distance = np.linalg.norm(positions - np.median(positions, axis=0), axis=1)
-    n = len(names)
-    geometry = n * (1.0 - distance / max(float(distance.max()), 1e-9))
-    if flagged_fractions is None:
-        unflagged = None
-        usable = np.ones(n, dtype=bool)
-        flagging = np.zeros(n)
-    else:
+    # an ANTENNA row without a position (all zeros: a pad the EB did not use) is no candidate
+    usable = np.linalg.norm(positions, axis=1) > 1e6
+    unflagged = None
+    if flagged_fractions is not None:
         unflagged = np.array([1.0 - flagged_fractions.get(name, 1.0) for name in names])
-        usable = unflagged > 0
-        if not usable.any():
-            raise ValueError(f"{metadata['ms']}: every antenna is flagged after the a-priori flags")
-        flagging = n * unflagged / unflagged.max()
+        usable &= unflagged > 0
+    if not usable.any():
+        raise ValueError(f"{metadata['ms']}: every antenna is flagged after the a-priori flags")
+    # centre and scale from the antennas that can be chosen
+    distance = np.linalg.norm(positions - np.median(positions[usable], axis=0), axis=1)
+    n = int(usable.sum())
+    geometry = n * (1.0 - distance / max(float(distance[usable].max()), 1e-9))
+    flagging = np.zeros(len(names)) if unflagged is None else n * unflagged / unflagged.max()
     score = geometry + flagging
     order = sorted(np.flatnonzero(usable), key=lambda i: (-score[i], distance[i]))[:keep]
     ranking = []
