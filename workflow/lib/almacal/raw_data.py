@@ -63,3 +63,10 @@ def contents(eb: str, raw: str | Path, declared: dict | None) -> RawContents:
             "raw_contents: {wvr: true|false, syscal: true|false} in the EB's entry"
         )
     return stated
+
+
+# Said wherever an EB is calibrated without WVR (ACA 7 m arrays, other telescopes).
+NO_WVR = (
+    "the data carry no WVR#NOMINAL window (no 183 GHz water-vapour radiometer data): "
+    "calibrated without a WVR table"
+)

@@ -23,6 +23,8 @@ import shutil
 
 import numpy as np
 
+from almasim.setup import scan_groups
+
 # the WVR window's placeholder Band-6 channels for exportasdm (see export_asdm)
 _WVR_PLACEHOLDER_HZ = 250.0e9
 _WVR_PLACEHOLDER_STEP_HZ = 2.0e9
@@ -38,17 +40,18 @@ def export_asdm(setup: dict, ms: str, asdm: str, work: str) -> None:
     ms_exp = os.path.join(work, "export.ms")
     shutil.copytree(ms, ms_exp, symlinks=True)
     tb.open(ms_exp + "/OBSERVATION", nomodify=False)
-    nscan = len(setup["scans"])
+    groups = scan_groups(setup)  # a multi-field (mosaic) scan: one ExecBlock for its subscans
+    nscan = len(groups)
     tb.addrows(nscan - 1)
     for c in ("TELESCOPE_NAME", "OBSERVER", "PROJECT", "SCHEDULE_TYPE", "RELEASE_DATE", "FLAG_ROW"):
         v = tb.getcell(c, 0)
         for r in range(1, nscan):
             tb.putcell(c, r, v)
-    for sc in setup["scans"]:
+    for k, group in groups.items():
         # end beyond the last integration: exportasdm closes an ExecBlock as soon as a row reaches
         # the end, which would cut the last timestamp's second spw into a new ExecBlock
         tb.putcell(
-            "TIME_RANGE", sc["scan"] - 1, np.array([sc["start"], sc["end"] + 2 * setup["tint"]])
+            "TIME_RANGE", k - 1, np.array([group[0]["start"], group[-1]["end"] + 2 * setup["tint"]])
         )
     tb.close()
     tb.open(ms_exp, nomodify=False)
@@ -176,15 +179,17 @@ def _set_numrows(asdm: str, table: str, n: int) -> None:
 
 
 def _repair_asdm(setup: dict, asdm: str) -> None:
-    """One ExecBlock holding scans 1..N with the real intents; one Subscan per scan."""
+    """One ExecBlock holding scans 1..N with the real intents; one Subscan per scan and field
+    (a mosaic scan visits its pointings in subscans 1..n)."""
     scans = setup["scans"]
+    groups = scan_groups(setup)
 
     # ---- ExecBlock / SBSummary: exportasdm wrote one per scan (by time order)
     eb_text = _read(os.path.join(asdm, "ExecBlock.xml"))
     eb_rows = _xml_rows(eb_text)
-    if len(eb_rows) != len(scans):
+    if len(eb_rows) != len(groups):
         raise RuntimeError(
-            f"exportasdm wrote {len(eb_rows)} ExecBlocks, expected one per scan ({len(scans)})"
+            f"exportasdm wrote {len(eb_rows)} ExecBlocks, expected one per scan ({len(groups)})"
         )
     eb_rows.sort(key=lambda r: int(_xml_get(r, "startTime")))
     eb_ids = [_xml_get(r, "execBlockId") for r in eb_rows]
@@ -219,31 +224,34 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     main_rows = []
     bdf_paths = {}
     nint_of_scan: dict[int, set] = {}
+    nint_of_subscan: dict[tuple[int, int], set] = {}
     for r in _xml_rows(main_text):
         k = scan_of_eb[_xml_get(r, "execBlockId")]
+        j = _subscan_of_row(groups[k], int(_xml_get(r, "time")))
         r = _xml_set(r, "scanNumber", str(k))
-        r = _xml_set(r, "subscanNumber", "1")
+        r = _xml_set(r, "subscanNumber", str(j))
         r = _xml_set(r, "execBlockId", keep_id)
         uid = re.search(r'entityId="([^"]+)"', r.split("<dataUID>")[1]).group(1)
-        bdf_paths[uid] = f"1/{k}/1/"
+        bdf_paths[uid] = f"1/{k}/{j}/"
         nint_of_scan.setdefault(k, set()).add(int(_xml_get(r, "numIntegration")))
+        nint_of_subscan.setdefault((k, j), set()).add(int(_xml_get(r, "numIntegration")))
         main_rows.append(r)
     _write(os.path.join(asdm, "Main.xml"), _xml_replace_rows(main_text, main_rows))
 
     # ---- Scan
     scan_text = _read(os.path.join(asdm, "Scan.xml"))
     srows = _xml_rows(scan_text)
-    if len(srows) != len(scans):
-        raise RuntimeError(f"exportasdm wrote {len(srows)} scans, expected {len(scans)}")
+    if len(srows) != len(groups):
+        raise RuntimeError(f"exportasdm wrote {len(srows)} scans, expected {len(groups)}")
     new_scans = []
     for r in srows:
         k = scan_of_eb[_xml_get(r, "execBlockId")]
-        sc = scans[k - 1]
+        sc = groups[k][0]
         n = len(sc["intents"])
         r = _xml_set(r, "scanNumber", str(k))
         r = _xml_set(r, "execBlockId", keep_id)
         r = _xml_set(r, "numIntent", str(n))
-        r = _xml_set(r, "numSubscan", "1")
+        r = _xml_set(r, "numSubscan", str(len(groups[k])))
         r = _xml_set(r, "scanIntent", f"1 {n} " + " ".join(sc["intents"]))
         r = _xml_set(r, "calDataType", f"1 {n} " + " ".join(["FULL_RESOLUTION_CROSS"] * n))
         r = _xml_set(r, "calibrationOnLine", f"1 {n} " + " ".join(["false"] * n))
@@ -274,12 +282,15 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
             merged[k] = r
     sub_rows = []
     for k in sorted(merged):
+        if len(groups[k]) > 1:
+            sub_rows += _subscan_rows(merged[k], groups[k], nint_of_subscan)
+            continue
         nint = nint_of_scan[k]
-        if len(nint) != 1 or nint != {scans[k - 1]["nint"]}:
+        if len(nint) != 1 or nint != {groups[k][0]["nint"]}:
             raise RuntimeError(
-                f"scan {k}: integrations per Main row {nint} != {scans[k - 1]['nint']}"
+                f"scan {k}: integrations per Main row {nint} != {groups[k][0]['nint']}"
             )
-        n = scans[k - 1]["nint"]
+        n = groups[k][0]["nint"]
         r = _xml_set(merged[k], "numIntegration", str(n))
         r = _xml_set(r, "numSubintegration", f"1 {n} " + " ".join(["0"] * n))
         r = _xml_set(r, "subscanIntent", "ON_SOURCE")
@@ -338,6 +349,38 @@ def _repair_asdm(setup: dict, asdm: str) -> None:
     _write(os.path.join(asdm, "ASDM.xml"), asdm_xml)
 
 
+def _subscan_of_row(group: list[dict], time_ns: int) -> int:
+    """Subscan number (1-based) of a Main row of a scan from its (mid-)time."""
+    if len(group) == 1:
+        return 1
+    t = time_ns * 1e-9
+    for j, sc in enumerate(group, start=1):
+        if sc["start"] - 1e-3 <= t <= sc["end"] + 1e-3:
+            return j
+    raise RuntimeError(f"scan {group[0]['scan']}: Main row at {t} s is in none of its subscans")
+
+
+def _subscan_rows(template: str, group: list[dict], nint_of_subscan: dict) -> list[str]:
+    """Subscan rows 1..n of a scan that visits several fields (a mosaic), one per field."""
+    rows = []
+    for j, sc in enumerate(group, start=1):
+        nint = nint_of_subscan.get((sc["scan"], j))
+        if nint != {sc["nint"]}:
+            raise RuntimeError(
+                f"scan {sc['scan']} subscan {j}: integrations per Main row {nint} != {sc['nint']}"
+            )
+        n = sc["nint"]
+        r = _xml_set(template, "subscanNumber", str(j))
+        r = _xml_set(r, "startTime", str(int(round(sc["start"] * 1e9))))
+        r = _xml_set(r, "endTime", str(int(round(sc["end"] * 1e9))))
+        r = _xml_set(r, "fieldName", sc["field"])
+        r = _xml_set(r, "numIntegration", str(n))
+        r = _xml_set(r, "numSubintegration", f"1 {n} " + " ".join(["0"] * n))
+        r = _xml_set(r, "subscanIntent", "ON_SOURCE")
+        rows.append(r)
+    return rows
+
+
 def _xml_array(values) -> str:
     """ASDM 1-D array literal: '1 n v1 ... vn'."""
     return f"1 {len(values)} " + " ".join(f"{float(v):.17g}" for v in values)
@@ -390,6 +433,8 @@ def _repair_asdm_wvr(setup: dict, asdm: str) -> None:
     ]
     cd_text = _read(os.path.join(asdm, "ConfigDescription.xml"))
     cd_rows = _xml_rows(cd_text)
+    nant = len(setup["antennas"])
+    keep = setup["wvr_antennas"] if len(setup["wvr_antennas"]) < nant else None
     wvr_cd = []
     for i, r in enumerate(cd_rows):
         if _xml_get(r, "dataDescriptionId").split()[2:] == dd:
@@ -403,7 +448,10 @@ def _repair_asdm_wvr(setup: dict, asdm: str) -> None:
                 "<processorType>RADIOMETER</processorType>",
                 r,
             )
-            cd_rows[i] = _xml_set(r, "processorId", radiometer[0])
+            r = _xml_set(r, "processorId", radiometer[0])
+            if keep is not None:  # only the antennas with a radiometer (not the 7 m ones)
+                r = _keep_antennas(r, keep, ("antennaId", "feedId"))
+            cd_rows[i] = r
             wvr_cd.append(_xml_get(r, "configDescriptionId"))
     if len(dd) != 1 or len(wvr_cd) != 1:
         raise RuntimeError(
@@ -422,6 +470,9 @@ def _repair_asdm_wvr(setup: dict, asdm: str) -> None:
         fn = os.path.join(asdm, "ASDMBinary", uid.replace(":", "_").replace("/", "_"))
         with open(fn, "rb") as fh:
             blob, nbytes = _bdf_auto_only(fh.read(), fn)
+        if keep is not None:
+            blob, nbytes = _bdf_keep_antennas(blob, fn, keep, nant, s["nchan"])
+            r = _keep_antennas(r, keep, ("stateId",))
         with open(fn, "wb") as fh:
             fh.write(blob)
         main_rows[i] = _xml_set(r, "dataSize", str(nbytes))
@@ -429,6 +480,53 @@ def _repair_asdm_wvr(setup: dict, asdm: str) -> None:
     if nwvr != len(setup["scans"]):
         raise RuntimeError(f"WVR window: {nwvr} Main rows, expected one per scan")
     _write(os.path.join(asdm, "Main.xml"), _xml_replace_rows(main_text, main_rows))
+
+
+def _keep_antennas(row: str, keep: list[int], tags: tuple[str, ...]) -> str:
+    """A ConfigDescription or Main row reduced to the antennas ``keep`` (indices into its
+    per-antenna arrays): numAntenna and the per-antenna arrays ``tags``."""
+    row = _xml_set(row, "numAntenna", str(len(keep)))
+    for tag in tags:
+        values = _xml_get(row, tag).split()[2:]
+        row = _xml_set(row, tag, f"1 {len(keep)} " + " ".join(values[i] for i in keep) + " ")
+    return row
+
+
+def _bdf_keep_antennas(
+    blob: bytes, name: str, keep: list[int], nant: int, nchan: int
+) -> tuple[bytes, int]:
+    """A radiometer (AUTO_ONLY, axes ANT SPP POL, one polarization, float32) BDF reduced to
+    the antennas ``keep``: the WVR data of an array whose 7 m antennas have no radiometer."""
+    old_size = nant * nchan
+    subs = [
+        (rb"<numAntenna>%d</numAntenna>" % nant, b"<numAntenna>%d</numAntenna>" % len(keep)),
+        (
+            rb'<autoData size="%d" axes="ANT SPP POL"' % old_size,
+            b'<autoData size="%d" axes="ANT SPP POL"' % (len(keep) * nchan),
+        ),
+    ]
+    for pat, rep in subs:
+        blob, n = re.subn(pat, rep, blob, count=1)
+        if n != 1:
+            raise RuntimeError(f"{name}: unexpected radiometer BDF header ({pat!r})")
+
+    def cut(m: re.Match) -> bytes:
+        data = np.frombuffer(m.group(2), dtype="<f4")
+        if data.size != old_size:
+            raise RuntimeError(f"{name}: autoData of {data.size} values, expected {old_size}")
+        kept = data.reshape(nant, nchan)[keep].astype("<f4").tobytes()
+        return m.group(1) + kept + b"\n"
+
+    blob, n = re.subn(
+        rb"(Content-Location: [^\n]*autoData\.bin\n\n)(.*?)\n(?=--MIME_boundary-2)",
+        cut,
+        blob,
+        flags=re.S,
+    )
+    if n == 0:
+        raise RuntimeError(f"{name}: no autoData attachment")
+    nbytes = sum(len(m) for m in _AUTO_PART.findall(blob))
+    return blob, nbytes
 
 
 _CROSS_PART = re.compile(

@@ -55,7 +55,14 @@ def field_elevations(setup: dict) -> dict[int, float]:
     me.doframe(me.observatory("ALMA"))
     elev = {}
     for f in setup["fields"]:
-        atm = [s for s in setup["scans"] if s["field_id"] == f["id"] and s["kind"] == "atm"][0]
+        # the elevation of the field's Tsys (setup._tsys_sources): at its first ATMOSPHERE
+        # scan; a mosaic pointing without them: that of the pointing with them; a field without
+        # ATMOSPHERE scans (atm_scans: false): its own at its first scan
+        source = f.get("tsys_source", "atm")
+        if source == "mosaic":
+            continue
+        kinds = ("atm",) if source == "atm" else ("atm", "obs", "pointing", "sideband")
+        atm = [s for s in setup["scans"] if s["field_id"] == f["id"] and s["kind"] in kinds][0]
         me.doframe(me.epoch("UTC", f"{(atm['start'] + atm['end']) / 2 / DAY_S}d"))
         azel = me.measure(me.direction("J2000", f["ra"], f["dec"]), "AZEL")
         elev[f["id"]] = float(qa.convert(azel["m1"], "deg")["value"])
@@ -63,6 +70,9 @@ def field_elevations(setup: dict) -> dict[int, float]:
             raise ValueError(
                 f"field {f['name']} at elevation {elev[f['id']]:.1f} deg: choose another start time"
             )
+    for f in setup["fields"]:
+        if f.get("tsys_source") == "mosaic":
+            elev[f["id"]] = elev[f["tsys_field_id"]]
     return elev
 
 
@@ -219,6 +229,11 @@ def tsys_spectra(
             ext = np.exp(-tau * airmass)
             tsky = eta * atm["tsky"][f["id"]][w] + (1 - eta) * t_amb  # [ant, 1, chan]
             ts = (trx + tsky) / (eta * ext)
+            if not np.all(np.isfinite(ts)) or np.min(trx) <= 0:
+                raise ValueError(
+                    f"spw {w}: receiver temperature down to {np.min(trx):.1f} K: narrow "
+                    "tsys.trx_slope_k_per_ghz / trx_curv_k_per_ghz2 for this frequency coverage"
+                )
             tsys[f["id"]][w] = ts
             trx_all[f["id"]][w] = np.broadcast_to(trx, ts.shape).copy()
             tsky_all[f["id"]][w] = np.broadcast_to(tsky, ts.shape).copy()

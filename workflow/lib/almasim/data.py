@@ -10,6 +10,7 @@ Butler-JPL-Horizons 2012 model.
 """
 
 import os
+import shutil
 
 import numpy as np
 
@@ -58,6 +59,12 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
                 continue
             if fld.get("model"):  # solar-system body: resolved disc, per baseline and channel
                 flux[:, sel] = model["sso_vis"][s["id"]][:, sel]
+            elif fld.get("position_offset_arcsec"):  # point source off the phase centre
+                if not np.iscomplexobj(flux):
+                    flux = flux.astype(complex)
+                flux[:, sel] = (
+                    _field_flux(setup, fld, s)[:, None] * model["offset_vis"][s["id"]][:, sel]
+                )
             else:
                 flux[:, sel] = _field_flux(setup, fld, s)[:, None]
             if s["type"] == "FDM":  # the ATMOSPHERE scans (TDM) do not see the extended line
@@ -67,6 +74,8 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
             tsys2[:, :, sel] = np.transpose(ts[a2[sel]], (1, 2, 0))
         shape = (setup["npol"], s["nchan"], nrow)
         noise = sigma * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
+        if setup.get("noise_factor") is not None:  # dishes of two sizes (12 m and 7 m)
+            noise = noise * (setup["noise_factor"][a1] * setup["noise_factor"][a2])[None, None, :]
         # the correlator normalises by the total power, which includes the extended line
         power1, power2 = tsys1 + tline[None], tsys2 + tline[None]
         cross = (
@@ -87,6 +96,8 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
         sub.putcol("SIGMA", np.ones((setup["npol"], nrow), np.float32))
         sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
         sub.close()
+        if s["id"] in setup.get("ch_avg", {}):
+            _write_ch_avg(tb, setup["ch_avg"][s["id"]], t, a1, a2, data)
     if setup["wvr_spw"] is not None:
         # WVR: sky brightness temperatures (K) in the real part, one correlation, autocorrelations
         # (zero cross-correlations: removed after the export)
@@ -104,6 +115,75 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
         sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
         sub.close()
     tb.close()
+
+
+def _write_ch_avg(tb, twin: int, t, a1, a2, data: np.ndarray) -> None:
+    """The 1-channel CH_AVG twin of a FULL_RES window: the channel average of its DATA (the same
+    rows: same scans, times and baselines)."""
+    sub = tb.query(f"DATA_DESC_ID=={twin}")
+    if not (
+        np.array_equal(sub.getcol("TIME"), t)
+        and np.array_equal(sub.getcol("ANTENNA1"), a1)
+        and np.array_equal(sub.getcol("ANTENNA2"), a2)
+    ):
+        raise RuntimeError(f"CH_AVG spw {twin}: rows differ from its FULL_RES window")
+    avg = data.astype(np.complex128).mean(axis=1, keepdims=True).astype(np.complex64)
+    npol, _, nrow = avg.shape
+    sub.putcol("DATA", avg)
+    sub.putcol("FLAG", np.zeros(avg.shape, bool))
+    sub.putcol("WEIGHT", np.ones((npol, nrow), np.float32))
+    sub.putcol("SIGMA", np.ones((npol, nrow), np.float32))
+    sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
+    sub.close()
+
+
+def offset_source_model(setup: dict, ms: str) -> dict:
+    """Visibility of a 1 Jy point source at each offset field's true position (its phase centre
+    moved by position_offset_arcsec), predicted by CASA (ft of a component list, exact DFT, on
+    the MS's UVW): per correlator spw the complex [chan, row] of the spw's rows (1 elsewhere).
+    MODEL_DATA is removed again (exportasdm must not see it)."""
+    from casatasks import ft
+    from casatools import componentlist, measures, table
+
+    from almasim.setup import offset_direction
+
+    offset = [f for f in setup["fields"] if f.get("position_offset_arcsec")]
+    if not offset:
+        return {}
+    me = measures()
+    for f in offset:
+        ra, dec = offset_direction(f["ra"], f["dec"], f["position_offset_arcsec"])
+        path = os.path.join(os.path.dirname(os.path.abspath(ms)), f"offset_field{f['id']}.cl")
+        shutil.rmtree(path, ignore_errors=True)
+        cl = componentlist()
+        cl.addcomponent(
+            dir=me.direction("J2000", ra, dec),
+            flux=1.0,
+            fluxunit="Jy",
+            freq=f"{setup['nu0']}Hz",
+            shape="point",
+            spectrumtype="constant",
+        )
+        cl.rename(path)
+        cl.close()
+        cl.done()
+        spw = ",".join(str(w) for w in setup["corr_spws"])
+        ft(vis=ms, field=str(f["id"]), spw=spw, complist=path, usescratch=True)
+    me.done()
+    tb = table()
+    tb.open(ms, nomodify=False)
+    vis = {}
+    for w in setup["corr_spws"]:
+        sub = tb.query(f"DATA_DESC_ID=={w}")
+        model_data = sub.getcol("MODEL_DATA")  # [pol, chan, row]; unpolarised: XX = YY = I
+        rows = np.isin(sub.getcol("FIELD_ID"), [f["id"] for f in offset])
+        vis[w] = np.where(rows[None, :], model_data[0], 1.0 + 0.0j)
+        if np.any(np.abs(np.abs(vis[w][:, rows]) - 1.0) > 1e-5):
+            raise RuntimeError(f"ft: offset point-source model of spw {w} is not of unit amplitude")
+        sub.close()
+    tb.removecols(["MODEL_DATA"])
+    tb.close()
+    return vis
 
 
 def _field_flux(setup: dict, fld: dict, s: dict) -> np.ndarray:
@@ -219,7 +299,7 @@ def write_syscal(setup: dict, model: dict, ms: str) -> None:
         if sc["kind"] != "atm":
             continue
         for spw in sc["spws"]:
-            if spw == setup["wvr_spw"]:
+            if spw == setup["wvr_spw"] or setup["spws"][spw]["ch_avg_of"] is not None:
                 continue
             for ia in range(len(setup["antennas"])):
                 rows.append((sc, spw, ia))

@@ -26,7 +26,7 @@ import time as _time
 
 from almasim.asdm import export_asdm
 from almasim.corruptions import draw_corruptions
-from almasim.data import solar_system_model, write_data, write_syscal
+from almasim.data import offset_source_model, solar_system_model, write_data, write_syscal
 from almasim.ms import drop_wvr_cross_rows, repair_ms, simulate_empty_ms
 from almasim.setup import build_setup
 from almasim.truth import write_antpos, write_truth
@@ -78,6 +78,7 @@ def simulate_eb(
         repair_ms(setup, ms)
         model = draw_corruptions(setup)
         model["sso_vis"], model["sso_flux"] = solar_system_model(setup, ms)
+        model["offset_vis"] = offset_source_model(setup, ms)
         write_data(setup, model, ms)
         write_syscal(setup, model, ms)
         casalog.post(f"simulated MS {ms} ready after {_elapsed(t_start)}", "INFO")

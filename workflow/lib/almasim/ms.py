@@ -40,7 +40,7 @@ def simulate_empty_ms(setup: dict, ms: str) -> None:
             x=[q[0] for q in pos],
             y=[q[1] for q in pos],
             z=[q[2] for q in pos],
-            dishdiameter=[setup["dish_diameter_m"]] * len(ants),
+            dishdiameter=[a["dish_m"] for a in ants],
             mount=["ALT-AZ"] * len(ants),
             antname=[a["name"] for a in ants],
             padname=[a["pad"] for a in ants],
@@ -60,8 +60,9 @@ def simulate_empty_ms(setup: dict, ms: str) -> None:
             )
         sm.setfeed(mode="perfect X Y", pol=[""])
         for f in setup["fields"]:
+            # (the pointings of a mosaic get their common name in repair_ms)
             sm.setfield(
-                sourcename=f["name"], sourcedirection=me.direction("J2000", f["ra"], f["dec"])
+                sourcename=f["key"], sourcedirection=me.direction("J2000", f["ra"], f["dec"])
             )
         sm.setlimits(shadowlimit=0.001, elevationlimit="3deg")
         sm.setauto(autocorrwt=1.0)
@@ -75,7 +76,7 @@ def simulate_empty_ms(setup: dict, ms: str) -> None:
         for sc in setup["scans"]:
             for spw in sc["spws"]:
                 ok = sm.observe(
-                    sourcename=sc["field"],
+                    sourcename=sc["field_key"],
                     spwname=setup["spws"][spw]["name"],
                     starttime=f"{sc['start'] - t0:.3f}s",
                     stoptime=f"{sc['end'] - t0:.3f}s",
@@ -135,6 +136,8 @@ def repair_ms(setup: dict, ms: str) -> None:
     tb.putcol("PROCESSOR_ID", np.where(ddid == (-1 if wvr is None else wvr), 1, 0).astype(np.int32))
     tb.putcol("OBSERVATION_ID", np.zeros(len(times), dtype=np.int32))
     tb.close()
+
+    _name_mosaic_fields(setup, ms)
 
     # POLARIZATION: one row for the correlator windows (XX, YY), one for the WVR window (XX)
     tb.open(ms + "/POLARIZATION", nomodify=False)
@@ -261,26 +264,68 @@ def repair_ms(setup: dict, ms: str) -> None:
     tb.close()
 
 
+def _name_mosaic_fields(setup: dict, ms: str) -> None:
+    """The pointings of a mosaic: FIELD rows of one name and one SOURCE_ID (that of the first
+    pointing), as in ALMA data; the other pointings' SOURCE rows are removed."""
+    from casatools import table
+
+    mosaic = [f for f in setup["fields"] if f["pointing"]]
+    if not mosaic:
+        return
+    tb = table()
+    tb.open(ms + "/FIELD", nomodify=False)
+    names, source_ids = list(tb.getcol("NAME")), tb.getcol("SOURCE_ID")
+    first = {}
+    drop = []
+    for f in mosaic:
+        if names[f["id"]] != f["key"]:
+            raise RuntimeError(f"FIELD {f['id']} is {names[f['id']]}, expected {f['key']}")
+        names[f["id"]] = f["name"]
+        if f["name"] in first:
+            drop.append(int(source_ids[f["id"]]))
+            source_ids[f["id"]] = first[f["name"]]
+        else:
+            first[f["name"]] = int(source_ids[f["id"]])
+    tb.putcol("NAME", np.array(names))
+    tb.putcol("SOURCE_ID", source_ids)
+    tb.close()
+    tb.open(ms + "/SOURCE", nomodify=False)
+    sid = tb.getcol("SOURCE_ID")
+    rows = [int(r) for r in np.nonzero(np.isin(sid, drop))[0]]
+    if rows:
+        tb.removerows(rows)
+    snames = list(tb.getcol("NAME"))
+    sid = tb.getcol("SOURCE_ID")
+    for name, k in first.items():
+        for r in np.nonzero(sid == k)[0]:
+            snames[int(r)] = name
+    tb.putcol("NAME", np.array(snames))
+    tb.close()
+
+
 def scan_rows(setup: dict, sc: dict, wvr_autos_only: bool = False) -> int:
     """MS rows of scan ``sc``: all baselines (cross + auto) of each spw; with ``wvr_autos_only``
     the autocorrelations only of the WVR window (ALMA radiometer data)."""
-    nant = len(setup["antennas"])
+    nwvr = len(setup["wvr_antennas"])  # antennas with a radiometer (not the 7 m ones)
     per_int = sum(
-        nant if (setup["spws"][w]["type"] == "WVR" and wvr_autos_only) else _nbaselines(setup)
+        nwvr if (setup["spws"][w]["type"] == "WVR" and wvr_autos_only) else _nbaselines(setup)
         for w in sc["spws"]
     )
     return sc["nint"] * per_int
 
 
 def drop_wvr_cross_rows(setup: dict, ms: str) -> None:
-    """Remove the WVR window's cross-correlation rows (kept only for exportasdm)."""
+    """Remove the WVR window's cross-correlation rows (kept only for exportasdm) and the rows of
+    antennas without a radiometer (7 m antennas; export_asdm removes them from the ASDM)."""
     from casatools import table
 
     if setup["wvr_spw"] is None:
         return
     tb = table()
     tb.open(ms)
-    q = tb.query(f"!(DATA_DESC_ID=={setup['wvr_spw']} && ANTENNA1!=ANTENNA2)")
+    no_wvr = sorted(set(range(len(setup["antennas"]))) - set(setup["wvr_antennas"]))
+    drop = "ANTENNA1!=ANTENNA2" + "".join(f" || ANTENNA1=={a}" for a in no_wvr)
+    q = tb.query(f"!(DATA_DESC_ID=={setup['wvr_spw']} && ({drop}))")
     q.copy(ms + ".autos", deep=True, valuecopy=True)  # the storage managers cannot remove rows
     q.close()
     tb.close()

@@ -50,6 +50,8 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
     corr_spws = [setup["spws"][w] for w in setup["corr_spws"]]
     tsys_out: dict[str, Any] = {}
     for f in setup["fields"]:
+        if f["name"] in tsys_out:  # a mosaic's pointings share the Tsys of its first
+            continue
         atm = [s for s in setup["scans"] if s["field_id"] == f["id"] and s["kind"] == "atm"]
         tsys_out[f["name"]] = {
             "field_id": f["id"],
@@ -251,8 +253,155 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
             "times_mjd_s": setup["times"].tolist(),
             "tobs_k": _r(np.transpose(w["tobs"], (0, 2, 1)), 7),
         }
+    if setup.get("features"):
+        _add_layout(setup, model, truth)
     with open(path, "w") as fh:
         json.dump(truth, fh, indent=1)
+
+
+def _deg(ra: str, dec: str) -> dict[str, float]:
+    from casatools import measures
+
+    me = measures()
+    d = me.direction("J2000", ra, dec)
+    me.done()
+    return {
+        "ra_deg": float(np.degrees(d["m0"]["value"]) % 360.0),
+        "dec_deg": float(np.degrees(d["m1"]["value"])),
+    }
+
+
+def _add_layout(setup: dict, model: dict, truth: dict) -> None:
+    """Schema 3: the keys of an EB with the ALMA raw layout (setup['features']): per antenna its
+    dish and radiometer, per field its pointing, Tsys source and true position, per spw its
+    CH_AVG twin and the scans observing it, the check sources and the Tsys ratios by field."""
+    from almasim.setup import offset_direction
+
+    truth["schema_version"] = 3
+    truth["layout_features"] = list(setup["features"])
+    ants = setup["antennas"]
+    for a, entry in zip(ants, truth["antennas"]):
+        entry["dish_diameter_m"] = a["dish_m"]
+        entry["has_wvr"] = a["has_wvr"]
+    truth["antennas_without_wvr"] = [a["name"] for a in ants if not a["has_wvr"]]
+    truth["antennas_7m"] = [a["name"] for a in ants if a["dish_m"] == 7.0]
+    if setup["noise_factor"] is not None:
+        truth["noise_factor_per_antenna"] = {
+            a["name"]: float(v) for a, v in zip(ants, setup["noise_factor"])
+        }
+        truth["noise_description"] = (
+            "noise of baseline (i, j): noise_sigma_jy * f_i * f_j, f = 12 m / dish diameter "
+            "(a 12 m array with 7 m antennas)"
+        )
+    scan_intents: dict[int, set] = {}
+    spw_intents: dict[int, set] = {}
+    spw_scans: dict[int, set] = {}
+    for sc in setup["scans"]:
+        ints = {f"{i}#ON_SOURCE" for i in sc["intents"]}
+        scan_intents.setdefault(sc["field_id"], set()).update(ints)
+        for w in sc["spws"]:
+            spw_intents.setdefault(w, set()).update(ints)
+            spw_scans.setdefault(w, set()).add(sc["scan"])
+    for f, entry in zip(setup["fields"], truth["fields"]):
+        entry["key"] = f["key"]
+        entry["pointing"] = f["pointing"]
+        entry["mosaic_offset_arcsec"] = f["mosaic_offset_arcsec"]
+        entry["phase_centre"] = _deg(f["ra"], f["dec"])
+        entry["scan_intents"] = sorted(scan_intents.get(f["id"], ()))
+        entry["atm_scans"] = f["tsys_source"] == "atm"
+        entry["tsys_source"] = f["tsys_source"]
+        entry["tsys_field_id"] = f["tsys_field_id"]
+        entry["elevation_deg_of_tsys"] = round(model["elevation_deg"][f["id"]], 4)
+        off = f["position_offset_arcsec"]
+        entry["position_offset_arcsec"] = off
+        entry["true_position"] = (
+            entry["phase_centre"] if not off else _deg(*offset_direction(f["ra"], f["dec"], off))
+        )
+    roles: dict[str, list[str]] = {}
+    for f in setup["fields"]:
+        names = roles.setdefault(f["role"], [])
+        if f["name"] not in names:
+            names.append(f["name"])
+    truth["field_roles"] = roles
+    truth["mosaics"] = {
+        name: [f["id"] for f in setup["fields"] if f["name"] == name]
+        for name in dict.fromkeys(f["name"] for f in setup["fields"] if f["pointing"])
+    }
+    twins = {v: k for k, v in setup["ch_avg"].items()}
+    for s, entry in zip(setup["spws"], truth["spws"]):
+        entry["ch_avg"] = s["id"] in twins
+        entry["full_res_spw"] = twins.get(s["id"])
+        entry["ch_avg_spw"] = setup["ch_avg"].get(s["id"])
+        entry["scan_kinds"] = list(s["scan_kinds"])
+        entry["intents"] = sorted(spw_intents.get(s["id"], ()))
+        entry["scans"] = sorted(spw_scans.get(s["id"], ()))
+    truth["ch_avg_description"] = (
+        "A CH_AVG window (spws[].ch_avg, one channel at the mean channel frequency of its "
+        "FULL_RES window spws[].full_res_spw, width = its bandwidth) is observed in the same "
+        "scans as its FULL_RES window; its DATA (cross and auto) = the mean over all channels of "
+        "the FULL_RES DATA of the same row (time, baseline, correlation), in complex64."
+    )
+    for sc, entry in zip(setup["scans"], truth["scans"]):
+        entry["subscan"] = sc["subscan"]
+        entry["kind"] = sc["kind"]
+    truth["check_sources"] = [
+        {
+            "field_id": f["id"],
+            "name": f["name"],
+            "S0_jy": f["flux_jy"],
+            "spix": f["spix"],
+            "nu0_hz": setup["nu0"],
+            "position_offset_arcsec": f["position_offset_arcsec"],
+            "phase_centre": truth["fields"][f["id"]]["phase_centre"],
+            "true_position": truth["fields"][f["id"]]["true_position"],
+        }
+        for f in setup["fields"]
+        if f["role"] == "check"
+    ]
+    truth["position_offset_description"] = (
+        "fields[].position_offset_arcsec = [east, north]: the point source lies at the direction "
+        "cosines l = east, m = north (arcsec) from the phase centre (FIELD PHASE_DIR = the "
+        "catalogue position), at fields[].true_position: its visibilities are S(nu) * the "
+        "visibility CASA's ft predicts for a 1 Jy point there (exp(-2 pi i (u l + v m + "
+        "w (n - 1))) on the MS UVW) instead of S(nu)."
+    )
+    _add_tsys_ratios(setup, model, truth)
+
+
+def _add_tsys_ratios(setup: dict, model: dict, truth: dict) -> None:
+    """Per field and FULL_RES correlator spw: median over antennas, polarizations and channels
+    of its true Tsys divided by that of the first target field."""
+    fields = setup["fields"]
+    ref = next((f for f in fields if f["role"] == "target"), None)
+    if ref is None:
+        return
+    ratios: dict[str, dict[str, float]] = {}
+    for f in fields:
+        if f["name"] in ratios:
+            continue
+        ratios[f["name"]] = {
+            str(w): float(np.median(model["tsys"][f["id"]][w] / model["tsys"][ref["id"]][w]))
+            for w in setup["corr_spws"]
+        }
+        truth["tsys"]["field"][f["name"]]["tsys_source"] = f["tsys_source"]
+        truth["tsys"]["field"][f["name"]]["field_ids"] = [
+            g["id"] for g in fields if g["name"] == f["name"]
+        ]
+    truth["tsys"]["reference_field"] = ref["name"]
+    truth["tsys"]["ratio_to_reference"] = ratios
+    truth["tsys"]["ratio_description"] = (
+        "ratio_to_reference[field][spw]: median over antennas, polarizations and channels of "
+        "Tsys(field) / Tsys(reference_field) (the first target). A field without ATMOSPHERE "
+        "scans (tsys_source own_elevation) carries in its data the Tsys at its own elevation "
+        "(tsys.field[...].elevation_deg); the Tsys table has none for it: calibrated with "
+        "another field's Tsys, its amplitudes are off by sqrt(Tsys_true_i Tsys_true_j) / "
+        "sqrt(Tsys_applied_i Tsys_applied_j), i.e. about ratio(field) / ratio(applied field)."
+    )
+    bp = next((f for f in fields if f["role"] == "bandpass"), None)
+    if bp is not None:
+        r = ratios[bp["name"]]
+        truth["tsys"]["bandpass_to_target"] = r
+        truth["tsys"]["bandpass_to_target_min"] = min(r.values())
 
 
 def write_antpos(setup: dict, path: str, outfile: str) -> None:

@@ -15,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from almasim.ms import pointing_azel, scan_rows
+from almasim.setup import scan_groups
 
 
 def _ms_summary(ms: str) -> dict[str, Any]:
@@ -164,19 +165,23 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
     ):
         if ref[key] != imp[key]:
             problems.append(f"{key}: written {ref[key]} != imported {imp[key]}")
-    if ref["scans"] != list(range(1, len(setup["scans"]) + 1)):
-        problems.append(f"scan numbers {ref['scans']} are not 1..{len(setup['scans'])}")
+    groups = scan_groups(setup)
+    if ref["scans"] != list(range(1, len(groups) + 1)):
+        problems.append(f"scan numbers {ref['scans']} are not 1..{len(groups)}")
     for s in ref["scans"]:
         if s in imp["per_scan"] and ref["per_scan"][s] != imp["per_scan"][s]:
             problems.append(
                 f"scan {s}: written {ref['per_scan'][s]} != imported {imp['per_scan'].get(s)}"
             )
-        sc = setup["scans"][s - 1]
+        group = groups.get(s, [])
+        if not group:
+            problems.append(f"scan {s} is not in the setup")
+            continue
         want = {
-            "fields": [sc["field_id"]],
-            "spws": sorted(sc["spws"]),
-            "intents": sorted(f"{i}#ON_SOURCE" for i in sc["intents"]),
-            "nrows": scan_rows(setup, sc, wvr_autos_only=True),
+            "fields": sorted(sc["field_id"] for sc in group),
+            "spws": sorted(group[0]["spws"]),
+            "intents": sorted(f"{i}#ON_SOURCE" for i in group[0]["intents"]),
+            "nrows": sum(scan_rows(setup, sc, wvr_autos_only=True) for sc in group),
         }
         if ref["per_scan"][s] != want:
             problems.append(f"scan {s}: MS has {ref['per_scan'][s]}, setup wants {want}")
@@ -244,6 +249,9 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
             or not np.array_equal(r["a2"], i["a2"])
         ):
             problems.append(f"spw {spw}: row metadata (TIME/ANTENNA1/ANTENNA2) differ")
+            continue
+        if not (np.all(np.isfinite(r["data"])) and np.all(np.isfinite(i["data"]))):
+            problems.append(f"spw {spw}: DATA not finite")
             continue
         scale = np.max(np.abs(r["data"]))
         err = np.max(np.abs(r["data"] - i["data"])) / scale

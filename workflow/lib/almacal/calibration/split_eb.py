@@ -6,7 +6,7 @@ own Tsys measurements when the Tsys table has them, as the ALMA scripts do; othe
 in time) and splits the science spws.
 """
 
-from almacal import choices, flag_state, jsonio, ms_state, vis_stats
+from almacal import choices, flag_state, jsonio, ms_state, raw_data, vis_stats
 from almacal import flag_files as user_flags
 from almacal.casa_job import CasaJob
 
@@ -98,7 +98,7 @@ def split_eb(
             before = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
             gaintables.append(("wvr", wvr, []))
         else:
-            job.note("no WVR data in this EB (e.g. 7 m ACA): no WVR correction")
+            job.note(raw_data.NO_WVR)
         apply_apriori(job, ms, fields, spws, gaintables, eb_choices.tsys_fields, with_tsys)
         if wvr:
             after = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
@@ -131,7 +131,7 @@ def split_eb(
                 }
                 if tsys
                 else {},
-                "wvr": wvr_figures or "no WVR data: no WVR correction",
+                "wvr": wvr_figures or raw_data.NO_WVR,
                 "raw_user_flag_commands": n_user,
                 "flags_after_split": flag_state.summary(job, split),
             },

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 
-from almacal import jsonio
+from almacal import jsonio, raw_data
 from almacal.casa_job import CasaJob
 from almacal.qa import common as qa_common
 
@@ -68,8 +68,7 @@ def eb_corrections(
     if wvr is None:
         wvr_figures = {
             "applied": False,
-            "reason": "no WVR data in the EB (e.g. 7 m ACA antennas): calibrated "
-            "without a WVR table",
+            "reason": raw_data.NO_WVR,
         }
     else:
         wvr_figures = {
