@@ -12,7 +12,8 @@ processor nor autocorrelation-only data nor a window of another receiver band at
 so the WVR window is exported as correlator data with placeholder Band-6 channels and zero
 cross-correlations; its SpectralWindow row (real channels, DSB), ConfigDescription (RADIOMETER
 processor, AUTO_ONLY) and BDFs (AUTO_ONLY radiometer data, cross data removed) are then rewritten
-as ALMA writes radiometer data.
+as ALMA writes radiometer data (without the 7 m antennas, which have no radiometer). A scan that
+visits several fields (a mosaic) becomes one Scan with a Subscan per field.
 """
 
 import datetime as _dt

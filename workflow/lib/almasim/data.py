@@ -6,7 +6,9 @@ antenna-position errors, complex gaussian noise; autocorrelations carry the tota
 the WVR sky brightness. :func:`write_syscal` creates a SYSCAL subtable with per-antenna Tsys
 spectra of the TDM spws at the times of the ATMOSPHERE scans and links it to the MS.
 :func:`solar_system_model` gives a solar-system flux calibrator's visibilities: CASA's setjy
-Butler-JPL-Horizons 2012 model.
+Butler-JPL-Horizons 2012 model; :func:`offset_source_model` the visibility of a point source off
+the phase centre (CASA's ft of a component list). CH_AVG windows get the channel average of their
+FULL_RES window's DATA.
 """
 
 import os

@@ -8,7 +8,9 @@ XX,YY (correlator) and XX (WVR), no MODEL/CORRECTED columns, SPECTRAL_WINDOW.NAM
 WVR window's uneven channels, PROCESSOR rows CORRELATOR and RADIOMETER (WVR rows), and a
 POINTING table in AZELGEO (the antennas' azimuth/elevation, as ALMA's; wvrgcal reads it). The
 WVR window keeps (zero) cross-correlation rows for exportasdm; :func:`drop_wvr_cross_rows`
-removes them after the export.
+removes them after the export, with the WVR rows of antennas without a radiometer (7 m). The
+pointings of a mosaic are simulated as fields of distinct names and given their common name
+and one SOURCE_ID in repair_ms.
 """
 
 import os
@@ -286,8 +288,10 @@ def _name_mosaic_fields(setup: dict, ms: str) -> None:
             source_ids[f["id"]] = first[f["name"]]
         else:
             first[f["name"]] = int(source_ids[f["id"]])
+    # contiguous source ids in field order, as importasdm numbers them
+    renumber = {int(k): i for i, k in enumerate(dict.fromkeys(source_ids.tolist()))}
     tb.putcol("NAME", np.array(names))
-    tb.putcol("SOURCE_ID", source_ids)
+    tb.putcol("SOURCE_ID", np.array([renumber[int(k)] for k in source_ids], dtype=np.int32))
     tb.close()
     tb.open(ms + "/SOURCE", nomodify=False)
     sid = tb.getcol("SOURCE_ID")
@@ -300,6 +304,7 @@ def _name_mosaic_fields(setup: dict, ms: str) -> None:
         for r in np.nonzero(sid == k)[0]:
             snames[int(r)] = name
     tb.putcol("NAME", np.array(snames))
+    tb.putcol("SOURCE_ID", np.array([renumber[int(k)] for k in sid], dtype=np.int32))
     tb.close()
 
 

@@ -15,6 +15,16 @@ EBs into a plain dict:
   JPL-Horizons position at the EB start, with its ATMOSPHERE and observing scans;
 * the scan timeline: scans 1..N with their ALMA intents, spws, integrations and times (MJD
   seconds, UTC), and the online flags.
+
+The ALMA raw layout of resources/real_layout_mous.yaml (optional keys; the demo uses none of
+them, ``setup['features']`` lists those an EB uses): the WVR window at the place of a
+``{type: WVR}`` entry (spw 0), 1-channel ``...#CH_AVG`` twins of ``ch_avg: true`` windows,
+TDM windows for pointing and sideband-ratio scans (``scan_kinds``), antennas with another dish
+(7 m antennas in a 12 m array: no WVR), mosaics (``mosaic_offsets_arcsec``: one field per
+pointing, all of one name, visited in multi-field scans with one subscan per pointing: the
+entries of ``setup['scans']`` are subscans, see :func:`scan_groups`), fields without ATMOSPHERE
+scans (``atm_scans: false``: Tsys at their own elevation) and point sources off the phase centre
+(``position_offset_arcsec``).
 """
 
 import datetime as _dt

@@ -4,7 +4,8 @@
 errors, fields, spws, scans, online flags, gains, bandpasses, Tsys, ATM, wet path, WVR data).
 :func:`write_antpos` writes the TRUE antenna positions in the format of ALMA's position service
 (``getantposalma``), which ``gencal(caltype='antpos', infile=...)`` accepts; the ASDM carries the
-online ones, as ALMA's do.
+online ones, as ALMA's do. An EB with the ALMA raw layout (setup['features']) gets schema 3:
+the keys of :func:`_add_layout` on top of schema 2 (the demo's).
 """
 
 import json
@@ -284,6 +285,12 @@ def _add_layout(setup: dict, model: dict, truth: dict) -> None:
         entry["dish_diameter_m"] = a["dish_m"]
         entry["has_wvr"] = a["has_wvr"]
     truth["antennas_without_wvr"] = [a["name"] for a in ants if not a["has_wvr"]]
+    if "wvr" in truth:
+        truth["wvr"]["antennas_without_data"] = truth["antennas_without_wvr"]
+        truth["wvr"]["note"] = (
+            "tobs_k has a row for every antenna; those of antennas_without_data (7 m antennas, "
+            "no radiometer) are not in the data: wvrgcal interpolates their correction"
+        )
     truth["antennas_7m"] = [a["name"] for a in ants if a["dish_m"] == 7.0]
     if setup["noise_factor"] is not None:
         truth["noise_factor_per_antenna"] = {
@@ -362,8 +369,9 @@ def _add_layout(setup: dict, model: dict, truth: dict) -> None:
         "fields[].position_offset_arcsec = [east, north]: the point source lies at the direction "
         "cosines l = east, m = north (arcsec) from the phase centre (FIELD PHASE_DIR = the "
         "catalogue position), at fields[].true_position: its visibilities are S(nu) * the "
-        "visibility CASA's ft predicts for a 1 Jy point there (exp(-2 pi i (u l + v m + "
-        "w (n - 1))) on the MS UVW) instead of S(nu)."
+        "visibility CASA's ft predicts for a 1 Jy point there, exp(+2 pi i (u l + v m + "
+        "w (n - 1))) with u, v, w the MS UVW in wavelengths (CASA's sign convention: tclean "
+        "images it at true_position), instead of S(nu)."
     )
     _add_tsys_ratios(setup, model, truth)
 

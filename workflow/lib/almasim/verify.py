@@ -4,8 +4,9 @@
 processor types (RADIOMETER for the WVR window), autocorrelation-only WVR rows, POINTING
 azimuth/elevation, the online antenna positions, the calibrator fluxes of Source.xml, the online
 flag commands, SYSCAL (also read back with ``gencal(caltype='tsys')`` against the true Tsys),
-autocorrelations and every visibility (WVR data included) with the MS that was written. Any
-mismatch raises ``RuntimeError``.
+autocorrelations and every visibility (WVR data included) with the MS that was written, and for
+the ALMA raw layout the WVR rows' antennas, dish diameters, source ids and the CH_AVG windows
+(the channel average of their FULL_RES window). Any mismatch raises ``RuntimeError``.
 """
 
 import os
@@ -37,6 +38,9 @@ def _ms_summary(ms: str) -> dict[str, Any]:
         out["antenna_names"] = [str(n) for n in msmd.antennanames()]
     finally:
         msmd.close()
+    tb.open(ms + "/FIELD")
+    out["field_source_ids"] = [int(v) for v in tb.getcol("SOURCE_ID")]
+    tb.close()
     tb.open(ms)
     a1, a2, scan = tb.getcol("ANTENNA1"), tb.getcol("ANTENNA2"), tb.getcol("SCAN_NUMBER")
     out["n_auto"] = int(np.sum(a1 == a2))
@@ -50,6 +54,7 @@ def _ms_summary(ms: str) -> dict[str, Any]:
     tb.close()
     tb.open(ms + "/ANTENNA")
     out["positions"] = tb.getcol("POSITION").T
+    out["dish_diameters"] = [float(v) for v in tb.getcol("DISH_DIAMETER")]
     tb.close()
     tb.open(ms + "/PROCESSOR")
     ptype = [str(v) for v in tb.getcol("TYPE")]
@@ -130,6 +135,34 @@ def _read_vis(ms: str) -> tuple[np.ndarray, dict[int, np.ndarray]]:
     return anyflag, out
 
 
+def _layout_problems(setup: dict, vimp: dict) -> list[str]:
+    """Imported data vs the ALMA layout of the setup: the WVR rows only for the antennas with a
+    radiometer; each CH_AVG window the channel average of its FULL_RES window, row by row."""
+    problems = []
+    w = setup["wvr_spw"]
+    if w is not None and w in vimp:
+        ants = sorted(set(vimp[w]["a1"].tolist()))
+        if ants != sorted(setup["wvr_antennas"]):
+            problems.append(f"WVR rows for antennas {ants}, want {setup['wvr_antennas']}")
+    for full, twin in setup.get("ch_avg", {}).items():
+        if full not in vimp or twin not in vimp:
+            problems.append(f"CH_AVG spw {twin} or its FULL_RES spw {full} has no data")
+            continue
+        f, t = vimp[full], vimp[twin]
+        if not (
+            np.array_equal(f["a1"], t["a1"])
+            and np.array_equal(f["a2"], t["a2"])
+            and np.max(np.abs(f["time"] - t["time"]), initial=0.0) < 1e-3
+        ):
+            problems.append(f"CH_AVG spw {twin}: rows differ from FULL_RES spw {full}")
+            continue
+        mean = f["data"].astype(np.complex128).mean(axis=1)
+        err = np.max(np.abs(t["data"][:, 0, :] - mean)) / np.max(np.abs(mean))
+        if not err < 1e-6:
+            problems.append(f"CH_AVG spw {twin} != channel average of spw {full} ({err:.1e})")
+    return problems
+
+
 def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None:
     """Re-import the ASDM and compare it with the simulated MS; raise RuntimeError on mismatch."""
     from casatasks import casalog, gencal, importasdm
@@ -162,6 +195,8 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
         "bbc_no",
         "spw_names",
         "syscal_rows",
+        "dish_diameters",
+        "field_source_ids",
     ):
         if ref[key] != imp[key]:
             problems.append(f"{key}: written {ref[key]} != imported {imp[key]}")
@@ -266,6 +301,8 @@ def verify_asdm(setup: dict, model: dict, ms: str, asdm: str, work: str) -> None
             problems.append(
                 f"spw {spw}: DATA differs after the round trip, rel. error {err:.2e}{hint}"
             )
+
+    problems += _layout_problems(setup, vimp)
 
     # online flags
     nflags = len(setup["online_flags"])
