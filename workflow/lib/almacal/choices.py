@@ -35,9 +35,12 @@ def field_roles(metadata: dict, override: dict | None = None) -> dict[str, list[
             value = override[role]
             roles[role] = [value] if isinstance(value, str) else list(value)
         else:
-            roles[role] = [
-                f["name"] for f in metadata["fields"] if set(intents) & set(f["intents"])
-            ]
+            # a mosaic's pointings are fields of one name: the name once
+            roles[role] = list(
+                dict.fromkeys(
+                    f["name"] for f in metadata["fields"] if set(intents) & set(f["intents"])
+                )
+            )
     if not roles["flux"]:
         roles["flux"] = list(roles["bandpass"])
     known = {f["name"] for f in metadata["fields"]}
