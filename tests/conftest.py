@@ -78,3 +78,30 @@ def demo_run(tmp_path_factory, demo_raw) -> Path:
         workdir = make_workdir(tmp_path_factory.mktemp("demo") / "work")
     run_workflow(workdir)  # a no-op when a reused workdir is up to date
     return workdir
+
+
+EVLA_MS = "pyuvdata/data/day2_TDEM0003_10s_norx_1src_1spw.ms"
+
+
+@pytest.fixture(scope="session")
+def evla_ms(tmp_path_factory) -> Path:
+    """A real EVLA measurement set (5 MB: one field J1008+0730, one 64-channel spw at 36 GHz,
+    80 s, RR/RL/LR/LL, no autocorrelations, no SYSCAL, no BBC_NO), read from the pyuvdata 3.1.3
+    wheel (downloaded from PyPI; the test fails if that is impossible)."""
+    import subprocess
+    import sys
+    import zipfile
+
+    where = tmp_path_factory.mktemp("evla")
+    run = subprocess.run(
+        [sys.executable, "-m", "pip", "download", "pyuvdata==3.1.3", "--no-deps", "-d", str(where)],
+        capture_output=True,
+        text=True,
+    )
+    wheels = list(where.glob("pyuvdata-3.1.3-*.whl"))
+    assert wheels, f"could not download the pyuvdata 3.1.3 wheel: {run.stderr[-2000:]}"
+    with zipfile.ZipFile(wheels[0]) as wheel:
+        wheel.extractall(
+            where, members=[n for n in wheel.namelist() if n.startswith(EVLA_MS + "/")]
+        )
+    return where / EVLA_MS

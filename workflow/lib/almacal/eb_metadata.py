@@ -19,6 +19,33 @@ def _intent_names(intents: list[str]) -> set[str]:
     return {intent.split("#")[0] for intent in intents if intent}
 
 
+def basebands(ms: str, md) -> list[int]:
+    """Baseband of every spw: SPECTRAL_WINDOW's BBC_NO when the MS has it (ALMA), else groups of
+    spws whose frequency ranges overlap or touch, numbered from 1 in frequency order (other
+    arrays, e.g. the VLA, have no BBC_NO column)."""
+    from casatools import table
+
+    tb = table()
+    tb.open(f"{ms}/SPECTRAL_WINDOW")
+    has_bbc = "BBC_NO" in tb.colnames()
+    tb.close()
+    n = md.nspw()
+    if has_bbc:
+        return [int(md.baseband(s)) for s in range(n)]
+    spans = []
+    for spw in range(n):
+        freqs = md.chanfreqs(spw)
+        half = 0.5 * abs(float(md.chanwidths(spw)[0]))
+        spans.append((float(freqs.min()) - half, float(freqs.max()) + half, spw))
+    groups, number, reach = [0] * n, 0, -np.inf
+    for low, high, spw in sorted(spans):
+        if low > reach:  # a gap: a new group
+            number += 1
+        groups[spw] = number
+        reach = max(reach, high)
+    return groups
+
+
 def read_metadata(ms: str) -> dict[str, Any]:
     """Fields, spws, scans and antennas of a measurement set."""
     from casatools import msmetadata, table
@@ -54,7 +81,7 @@ def read_metadata(ms: str) -> dict[str, Any]:
                 {"id": field_id, "name": name, "scans": field_scans, "intents": sorted(intents)}
             )
         spws = []
-        baseband = list(md.baseband(s) for s in range(md.nspw())) if md.nspw() else []
+        baseband = basebands(ms, md)
         for spw in range(md.nspw()):
             freqs = md.chanfreqs(spw)
             spw_intents = set()

@@ -1,5 +1,7 @@
 """fluxscale: {eb}.ms.split.flux_inf from ampli_inf, and the fitted fluxes as JSON."""
 
+import shutil
+
 from almacal import choices, jsonio
 from almacal.casa_job import CasaJob
 
@@ -46,6 +48,22 @@ def fluxscale_bootstrap(
     eb_choices = choices.resolve(metadata, roles=field_roles)
     md, roles = eb_choices.metadata, eb_choices.roles
     transfer = [f for f in eb_choices.calibrators if f not in roles["flux"]]
+    if not transfer:
+        # one field is flux, bandpass and phase calibrator: ampli_inf, solved against its setjy
+        # model, is on the flux scale already
+        reason = (
+            f"skipped: no transfer field (the flux calibrator {', '.join(roles['flux'])} is "
+            "every calibrator): the flux scale is setjy's, flux_inf is ampli_inf"
+        )
+        with CasaJob(log=log, commands=commands, title=f"fluxscale {caltable}") as job:
+            job.note(reason)
+            shutil.rmtree(caltable, ignore_errors=True)
+            shutil.copytree(ampli_inf, caltable)
+        jsonio.write(
+            fluxes,
+            {"reference": roles["flux"], "transfer": [], "fields": {}, "skipped": reason},
+        )
+        return
     with CasaJob(log=log, commands=commands, title=f"fluxscale {caltable}") as job:
         result = job.task(
             "fluxscale",

@@ -153,6 +153,15 @@ def read_autocorrelations(vis: str, spw: int) -> dict[str, np.ndarray]:
     tb.open(vis)
     sel = tb.query(f"ANTENNA1==ANTENNA2 && DATA_DESC_ID IN {[int(d) for d in ddids]}")
     try:
+        if sel.nrows() == 0:  # no autocorrelations (e.g. VLA data)
+            empty = np.array([], dtype=int)
+            return {
+                "data": np.zeros((0, 0, 0)),
+                "antenna": empty,
+                "field": empty,
+                "scan": empty,
+                "time": np.array([]),
+            }
         out = {
             "data": sel.getcol("DATA").real,
             "antenna": sel.getcol("ANTENNA1"),
@@ -201,6 +210,20 @@ def scaling_spectra(
     return out
 
 
+def not_applicable(
+    vis: str, targets: list[str], bandpass: str, bandpass_id: int, spws: list[int]
+) -> str | None:
+    """Why the renormalisation cannot apply to these data (None when it can): it needs targets
+    and the autocorrelations of the bandpass calibrator (the reference spectrum)."""
+    if not targets:
+        return "the EB has no target field"
+    for spw in spws:
+        autos = read_autocorrelations(vis, spw)
+        if not (autos["field"] == bandpass_id).any():
+            return f"the data carry no autocorrelations of the bandpass calibrator {bandpass} in spw {spw}"
+    return None
+
+
 def renorm_factors(
     *,
     vis: str,
@@ -233,6 +256,20 @@ def renorm_factors(
     }
     arrays: dict[str, np.ndarray] = {}
     with CasaJob(log=log, commands=commands, title=f"renormalisation factors of {vis}") as job:
+        missing = not_applicable(vis, targets, bandpass, field_id[bandpass], spws)
+        if missing:
+            report.update(
+                max_rn=1.0,
+                threshold=float(settings["threshold"]),
+                apply=False,
+                applicable=False,
+                decision=f"not applicable: {missing}: no renorm table",
+            )
+            job.note(report["decision"])
+            np.savez_compressed(spectra)
+            jsonio.write(factors, report)
+            return
+        report["applicable"] = True
         job.note(f"autocorrelation ratio targets {targets} / bandpass calibrator {bandpass}")
         freqs = spw_frequencies(vis)
         for spw in spws:
