@@ -136,3 +136,44 @@ def test_reference_antennas_start_at_the_centre_of_the_vla(evla_run):
     pads = [station[c["name"]] for c in choices["refants"]]
     assert all(pad[1:].isdigit() and int(pad[1:]) <= 3 for pad in pads), pads
     assert all(c["distance_m"] < 70 for c in choices["refants"]), choices["refants"]
+
+
+def test_an_empty_syscal_table_means_no_tsys_and_tsys_never_turns_it_off(tmp_path, demo_raw):
+    """An ALMA MS whose SYSCAL table exists with no rows (gencal would fail on row 0): no Tsys
+    table is planned, the rest is; with SysCal rows, `tsys: never` plans none either."""
+    from casatools import table
+    from test_own_data import dry_run
+    from truth import DEMO_EBS
+
+    from almacal import raw_data
+    from almacal.casa_job import load_task
+
+    ms = tmp_path / "uid___A002_Xsyscal_X1.ms"
+    load_task("importasdm")(asdm=str(demo_raw / DEMO_EBS[2]), vis=str(ms))
+    assert raw_data.read_contents(ms).syscal
+    work = make_workdir(tmp_path / "work")
+    (work / "flags").mkdir()
+    (work / "flux.csv").write_text("ms,field,spw,I,Q,U,V,spix,uvmin,uvmax,comment\n")
+    own = {
+        "mous": {
+            "uid___A001_Xsyscal_X1": {
+                "flux_file": str(work / "flux.csv"),
+                "flags_dir": str(work / "flags"),
+                "ebs": {ms.stem: {"raw": str(ms)}},
+            }
+        }
+    }
+    (work / "my.yaml").write_text(yaml.safe_dump(own))
+    rules = {job["rule"] for job in dry_run(work, "--configfile", str(work / "my.yaml"))}
+    assert "gencal_tsys" in rules
+    own["calibration"] = {"tsys": "never"}
+    (work / "never.yaml").write_text(yaml.safe_dump(own))
+    rules = {job["rule"] for job in dry_run(work, "--configfile", str(work / "never.yaml"))}
+    assert "gencal_tsys" not in rules and "split_eb" in rules
+    tb = table()
+    tb.open(f"{ms}/SYSCAL", nomodify=False)
+    tb.removerows(list(range(tb.nrows())))
+    tb.close()
+    assert not raw_data.read_contents(ms).syscal
+    rules = {job["rule"] for job in dry_run(work, "--configfile", str(work / "my.yaml"))}
+    assert "gencal_tsys" not in rules and "split_eb" in rules

@@ -255,7 +255,9 @@ def has_wvr(wildcards):
 
 
 def has_syscal(wildcards):
-    return eb_raw_contents(wildcards.mous, wildcards.eb).syscal
+    """A Tsys table is made: the raw data carry SysCal rows and config does not turn Tsys off."""
+    wanted = choice("tsys")(wildcards) != "never"
+    return wanted and eb_raw_contents(wildcards.mous, wildcards.eb).syscal
 
 
 def wvr_inputs(wildcards):

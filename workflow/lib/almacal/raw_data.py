@@ -40,9 +40,37 @@ def read_contents(raw: str | Path) -> RawContents:
     if (path / "ASDM.xml").exists() or (path / "SpectralWindow.xml").exists():
         spws = path / "SpectralWindow.xml"
         wvr = spws.exists() and "WVR" in spws.read_text()
-        syscal = (path / "SysCal.xml").exists() or (path / "SysCal.bin").exists()
+        syscal = _asdm_rows(path, "SysCal") > 0
         return RawContents(wvr=wvr, syscal=syscal)
-    return RawContents(wvr=_ms_has_wvr(path), syscal=(path / "SYSCAL").is_dir())
+    return RawContents(wvr=_ms_has_wvr(path), syscal=_ms_syscal_rows(path) > 0)
+
+
+def _asdm_rows(asdm: Path, name: str) -> int:
+    """NumberRows of a table in ASDM.xml (0 when the table is not listed or has no rows)."""
+    import re
+
+    listing = asdm / "ASDM.xml"
+    if not listing.exists():  # no table listing: the table's files decide
+        present = (asdm / f"{name}.xml").exists() or (asdm / f"{name}.bin").exists()
+        return 1 if present else 0
+    match = re.search(
+        rf"<Name>\s*{name}\s*</Name>\s*<NumberRows>\s*(\d+)\s*</NumberRows>",
+        listing.read_text(errors="replace"),
+    )
+    return int(match.group(1)) if match else 0
+
+
+def _ms_syscal_rows(ms: Path) -> int:
+    """Rows of the MS's SYSCAL table (0 without one: a SYSCAL present but empty has no Tsys)."""
+    if not (ms / "SYSCAL").is_dir():
+        return 0
+    from casatools import table
+
+    tb = table()
+    tb.open(str(ms / "SYSCAL"))
+    rows = tb.nrows()
+    tb.close()
+    return rows
 
 
 def contents(eb: str, raw: str | Path, declared: dict | None) -> RawContents:
