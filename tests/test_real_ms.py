@@ -177,3 +177,28 @@ def test_an_empty_syscal_table_means_no_tsys_and_tsys_never_turns_it_off(tmp_pat
     assert not raw_data.read_contents(ms).syscal
     rules = {job["rule"] for job in dry_run(work, "--configfile", str(work / "my.yaml"))}
     assert "gencal_tsys" not in rules and "split_eb" in rules
+
+
+def test_a_solve_that_writes_no_table_says_why(evla_run, tmp_path):
+    """gaincal on data that are all flagged writes no table and raises nothing: the job says so
+    in its own error (instead of Snakemake's MissingOutputException)."""
+    import shutil
+
+    from almacal.calibration.solve import solve_table
+    from almacal.casa_job import load_task
+
+    vis = tmp_path / f"{EB}.ms.split"
+    shutil.copytree(product(evla_run, ".ms.split"), vis)
+    load_task("flagdata")(vis=str(vis), mode="manual", flagbackup=False)
+    with pytest.raises(RuntimeError, match=r"gaincal wrote no table .*phase_inf: no solution"):
+        solve_table(
+            name="phase_inf",
+            vis=str(vis),
+            eb_choices=str(product(evla_run, ".ms.choices.json")),
+            caltable=str(tmp_path / f"{EB}.ms.split.phase_inf"),
+            gaintables=[str(product(evla_run, ".ms.split.bandpass"))],
+            settings={"solint": "inf"},
+            minsnr=3.0,
+            log=str(tmp_path / "solve.casa.log"),
+            commands=str(tmp_path / "solve.casa_commands.py"),
+        )

@@ -1,5 +1,6 @@
 """One table of the solve table (``almacal.solves``) on {eb}.ms.split: gaincal or bandpass."""
 
+from pathlib import Path
 from typing import Any
 
 from almacal import channels, choices, solves
@@ -81,5 +82,20 @@ def solve_table(
         settings=settings,
         minsnr=minsnr,
     )
+    antennas = eb_choices.metadata["antennas"]
+    refants = [c.name for c in eb_choices.refants]
+    if len(antennas) < 3:
+        raise ValueError(
+            f"{vis}: {entry.task} {caltable} needs at least three antennas for antenna-based "
+            f"solutions; the EB has {len(antennas)}: such data cannot be calibrated here"
+        )
     with CasaJob(log=log, commands=commands, title=f"{entry.task} {caltable}") as job:
         job.task(entry.task, **kwargs)
+    if not Path(caltable).exists():
+        raise RuntimeError(
+            f"{vis}: {entry.task} wrote no table {caltable}: no solution for fields "
+            f"{kwargs['field']} (spws {kwargs.get('spw') or 'all'}, solint {kwargs['solint']}, "
+            f"minsnr {minsnr}, reference antennas {refants}); look in the job's CASA log for "
+            "the reason (no unflagged data of these fields, fewer than three antennas with "
+            "data, or every solution below minsnr), then fix the flags, field roles or solint"
+        )
