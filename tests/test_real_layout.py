@@ -147,3 +147,35 @@ def test_tsys_of_the_bandpass_calibrator_would_make_the_phase_calibrator_flux_wr
     assert min(ratios) > 1.2, ratios
     split = json.loads(results(work, ".ms.split.split.json").read_text())
     assert split["tsys_gainfield"]["J1733-1304"] == "J1256-0547"
+
+
+def test_check_source_fit_recovers_the_injected_flux_and_offset(real_run):
+    """qa_check_source (uvmodelfit point source over the science spws of .ms.split.cal) against
+    the injected check source: flux density at the fit's mean frequency, offset east and north."""
+    work, truth = real_run
+    (injected,) = truth["check_sources"]
+    checked = json.loads(
+        (work / "results" / MOUS / EB / "qa" / f"{EB}.check_source.json").read_text()
+    )
+    (fit,) = checked["fits"]
+    assert fit["field"] == injected["name"] and fit["fitted"]
+    want = injected["S0_jy"] * (fit["frequency_ghz"] * 1e9 / injected["nu0_hz"]) ** injected["spix"]
+    east, north = injected["position_offset_arcsec"]
+    print(
+        f"check source: {fit['flux_jy']:.5f} +- {fit['flux_error_jy']:.5f} Jy = "
+        f"{fit['flux_jy'] / want:.4f} x truth; offset ({fit['offset_ra_arcsec']:.4f}, "
+        f"{fit['offset_dec_arcsec']:.4f}) +- {fit['offset_error_arcsec']:.4f} arcsec vs "
+        f"({east}, {north}); beam {fit['beam_arcsec']:.3f} arcsec, {fit['offset_beams']:.3f} "
+        f"beam; coherence {fit['coherence']:.4f}"
+    )
+    # its Tsys is the target's, 1.2-1.4 % below its own (see the module docstring)
+    assert fit["flux_jy"] / want == pytest.approx(1.0, abs=0.03)
+    assert fit["offset_ra_arcsec"] == pytest.approx(east, abs=0.01)
+    assert fit["offset_dec_arcsec"] == pytest.approx(north, abs=0.01)
+    assert fit["coherence"] > 0.95
+    summary = json.loads(
+        (work / "results" / MOUS / EB / "qa" / f"{EB}.qa_summary.json").read_text()
+    )
+    scored = {s["check"]: s for s in summary["scores"]}
+    assert scored["check_source_offset"]["value"] == pytest.approx(fit["offset_beams"])
+    assert scored["check_source_coherence"]["value"] == pytest.approx(fit["coherence"])

@@ -21,6 +21,7 @@ QA_RULES = [
     "qa_plot_bandpass",
     *[f"qa_plot_{s.name}" for s in GAIN_PLOTS],
     "qa_plot_calibrated",
+    "qa_check_source",
     "qa_eb_summary",
     "eb_corrections",
 ]
@@ -184,8 +185,35 @@ rule qa_plot_calibrated:
         "../scripts/qa_plot_calibrated.py"
 
 
+rule qa_check_source:
+    """Check sources of one EB: point-source fit in the uv plane ({eb}.ms.split.cal), flux,
+    offset from the phase centre (arcsec, beams), coherence; or that there is none."""
+    input:
+        cal=eb_path(".ms.split.cal"),
+        cal_summary=eb_path(".ms.split.cal.json"),
+        choices=eb_path(".ms.choices.json"),
+        metadata=eb_path(".ms.metadata.json"),
+    output:
+        check_source="results/{mous}/{eb}/qa/{eb}.check_source.json",
+    log:
+        **casa_logs("qa_check_source"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/qa_check_source.tsv"
+    group:
+        "apply"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    script:
+        "../scripts/qa_check_source.py"
+
+
 rule qa_eb_summary:
-    """QA numbers and scores of one EB: flags per stage, solutions, fluxes, phase rms, Tsys."""
+    """QA numbers and scores of one EB: flags per stage, solutions, fluxes, phase rms, Tsys,
+    check source."""
     input:
         unpack(tsys_inputs),
         **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
@@ -198,6 +226,7 @@ rule qa_eb_summary:
         fluxscale=eb_path(".ms.split.fluxscale.json"),
         split=eb_path(".ms.split"),
         cal=eb_path(".ms.split.cal"),
+        check_source="results/{mous}/{eb}/qa/{eb}.check_source.json",
     output:
         summary="results/{mous}/{eb}/qa/{eb}.qa_summary.json",
     log:

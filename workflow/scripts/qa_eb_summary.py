@@ -16,6 +16,7 @@ qa_eb_summary(
     tsys=snakemake.input.get("tsys"),
     tsys_spwmap=snakemake.input.get("tsys_spwmap"),
     corrections=snakemake.input.corrections,
+    check_source=snakemake.input.get("check_source"),
     solints=dict(snakemake.params.solints),
     summary=snakemake.output.summary,
     log=snakemake.log.casa,

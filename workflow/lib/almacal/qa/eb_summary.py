@@ -18,6 +18,7 @@ from almacal import choices, jsonio
 from almacal.casa_job import CasaJob
 from almacal.qa import common as qa_common
 from almacal.qa import scores as qa_scores
+from almacal.qa.check_source import check_source_scores
 from almacal.solves import SOLVES
 
 # Which fields each caltable is solved on ("bandpass", "flux" or "calibrators": a role of
@@ -467,6 +468,7 @@ def _scores(
     calibrated: dict,
     tsys: dict | None,
     fluxes: dict,
+    check_source: dict | None = None,
 ) -> list[dict]:
     """Every EB-scope check of ``almacal.qa.scores.CHECKS``, worst first."""
     scores = _flag_scores(eb, cross) + _solution_scores(eb, solutions)
@@ -493,6 +495,8 @@ def _scores(
             for spw, v in entry["spws"].items()
         },
     )
+    if check_source:  # <eb>.check_source.json (qa_check_source): worst check source
+        scores += check_source_scores(eb, check_source["fits"])
     return qa_scores.worst_first(scores)
 
 
@@ -517,6 +521,7 @@ def qa_eb_summary(
     summary: str,
     log: str,
     commands: str,
+    check_source: str | None = None,
 ) -> None:
     ebc = choices.load(eb_choices)
     md = ebc.metadata
@@ -552,6 +557,7 @@ def qa_eb_summary(
         user_flags=user_flags,
         cal_summary=cal_summary,
     )
+    checked = jsonio.load(check_source) if check_source else None
     Path(summary).parent.mkdir(parents=True, exist_ok=True)
     jsonio.write(
         summary,
@@ -570,8 +576,16 @@ def qa_eb_summary(
             "calibrated_calibrators": products.calibrated,
             "tsys": tsys_stats,
             "bandpass_scatter": bandpass,
+            "check_source": checked,
             "scores": _scores(
-                eb, products.cross, solutions, bandpass, products.calibrated, tsys_stats, fluxes
+                eb,
+                products.cross,
+                solutions,
+                bandpass,
+                products.calibrated,
+                tsys_stats,
+                fluxes,
+                checked,
             ),
         },
     )

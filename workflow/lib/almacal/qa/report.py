@@ -399,6 +399,45 @@ def _calibrated_rows(s: dict) -> list[list]:
     ]
 
 
+def _check_source_view(s: dict) -> dict | None:
+    """The "Check source" table of an EB (its <eb>.check_source.json, as the summary carries it;
+    None for a summary without one)."""
+    checked = s.get("check_source")
+    if checked is None:
+        return None
+
+    def scored(check: str, value: float) -> float:  # this field's own score (the EB's: worst)
+        spec = qa_scores.CHECKS[check]
+        return qa_scores.score(value, spec["good"], spec["bad"])
+
+    rows = []
+    for f in checked["fits"]:
+        if not f["fitted"]:
+            rows.append([f["field"], f"not fitted: {f['reason']}"] + [None] * 9)
+            continue
+        rows.append(
+            [
+                f["field"],
+                f"{f['flux_jy']:.4g} ± {f['flux_error_jy']:.2g}",
+                f["offset_ra_arcsec"],
+                f["offset_dec_arcsec"],
+                f["offset_arcsec"],
+                f["beam_arcsec"],
+                f["offset_beams"],
+                f["scalar_average_jy"],
+                f["coherence"],
+                scored("check_source_offset", f["offset_beams"]),
+                scored("check_source_coherence", f["coherence"]),
+            ]
+        )
+    note = checked["note"]
+    return {
+        "rows": rows,
+        "note": note[:1].upper() + note[1:],
+        "beam_method": next((f["beam_method"] for f in checked["fits"] if "beam_method" in f), ""),
+    }
+
+
 def _tsys_table(s: dict) -> dict | None:
     if not s.get("tsys"):
         return None
@@ -507,6 +546,7 @@ def eb_context(eb: str, s: dict, plots: list[str], scores: list[dict], correctio
         "flux_reference": ", ".join(s["fluxscale"]["reference"]),
         "fluxscale_rows": _fluxscale_rows(s),
         "calibrated_rows": _calibrated_rows(s),
+        "check_source": _check_source_view(s),
         "tsys": _tsys_table(s),
         "corrections": _corrections(corrections, s["antennas"]),
         "bandpass": _bandpass_table(s),

@@ -93,6 +93,30 @@ CHECKS = {
         "measure": "fractional error of the fluxscale-derived flux density (worst transfer field "
         "and spw)",
     },
+    # The check source (almacal.qa.check_source): the ALMA pipeline's check-source score
+    # (score_checksources) takes 1 - offset/beam and warns above 0.15 beam (0.3 before); its
+    # fitted-flux/gfluxscale ratio warns below 0.8. Here those limits fall inside the ramps.
+    "check_source_offset": {
+        "title": "Check source position offset",
+        "unit": "beam",
+        "good": 0.1,
+        "bad": 0.5,
+        "scope": "eb",
+        "measure": "offset of the check source's fitted position (uvmodelfit point source, "
+        "science spws of <eb>.ms.split.cal) from its phase centre, in synthesized beams "
+        "(sqrt(major x minor) of the natural-weighting beam from the uv distribution; worst "
+        "check source)",
+    },
+    "check_source_coherence": {
+        "title": "Check source coherence",
+        "unit": "fraction",
+        "good": 0.9,
+        "bad": 0.7,
+        "scope": "eb",
+        "measure": "fitted (vector-averaged) flux of the check source over its noise-debiased "
+        "scalar-averaged amplitude per integration and baseline: phase-transfer decorrelation "
+        "(worst check source)",
+    },
     "flux_consistency": {
         "title": "Phase-calibrator flux consistency",
         "unit": "fraction",
