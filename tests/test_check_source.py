@@ -341,6 +341,7 @@ def choices_file(folder: Path, eb: str, checks: list[str]) -> Path:
                 {"id": 1, "name": "spw1", "nchan": 16},
             ],
             "tsys_field_map": {},
+            "tsys_spwmap": [],
             "refants": [],
         },
     )

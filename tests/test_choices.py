@@ -403,3 +403,15 @@ def test_antenna_rows_without_a_position_are_no_candidates_and_do_not_move_the_c
     ranking = choices.ranked_refants(md)
     assert names(ranking)[0] == "A2" and not any(n.startswith("Z") for n in names(ranking))
     assert ranking[0].distance_m == 0.0
+
+
+def test_the_tsys_spw_map_is_a_choice_onto_the_syscal_spws(tmp_path):
+    """The choices file holds the applycal spwmap for the Tsys table: science spws (config's
+    included) onto the spws of the SYSCAL table; none without SYSCAL rows; config's map wins."""
+    with_syscal = {**METADATA, "syscal_rows": 12, "syscal_spws": [1, 4, 5]}
+    eb = choices.resolve(with_syscal)
+    assert eb.tsys_spwmap == choices.tsys_spwmap(METADATA, [1, 4, 5]) and eb.tsys_spwmap[3] == 5
+    assert eb.record()["tsys_spwmap"] == eb.tsys_spwmap
+    assert choices.resolve(METADATA).tsys_spwmap == []  # no SYSCAL rows: no Tsys table
+    given = [0, 1, 1, 1, 4, 5]
+    assert choices.resolve(with_syscal, spwmap=given).tsys_spwmap == given

@@ -24,7 +24,7 @@ QA_OF = {
     "gaincal_phase_int": {"qa_plot_phase_int"},
     "gaincal_phase_inf": {"qa_plot_phase_inf"},
     "fluxscale": {"qa_plot_flux_inf"},
-    "applycal_split_cal": {"qa_plot_calibrated"},
+    "applycal_split_cal": {"qa_plot_calibrated", "qa_check_source"},
     "renorm_factors": {"eb_corrections", "qa_plot_corrections"},
 }
 MOUS_LEVEL = {("mous_summary", None), ("casa_commands", None), ("qa_report", None)}

@@ -29,7 +29,7 @@ rule setjy_flux_model:
     """Flux calibrator model (setjy, manual flux density and spectral index from the flux file)."""
     input:
         vis=eb_path(".ms.split"),
-        metadata=eb_path(".ms.metadata.json"),
+        choices=eb_path(".ms.choices.json"),
         flags=eb_path(".ms.split.flags_user.json"),
         flux_file=lambda w: config["mous"][w.mous]["flux_file"],
     output:
@@ -47,8 +47,6 @@ rule setjy_flux_model:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
     params:
-        field_roles=choice("field_roles"),
-        science_spws=choice("science_spws"),
         mous_ebs=lambda w: mous_ebs(w.mous),
     script:
         "../scripts/setjy_flux_model.py"
@@ -93,6 +91,7 @@ rule fluxscale:
     """Flux scale bootstrapped from the flux calibrator: {eb}.ms.split.flux_inf and fitted fluxes."""
     input:
         **SPLIT_STATE,
+        choices=eb_path(".ms.choices.json"),
         ampli_inf=eb_path(SOLVE_TABLE["ampli_inf"].suffix),
     output:
         caltable=directory(eb_path(SOLVE_TABLE["flux_inf"].suffix)),
@@ -109,8 +108,6 @@ rule fluxscale:
     resources:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
-    params:
-        field_roles=choice("field_roles"),
     script:
         "../scripts/fluxscale_bootstrap.py"
 
@@ -121,6 +118,7 @@ checkpoint renorm_factors:
         # only the autocorrelations are read; the split state orders it after the last writer of
         # {eb}.ms.split before the solves (setjy), beside the other readers
         **SPLIT_STATE,
+        choices=eb_path(".ms.choices.json"),
     output:
         factors=eb_path(".ms.split.renorm.json"),
         spectra=eb_path(".ms.split.renorm.npz"),
@@ -135,8 +133,6 @@ checkpoint renorm_factors:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
     params:
-        field_roles=choice("field_roles"),
-        science_spws=choice("science_spws"),
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
         settings=choice("renormalization"),
     script:

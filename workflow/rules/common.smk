@@ -169,13 +169,17 @@ def eb_input_errors(mous, eb, md):
     # job that reads it; one that no rule makes is Snakemake's missing input)
     if "antenna_positions" in entry and Path(entry["antenna_positions"]).exists():
         errors += inputs.antenna_position_errors(entry["antenna_positions"], eb, md)
-    if md is None:
-        return errors
     wildcards = SimpleNamespace(mous=mous, eb=eb)
+    roles = choice("field_roles")(wildcards) or {}
+    structure = raw_data.structure_errors(
+        eb, entry["raw"], roles_given={"bandpass", "phase"} <= set(roles)
+    )
+    if structure or md is None:  # what the raw data lack: no other check means anything
+        return errors + structure
     try:
         eb_choices = choices.resolve(
             md,
-            roles=choice("field_roles")(wildcards),
+            roles=roles,
             spws=choice("science_spws")(wildcards),
         )
     except ValueError as err:

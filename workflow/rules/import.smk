@@ -67,5 +67,6 @@ rule eb_choices:
         science_spws=choice("science_spws"),
         refant=choice("refant"),
         tsys_field_map=choice("tsys_field_map"),
+        tsys_spwmap=choice("tsys_spwmap"),
     script:
         "../scripts/eb_choices.py"

@@ -2,7 +2,7 @@ rule gencal_tsys:
     """Tsys caltable {eb}.ms.tsys from the SYSCAL table, and the TDM->FDM spw map."""
     input:
         ms=eb_path(".ms"),
-        metadata=eb_path(".ms.metadata.json"),
+        choices=eb_path(".ms.choices.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
         flag_files=flag_files("tsys"),
     output:
@@ -21,8 +21,7 @@ rule gencal_tsys:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
     params:
-        science_spws=choice("science_spws"),
-        tsys_spwmap=choice("tsys_spwmap"),
+        tsys_spwmap=choice("tsys_spwmap"),  # only to record that the map came from config
     script:
         "../scripts/gencal_tsys.py"
 
@@ -56,7 +55,7 @@ rule wvrgcal:
     """WVR phase correction {eb}.ms.wvrgcal from the 183 GHz radiometers (12 m EBs only)."""
     input:
         ms=eb_path(".ms"),
-        metadata=eb_path(".ms.metadata.json"),
+        choices=eb_path(".ms.choices.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
     output:
         caltable=directory(eb_path(".ms.wvrgcal")),
@@ -75,7 +74,6 @@ rule wvrgcal:
         runtime=casa_runtime,
     params:
         wvr=choice("wvr"),
-        field_roles=choice("field_roles"),
     script:
         "../scripts/wvrgcal_table.py"
 

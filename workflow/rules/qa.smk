@@ -162,7 +162,7 @@ rule qa_plot_calibrated:
         split=eb_path(".ms.split"),
         cal=eb_path(".ms.split.cal"),
         cal_summary=eb_path(".ms.split.cal.json"),
-        metadata=eb_path(".ms.metadata.json"),
+        choices=eb_path(".ms.choices.json"),
     output:
         uvdist="results/{mous}/{eb}/qa/{eb}.calibrated_uvdist.png",
         time="results/{mous}/{eb}/qa/{eb}.calibrated_time.png",
@@ -179,8 +179,6 @@ rule qa_plot_calibrated:
     resources:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
-    params:
-        field_roles=choice("field_roles"),
     script:
         "../scripts/qa_plot_calibrated.py"
 

@@ -11,5 +11,6 @@ eb_choices(
     science_spws=snakemake.params.science_spws,
     refant=snakemake.params.refant,
     tsys_field_map=snakemake.params.tsys_field_map,
+    tsys_spwmap=snakemake.params.tsys_spwmap,
     log=snakemake.log[0],
 )

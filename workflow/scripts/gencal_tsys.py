@@ -6,11 +6,10 @@ gencal_tsys(
     eb=snakemake.wildcards.eb,
     ms=snakemake.input.ms,
     flag_files=list(snakemake.input.flag_files),
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     tsys=snakemake.output.tsys,
     spwmap=snakemake.output.spwmap,
-    science_spws=snakemake.params.science_spws,
-    tsys_spwmap=snakemake.params.tsys_spwmap,
+    spwmap_override=snakemake.params.tsys_spwmap,
     log=snakemake.log.casa,
     commands=snakemake.log.commands,
 )

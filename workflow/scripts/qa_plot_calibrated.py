@@ -5,8 +5,7 @@ from almacal.qa.plot_calibrated import qa_plot_calibrated
 qa_plot_calibrated(
     split=snakemake.input.split,
     cal=snakemake.input.cal,
-    metadata=snakemake.input.metadata,
-    field_roles=snakemake.params.field_roles,
+    eb_choices=snakemake.input.choices,
     uvdist=snakemake.output.uvdist,
     time=snakemake.output.time,
     frequency=snakemake.output.frequency,

@@ -4,11 +4,9 @@ from almacal.calibration.renorm_factors import renorm_factors
 
 renorm_factors(
     vis=snakemake.input.vis,
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     factors=snakemake.output.factors,
     spectra=snakemake.output.spectra,
-    field_roles=snakemake.params.field_roles,
-    science_spws=snakemake.params.science_spws,
     edge_channel_fraction=snakemake.params.edge_channel_fraction,
     settings=snakemake.params.settings,
     log=snakemake.log.casa,

@@ -5,11 +5,9 @@ from almacal.calibration.setjy_flux_model import setjy_flux_model
 setjy_flux_model(
     vis=snakemake.input.vis,
     eb=snakemake.wildcards.eb,
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     flux_file=snakemake.input.flux_file,
     model=snakemake.output.model,
-    field_roles=snakemake.params.field_roles,
-    science_spws=snakemake.params.science_spws,
     mous_ebs=list(snakemake.params.mous_ebs),
     log=snakemake.log.casa,
     commands=snakemake.log.commands,

@@ -4,11 +4,10 @@ from almacal.calibration.wvrgcal_table import wvrgcal_table
 
 wvrgcal_table(
     ms=snakemake.input.ms,
-    metadata=snakemake.input.metadata,
+    eb_choices=snakemake.input.choices,
     caltable=snakemake.output.caltable,
     stats=snakemake.output.stats,
     wvr=dict(snakemake.params.wvr),
-    field_roles=snakemake.params.field_roles,
     log=snakemake.log.casa,
     commands=snakemake.log.commands,
 )

@@ -1,8 +1,9 @@
 """The calibration choices of one EB, derived from its metadata (``almacal.eb_metadata``).
 
-Field roles, science spws, the Tsys spw map and the reference antennas, each overridable from
-config. ``resolve`` gives all of an EB's choices at once; jobs call it instead of repeating the
-metadata -> roles -> spws preamble.
+Field roles, science spws, the Tsys field and spw maps and the reference antennas, each
+overridable from config. ``resolve`` derives all of an EB's choices at once (the eb_choices job,
+and the input checks before any job runs); every other job reads them from the choices file
+with ``load``, so that each choice is made in one place.
 """
 
 from dataclasses import asdict, dataclass, field
@@ -154,7 +155,10 @@ def tsys_field_map(metadata: dict, override: dict | None = None) -> dict[str, st
 
 
 def tsys_spwmap(
-    metadata: dict, tsys_spws: list[int], override: list[int] | None = None
+    metadata: dict,
+    tsys_spws: list[int],
+    override: list[int] | None = None,
+    science: list[int] | None = None,
 ) -> list[int]:
     """applycal spwmap sending each science spw to the Tsys spw that covers it.
 
@@ -173,7 +177,7 @@ def tsys_spwmap(
         lo, hi = sorted((spw["first_freq_hz"], spw["last_freq_hz"]))
         return lo, hi
 
-    for sci in science_spws(metadata):
+    for sci in science or science_spws(metadata):
         lo, hi = span(spws[sci])
         centre = 0.5 * (lo + hi)
         same_bb = [t for t in tsys_spws if spws[t]["baseband"] == spws[sci]["baseband"]]
@@ -271,6 +275,7 @@ class EBChoices:
     science_spws: list[int]
     refants: list[RefantCandidate]
     tsys_fields: dict[str, str] = field(default_factory=dict)
+    tsys_spwmap: list[int] = field(default_factory=list)  # applycal spwmap; [] without SYSCAL
 
     @property
     def refant(self) -> str:
@@ -303,6 +308,7 @@ class EBChoices:
                 for s in self.science_spws
             ],
             "tsys_field_map": self.tsys_fields,
+            "tsys_spwmap": self.tsys_spwmap,
             "refants": [asdict(c) for c in self.refants],
             "data": data_contents(md),
         }
@@ -325,19 +331,24 @@ def resolve(
     spws: list[int] | None = None,
     refant: str | None = None,
     tsys_fields: dict | None = None,
+    spwmap: list[int] | None = None,
     flagged_fractions: dict[str, float] | None = None,
 ) -> EBChoices:
     """All choices of an EB from its metadata (dict or ``.ms.metadata.json``) and the config
-    overrides (``calibration.field_roles``, ``science_spws``, ``refant``, ``tsys_field_map`` or
-    the EB's own); ``flagged_fractions`` (per antenna, after the a-priori flags) rank the
-    reference antennas by data quality as well as geometry."""
+    overrides (``calibration.field_roles``, ``science_spws``, ``refant``, ``tsys_field_map``,
+    ``tsys_spwmap`` or the EB's own); ``flagged_fractions`` (per antenna, after the a-priori
+    flags) rank the reference antennas by data quality as well as geometry. The Tsys spw map
+    maps onto the spws of the SYSCAL table (empty without SYSCAL rows)."""
     md = metadata if isinstance(metadata, dict) else jsonio.load(metadata)
+    spw_ids = science_spws(md, spws)
+    syscal_spws = md.get("syscal_spws", [])
     return EBChoices(
         metadata=md,
         roles=field_roles(md, roles),
-        science_spws=science_spws(md, spws),
+        science_spws=spw_ids,
         refants=ranked_refants(md, refant, flagged_fractions=flagged_fractions),
         tsys_fields=tsys_field_map(md, tsys_fields),
+        tsys_spwmap=tsys_spwmap(md, syscal_spws, spwmap, spw_ids) if syscal_spws else [],
     )
 
 
@@ -351,4 +362,5 @@ def load(path: str | Path) -> EBChoices:
         science_spws=[s["id"] for s in record["science_spws"]],
         refants=[RefantCandidate(**c) for c in record["refants"]],
         tsys_fields=record["tsys_field_map"],
+        tsys_spwmap=record["tsys_spwmap"],
     )

@@ -125,10 +125,12 @@ def read_metadata(ms: str) -> dict[str, Any]:
     keywords = tb.getkeywords()
     tb.close()
     has_syscal = "SYSCAL" in keywords
-    syscal_rows = 0
+    syscal_rows, syscal_spws = 0, []
     if has_syscal:
         tb.open(f"{ms}/SYSCAL")
         syscal_rows = tb.nrows()
+        if syscal_rows:  # the spws the Tsys table will have (gencal caltype 'tsys')
+            syscal_spws = sorted(int(s) for s in set(tb.getcol("SPECTRAL_WINDOW_ID")))
         tb.close()
     return {
         "ms": str(ms),
@@ -138,6 +140,7 @@ def read_metadata(ms: str) -> dict[str, Any]:
         "antennas": antennas,
         "correlation_types": correlations,
         "syscal_rows": syscal_rows,
+        "syscal_spws": syscal_spws,
         "intents": sorted({i for scan in scans for i in scan["intents"]}),
         "source_fluxes": source_table_fluxes(ms, spws) if "ASDM_SOURCE" in keywords else [],
     }

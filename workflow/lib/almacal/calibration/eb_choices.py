@@ -1,6 +1,6 @@
 """Every choice derived from an EB's data, in one file: {eb}.ms.choices.json.
 
-Field roles (the check source included), science spws, the Tsys field map, the reference
+Field roles (the check source included), science spws, the Tsys field and spw maps, the reference
 antennas with the reason for each (geometry and the a-priori flags), and what the data carry
 (WVR window, SYSCAL rows, ATMOSPHERE scans). The jobs downstream read their choices from it;
 the QA report shows it.
@@ -21,6 +21,7 @@ def eb_choices(
     science_spws: list[int],
     refant: str,
     tsys_field_map: dict,
+    tsys_spwmap: list[int],
     log: str,
 ) -> None:
     flagged = jsonio.load(apriori).get("antenna", {})
@@ -31,6 +32,7 @@ def eb_choices(
             spws=science_spws,
             refant=refant,
             tsys_fields=tsys_field_map,
+            spwmap=tsys_spwmap,
             flagged_fractions=flagged,
         )
     except ValueError as err:
@@ -50,6 +52,11 @@ def describe(record: dict) -> str:
         "  science spws: " + ", ".join(f"{s['id']} {s['name']}" for s in record["science_spws"])
     )
     lines += [f"  Tsys of {f} from {t}" for f, t in record["tsys_field_map"].items()]
+    lines += [
+        f"  Tsys of spw {s['id']} from spw {record['tsys_spwmap'][s['id']]}"
+        for s in record["science_spws"]
+        if record["tsys_spwmap"]
+    ]
     lines += [
         f"  refant {i + 1}: {c['name']} ({c['reason']})" for i, c in enumerate(record["refants"])
     ]

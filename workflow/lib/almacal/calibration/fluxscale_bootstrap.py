@@ -37,17 +37,16 @@ def fitted_fluxes(result: dict, field_names: list[str]) -> dict:
 def fluxscale_bootstrap(
     *,
     vis: str,
-    metadata: str,
+    eb_choices: str,
     ampli_inf: str,
     caltable: str,
     fluxes: str,
-    field_roles: dict,
     log: str,
     commands: str,
 ) -> None:
-    eb_choices = choices.resolve(metadata, roles=field_roles)
-    md, roles = eb_choices.metadata, eb_choices.roles
-    transfer = [f for f in eb_choices.calibrators if f not in roles["flux"]]
+    ebc = choices.load(eb_choices)
+    md, roles = ebc.metadata, ebc.roles
+    transfer = [f for f in ebc.calibrators if f not in roles["flux"]]
     if not transfer:
         # one field is flux, bandpass and phase calibrator: ampli_inf, solved against its setjy
         # model, is on the flux scale already

@@ -27,24 +27,27 @@ def gencal_tsys(
     eb: str,
     ms: str,
     flag_files: list[str],
-    metadata: str,
+    eb_choices: str,
     tsys: str,
     spwmap: str,
-    science_spws: list[int],
-    tsys_spwmap: list[int],
+    spwmap_override: list[int],
     log: str,
     commands: str,
 ) -> None:
-    md = jsonio.load(metadata)
+    ebc = choices.load(eb_choices)
+    md, science = ebc.metadata, ebc.science_spws
     with CasaJob(log=log, commands=commands, title=f"Tsys table of {ms}") as job:
         job.task("gencal", vis=ms, caltable=tsys, caltype="tsys")
         tsys_spws = caltable_ids(tsys, "SPECTRAL_WINDOW_ID")
-        tsys_flags = user_flags.stage_commands(flag_files, md, eb, "tsys", science_spws or [])
+        tsys_flags = user_flags.stage_commands(flag_files, md, eb, "tsys", science)
         flag_state.apply_flag_commands(job, tsys, tsys_flags, "Tsys flag template")
         names = {f["id"]: f["name"] for f in md["fields"]}
         tsys_fields = [names[i] for i in caltable_ids(tsys, "FIELD_ID")]
-        science = choices.science_spws(md, science_spws)
-        mapping = choices.tsys_spwmap(md, tsys_spws, tsys_spwmap)
+        mapping = ebc.tsys_spwmap  # onto the SYSCAL spws (the choices file)
+        if set(tsys_spws) != set(md["syscal_spws"]):
+            raise ValueError(
+                f"{ms}: {tsys} holds spws {tsys_spws}, the SYSCAL table {md['syscal_spws']}"
+            )
         unmapped = [s for s in science if mapping[s] not in tsys_spws]
         if unmapped:
             raise ValueError(f"{ms}: science spw(s) {unmapped} have no Tsys spw in {tsys}")
@@ -57,6 +60,6 @@ def gencal_tsys(
                 "tsys_fields": tsys_fields,
                 "tsys_flag_commands": [c.text for c in tsys_flags],
                 "science_spws": science,
-                "source": "config" if tsys_spwmap else "baseband and frequency coverage",
+                "source": "config" if spwmap_override else "baseband and frequency coverage",
             },
         )

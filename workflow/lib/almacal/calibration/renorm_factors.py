@@ -227,19 +227,17 @@ def not_applicable(
 def renorm_factors(
     *,
     vis: str,
-    metadata: str,
+    eb_choices: str,
     factors: str,
     spectra: str,
-    field_roles: dict,
-    science_spws: list[int],
     edge_channel_fraction: float,
     settings: dict,
     log: str,
     commands: str,
 ) -> None:
-    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
-    md, targets, spws = eb_choices.metadata, eb_choices.targets, eb_choices.science_spws
-    bandpass = eb_choices.roles["bandpass"][0]
+    ebc = choices.load(eb_choices)
+    md, targets, spws = ebc.metadata, ebc.targets, ebc.science_spws
+    bandpass = ebc.roles["bandpass"][0]
     field_id = {f["name"]: f["id"] for f in md["fields"]}
     nant = len(md["antennas"])
     fit_options = {

@@ -126,17 +126,15 @@ def setjy_flux_model(
     *,
     vis: str,
     eb: str,
-    metadata: str,
+    eb_choices: str,
     flux_file: str,
     model: str,
-    field_roles: dict,
-    science_spws: list[int],
     mous_ebs: list[str],
     log: str,
     commands: str,
 ) -> None:
-    eb_choices = choices.resolve(metadata, roles=field_roles, spws=science_spws)
-    md, roles, science = eb_choices.metadata, eb_choices.roles, eb_choices.science_spws
+    ebc = choices.load(eb_choices)
+    md, roles, science = ebc.metadata, ebc.roles, ebc.science_spws
     errors = inputs.flux_file_errors(flux_file, mous_ebs, {eb: md})
     if errors:  # before clearcal changes the MS
         raise inputs.InputError("\n".join(errors))

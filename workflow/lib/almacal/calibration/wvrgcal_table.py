@@ -12,16 +12,15 @@ from almacal.casa_job import CasaJob
 def wvrgcal_table(
     *,
     ms: str,
-    metadata: str,
+    eb_choices: str,
     caltable: str,
     stats: str,
     wvr: dict,
-    field_roles: dict,
     log: str,
     commands: str,
 ) -> None:
-    eb_choices = choices.resolve(metadata, roles=field_roles)
-    md, roles = eb_choices.metadata, eb_choices.roles
+    ebc = choices.load(eb_choices)
+    md, roles = ebc.metadata, ebc.roles
     antennas = {a["name"] for a in md["antennas"]}
     unknown = sorted(set(wvr["flag"]) - antennas)
     if unknown:

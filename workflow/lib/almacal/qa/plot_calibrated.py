@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.lines import Line2D
 
-from almacal import choices, jsonio
+from almacal import choices
 from almacal.casa_job import CasaJob
 from almacal.qa import common as qa_common
 
@@ -47,18 +47,17 @@ def qa_plot_calibrated(
     *,
     split: str,
     cal: str,
-    metadata: str,
-    field_roles: dict,
+    eb_choices: str,
     uvdist: str,
     time: str,
     frequency: str,
     log: str,
     commands: str,
 ) -> None:
-    md = jsonio.load(metadata)
+    ebc = choices.load(eb_choices)
+    md = ebc.metadata
     eb = qa_common.eb_name(md)
-    roles = choices.field_roles(md, field_roles)
-    fields = choices.calibrator_fields(roles)
+    fields = ebc.calibrators
     title = f"QA plots: calibrators of {eb} before and after calibration"
     with CasaJob(log=log, commands=commands, title=title) as job:
         stages = {
@@ -84,7 +83,7 @@ def qa_plot_calibrated(
             ("phase", "calibrated"),
         ]
         for row, field in enumerate(fields):
-            field_roles_of = [r for r in ("bandpass", "flux", "phase") if field in roles[r]]
+            field_roles_of = [r for r in ("bandpass", "flux", "phase") if field in ebc.roles[r]]
             for col, (quantity, stage) in enumerate(columns):
                 ax = axes[row, col]
                 largest = highest = 0.0

@@ -520,6 +520,11 @@ def _choices_view(record: dict) -> dict:
         ),
         "tsys_fields": ", ".join(f"{f} from {t}" for f, t in record["tsys_field_map"].items())
         or "no Tsys scans",
+        "tsys_spws": ", ".join(
+            f"{s['id']} from {record['tsys_spwmap'][s['id']]}" for s in record["science_spws"]
+        )
+        if record.get("tsys_spwmap")
+        else "no Tsys table",
         "check_sources": ", ".join(record["check_sources"]) or "none",
         "refant_rows": [[i + 1, c["name"], c["reason"]] for i, c in enumerate(record["refants"])],
         "data": (
