@@ -941,3 +941,46 @@ def test_tsys_calibration_leaves_the_true_corrupted_source(sim, imported, tmp_pa
             assert np.max(np.abs(np.abs(profile[~o3]) - 1)) < tol, (spw, name)
             assert np.max(np.abs(np.angle(profile))) < tol, (spw, name)
             assert np.max(np.abs(np.abs(profile[o3]) - 1), initial=0) < 0.03, (spw, name)
+
+
+def test_faults_change_only_their_antenna_and_say_where(sim):
+    """almasim.faults on the tiny EB's model: each fault on its antenna, the rest untouched."""
+    import copy
+
+    from almasim.faults import apply_faults
+
+    setup, model = copy.deepcopy(sim["setup"]), copy.deepcopy(sim["model"])
+    before = copy.deepcopy(model)
+    spw = setup["corr_spws"][0]
+    centre = float(setup["spws"][spw]["freqs"][5]) / 1e9
+    setup["ebp"] = {
+        **setup["ebp"],
+        "faults": [
+            {"kind": "phase_jump", "antenna": "DA42", "deg": 90.0, "at_s": 60.0},
+            {"kind": "low_gain", "antenna": "DA44", "factor": 0.6},
+            {"kind": "high_tsys", "antenna": "DA45", "factor": 2.0},
+            {"kind": "noisy", "antenna": "DA41", "factor": 3.0},
+            {
+                "kind": "birdie",
+                "antenna": "DA41",
+                "centre_ghz": centre,
+                "width_mhz": 1e-3,
+                "tsys_factor": 3.0,
+            },
+        ],
+    }
+    truth = apply_faults(setup, model)
+    later = setup["times"] - setup["times"][0] >= 60.0
+    step = np.angle(model["gains"][1] / before["gains"][1], deg=True)
+    assert np.allclose(step[:, later], 90.0) and np.allclose(step[:, ~later], 0.0, atol=1e-9)
+    assert np.allclose(np.abs(model["gains"][2] / before["gains"][2]), 0.6)
+    assert np.allclose(model["gains"][[0, 3]], before["gains"][[0, 3]])
+    field = next(iter(model["tsys"]))
+    ratio = model["tsys"][field][spw] / before["tsys"][field][spw]  # [ant, pol, chan]
+    assert np.allclose(ratio[3], 2.0) and np.allclose(ratio[[1, 2]], 1.0)
+    assert np.allclose(ratio[0, :, 5], 3.0) and np.allclose(np.delete(ratio[0], 5, axis=1), 1.0)
+    assert list(setup["noise_factor"]) == [3.0, 1.0, 1.0, 1.0]
+    assert truth[0]["at_mjd_s"] == setup["times"][np.argmax(later)]
+    assert truth[4]["channels"][str(spw)] == [5, 5]
+    with pytest.raises(ValueError, match="antenna not in the EB"):
+        apply_faults({**setup, "ebp": {"faults": [{"kind": "noisy", "antenna": "XX"}]}}, model)

@@ -27,6 +27,7 @@ import time as _time
 from almasim.asdm import export_asdm
 from almasim.corruptions import draw_corruptions
 from almasim.data import offset_source_model, solar_system_model, write_data, write_syscal
+from almasim.faults import apply_faults
 from almasim.ms import drop_wvr_cross_rows, repair_ms, simulate_empty_ms
 from almasim.setup import build_setup
 from almasim.truth import write_antpos, write_truth
@@ -77,6 +78,7 @@ def simulate_eb(
         simulate_empty_ms(setup, ms)
         repair_ms(setup, ms)
         model = draw_corruptions(setup)
+        model["faults"] = apply_faults(setup, model)
         model["sso_vis"], model["sso_flux"] = solar_system_model(setup, ms)
         model["offset_vis"] = offset_source_model(setup, ms)
         write_data(setup, model, ms)

@@ -256,6 +256,8 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
         }
     if setup.get("features"):
         _add_layout(setup, model, truth)
+    if model.get("faults"):  # almasim.faults: the injected antenna faults
+        truth["faults"] = model["faults"]
     with open(path, "w") as fh:
         json.dump(truth, fh, indent=1)
 

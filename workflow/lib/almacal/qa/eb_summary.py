@@ -18,6 +18,7 @@ from almacal import choices, jsonio
 from almacal.casa_job import CasaJob
 from almacal.qa import common as qa_common
 from almacal.qa import scores as qa_scores
+from almacal.qa.antennas import antenna_checks, antenna_scores, findings_json, tsys_levels
 from almacal.qa.check_source import check_source_scores
 from almacal.solves import SOLVES
 
@@ -268,12 +269,15 @@ class Products:
     tables: dict[str, qa_common.CalTable]
     tsys: qa_common.CalTable | None
     calibrated: dict  # phase rms and amplitudes of the calibrated calibrators
+    antennas: dict  # per-antenna checks (almacal.qa.antennas): check -> findings, worst first
 
 
 def _read_products(
     eb: str,
     antennas: list[str],
     calibrators: list[str],
+    phase_calibrators: list[str],
+    pols: list[str],
     *,
     split: str,
     cal: str,
@@ -283,15 +287,18 @@ def _read_products(
     commands: str,
 ) -> Products:
     with CasaJob(log=log, commands=commands, title=f"QA summary of {eb}") as job:
+        tables = {name: qa_common.read_caltable(path) for name, path in caltables.items()}
+        tsys_table = qa_common.read_caltable(tsys) if tsys else None
         products = Products(
             cross={
                 "before_solves": _cross_flags(split, antennas),
                 "calibrated": _cross_flags(cal, antennas),
             },
             chunks=_data_intervals(split),
-            tables={name: qa_common.read_caltable(path) for name, path in caltables.items()},
-            tsys=qa_common.read_caltable(tsys) if tsys else None,
+            tables=tables,
+            tsys=tsys_table,
             calibrated=_phase_rms(cal, calibrators),
+            antennas=antenna_checks(tables, tsys_table, cal, calibrators, phase_calibrators, pols),
         )
         job.note(f"read {split}, {cal}, {sorted(caltables.values())}, Tsys table {tsys}")
     return products
@@ -447,30 +454,18 @@ def _worst_score(check: str, eb: str, values: dict) -> list[dict]:
     return [] if key is None else [qa_scores.make_score(check, eb, worst, key)]
 
 
-def _tsys_factors(tsys: dict) -> dict:
-    """Per antenna and spw: median Tsys over (or under) the array median, as a factor >= 1."""
-    factors = {}
-    for ant, spws in tsys["median_k"].items():
-        for spw, value in spws.items():
-            ref = tsys["array_median_k"][spw]
-            if ref and value:
-                factors[f"{ant} spw {spw} ({value:.0f} K vs {ref:.0f} K)"] = max(
-                    value / ref, ref / value
-                )
-    return factors
-
-
 def _scores(
     eb: str,
     cross: dict,
     solutions: dict,
     bandpass: dict | None,
     calibrated: dict,
-    tsys: dict | None,
     fluxes: dict,
+    antennas: dict,
     check_source: dict | None = None,
 ) -> list[dict]:
-    """Every EB-scope check of ``almacal.qa.scores.CHECKS``, worst first."""
+    """Every EB-scope check of ``almacal.qa.scores.CHECKS``, worst first (the per-antenna ones,
+    Tsys level included, from ``antennas``: almacal.qa.antennas)."""
     scores = _flag_scores(eb, cross) + _solution_scores(eb, solutions)
     if bandpass:
         scores += _worst_score("bandpass_amplitude_scatter", eb, bandpass["amplitude"])
@@ -484,8 +479,6 @@ def _scores(
             for spw, v in spws.items()
         },
     )
-    if tsys:
-        scores += _worst_score("tsys_outlier", eb, _tsys_factors(tsys))
     scores += _worst_score(
         "fluxscale_error",
         eb,
@@ -495,6 +488,7 @@ def _scores(
             for spw, v in entry["spws"].items()
         },
     )
+    scores += antenna_scores(eb, antennas)
     if check_source:  # <eb>.check_source.json (qa_check_source): worst check source
         scores += check_source_scores(eb, check_source["fits"])
     return qa_scores.worst_first(scores)
@@ -531,6 +525,8 @@ def qa_eb_summary(
         eb,
         antennas,
         ebc.calibrators,
+        ebc.roles["phase"],
+        qa_common.receptors(md),
         split=split,
         cal=cal,
         caltables=caltables,
@@ -543,6 +539,7 @@ def qa_eb_summary(
     if products.tsys is not None:
         solutions["tsys"] = _tsys_solutions(products.tsys, tsys_spwmap, md)
         tsys_stats = _tsys_statistics(corrections)
+        products.antennas["tsys_level"] = findings_json(tsys_levels(**tsys_stats))
     bandpass = (
         _bandpass_scatter(products.tables["bandpass"], qa_common.receptors(md))
         if "bandpass" in products.tables
@@ -577,14 +574,15 @@ def qa_eb_summary(
             "tsys": tsys_stats,
             "bandpass_scatter": bandpass,
             "check_source": checked,
+            "antenna_checks": products.antennas,
             "scores": _scores(
                 eb,
                 products.cross,
                 solutions,
                 bandpass,
                 products.calibrated,
-                tsys_stats,
                 fluxes,
+                products.antennas,
                 checked,
             ),
         },

@@ -21,6 +21,7 @@ import numpy as np
 from almacal import choices, jsonio
 from almacal.qa import common as qa_common
 from almacal.qa import scores as qa_scores
+from almacal.qa.antennas import CHECK_OF
 from almacal.qa.eb_summary import RUNNING_MEDIAN
 from almacal.solves import SOLVES, Solve
 
@@ -399,6 +400,45 @@ def _calibrated_rows(s: dict) -> list[list]:
     ]
 
 
+def _antenna_checks_view(s: dict) -> dict | None:
+    """The "Per-antenna checks" table: one row per antenna, its worst value of each check
+    (almacal.qa.antennas), the lowest of its scores, and where that one is."""
+    checks = s.get("antenna_checks")
+    if not checks:
+        return None
+    names = list(checks)
+    per_antenna: dict[str, dict[str, dict]] = {}
+    for name, findings in checks.items():
+        for f in findings:
+            per_antenna.setdefault(f["antenna"], {})[name] = f
+    rows = []
+    for ant in s["antennas"]:
+        found = per_antenna.get(ant, {})
+        scored = {
+            name: qa_scores.make_score(CHECK_OF[name], s["eb"], f["value"], f["where"])
+            for name, f in found.items()
+        }
+        worst = min(scored.values(), key=lambda e: e["score"], default=None)
+        rows.append(
+            [ant]
+            + [found[name]["value"] if name in found else None for name in names]
+            + (
+                [worst["score"], worst["title"] + ": " + worst["subject"]]
+                if worst
+                else [None, None]
+            )
+        )
+    header = (
+        ["antenna"]
+        + [
+            f"{qa_scores.CHECKS[CHECK_OF[n]]['title']} ({qa_scores.CHECKS[CHECK_OF[n]]['unit']})"
+            for n in names
+        ]
+        + ["lowest score", "where"]
+    )
+    return {"header": header, "rows": sorted(rows, key=lambda r: (r[-2] is None, r[-2] or 0))}
+
+
 def _check_source_view(s: dict) -> dict | None:
     """The "Check source" table of an EB (its <eb>.check_source.json, as the summary carries it;
     None for a summary without one)."""
@@ -552,6 +592,7 @@ def eb_context(eb: str, s: dict, plots: list[str], scores: list[dict], correctio
         "fluxscale_rows": _fluxscale_rows(s),
         "calibrated_rows": _calibrated_rows(s),
         "check_source": _check_source_view(s),
+        "antenna_checks": _antenna_checks_view(s),
         "tsys": _tsys_table(s),
         "corrections": _corrections(corrections, s["antennas"]),
         "bandpass": _bandpass_table(s),

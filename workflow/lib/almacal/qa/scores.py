@@ -93,6 +93,49 @@ CHECKS = {
         "measure": "fractional error of the fluxscale-derived flux density (worst transfer field "
         "and spw)",
     },
+    # Per antenna (almacal.qa.antennas): each antenna against the rest of the array; the EB's
+    # score is the worst antenna's, and every other antenna below 0.66 is scored too.
+    "antenna_phase_jump": {
+        "title": "Antenna phase jump",
+        "unit": "deg",
+        "good": 20.0,
+        "bad": 60.0,
+        "scope": "eb",
+        "measure": "largest step of an antenna's phase between consecutive phase-calibrator "
+        "solutions of phase_inf beyond the array's median step at that time (worst antenna, "
+        "spw, polarization); a jump between two phase-calibrator scans corrupts the target "
+        "between them",
+    },
+    "antenna_gain_amplitude": {
+        "title": "Antenna gain amplitude",
+        "unit": "fraction",
+        "good": 0.3,
+        "bad": 0.5,
+        "scope": "eb",
+        "measure": "|median amplitude of an antenna's ampli_inf solutions / median of the "
+        "antennas of its dish size - 1| (worst antenna and spw); the pipeline's "
+        "hif_lowgainflag flags outside 0.5-1.5 x the median",
+    },
+    "antenna_noise": {
+        "title": "Antenna noise beyond its weights",
+        "unit": "factor",
+        "good": 1.5,
+        "bad": 2.5,
+        "scope": "eb",
+        "measure": "noise of an antenna's calibrated calibrator visibilities (channel-to-channel "
+        "differences x sqrt(WEIGHT), median over its baselines) over that of the median "
+        "antenna of its dish size (worst antenna and spw): noise its Tsys does not explain",
+    },
+    "tsys_spectral_outlier": {
+        "title": "Tsys spectral outlier",
+        "unit": "factor",
+        "good": 1.2,
+        "bad": 1.75,
+        "scope": "eb",
+        "measure": "largest factor of an antenna's Tsys spectrum (over its own median) above the "
+        "array's median normalised spectrum of that spw, scan and polarization: a birdie, as "
+        "the pipeline's hifa_tsysflag tests (worst antenna, spw, channels)",
+    },
     # The check source (almacal.qa.check_source): the ALMA pipeline's check-source score
     # (score_checksources) takes 1 - offset/beam and warns above 0.15 beam (0.3 before); its
     # fitted-flux/gfluxscale ratio warns below 0.8. Here those limits fall inside the ramps.
