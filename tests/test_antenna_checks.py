@@ -77,11 +77,25 @@ def gains_table(amp: np.ndarray) -> CalTable:
 
 def test_a_low_gain_antenna_is_measured_against_its_own_dish_size():
     amp = np.array([1.0, 1.05, 0.95, 1.02, 0.6, 0.98, 1.7, 1.75])  # DA46, DA47: 7 m dishes
-    dish = {name: 12.0 for name in NAMES}
-    dish.update(DA46=7.0, DA47=7.0)
+    dish = [7.0 if name in ("DA46", "DA47") else 12.0 for name in NAMES]
     found = antennas.gain_amplitudes(gains_table(amp), dish)
     assert found[0].antenna == "DA44" and found[0].value == pytest.approx(0.4, abs=0.01)
     assert all(f.value < 0.08 for f in found[1:])  # the 7 m pair agrees with itself
+
+
+def test_noise_is_per_antenna_id_even_when_names_repeat():
+    """Real MSs (the pyuvdata EVLA MS) may repeat antenna names: ids, not names, index."""
+    rng = np.random.default_rng(4)
+    per_baseline = {}
+    for a1 in range(6):
+        for a2 in range(a1 + 1, 6):
+            scale = 4.0 if 5 in (a1, a2) else 1.0  # antenna 5: twice the noise
+            per_baseline[(a1, a2, 0)] = [scale * rng.uniform(0.9, 1.1, 20)]
+    found = antennas._antenna_noise(per_baseline, ["ea01"] * 6, [25.0] * 6)
+    assert len(found) == 1 and found[0].antenna == "ea01"  # one name: its worst id
+    assert found[0].value == pytest.approx(2.0, rel=0.1)
+    named = antennas._antenna_noise(per_baseline, [f"ea{i:02d}" for i in range(5)], [25.0] * 5)
+    assert "5" in [f.antenna for f in named]  # an id beyond the ANTENNA table: named by its id
 
 
 def test_a_birdie_stands_out_of_the_arrays_spectrum_and_a_hot_antenna_does_not():

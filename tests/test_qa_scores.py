@@ -476,3 +476,51 @@ def test_scores_stay_finite_in_the_mous_summary(tiny_report):
     assert [s["check"] for s in mous["scores"]] == ["tsys_outlier", "flagged_fraction"]
     assert all(math.isfinite(s["score"]) for s in mous["scores"])
     assert mous["checks"] == CHECKS
+
+
+# Flux provenance and the fluxscale spectrum (almacal.qa.eb_summary).
+
+
+def fluxscale_fields(fluxes_jy: list[float], spix: float = -0.5) -> dict:
+    """One transfer field: per spw S at 224, 226, 240, 242 GHz, and a power law fitted to a
+    spectrum S = 1.2 (nu / 233 GHz)^spix (as fluxscale reports its fit)."""
+    freqs = [224e9, 226e9, 240e9, 242e9][: len(fluxes_jy)]
+    return {
+        "J1733-1304": {
+            "spws": {
+                str(17 + 2 * i): {"flux_jy": s, "freq_hz": f, "fractional_error": 0.001}
+                for i, (s, f) in enumerate(zip(fluxes_jy, freqs))
+            },
+            "fit": {"flux_jy": 1.2, "reffreq_hz": 233e9, "spix": spix},
+        }
+    }
+
+
+def test_a_spw_off_the_fitted_spectrum_is_named():
+    from almacal.qa.eb_summary import _flux_scores
+
+    law = [1.2 * (f / 233e9) ** -0.5 for f in (224e9, 226e9, 240e9, 242e9)]
+    law[2] *= 1.08  # spw 21 8 % high
+    scored = {s["check"]: s for s in _flux_scores("eb1", fluxscale_fields(law), [])}
+    spectrum = scored["fluxscale_spectrum"]
+    assert spectrum["subject"].startswith("J1733-1304 spw 21")
+    assert spectrum["value"] == pytest.approx(0.08, abs=1e-6)
+    assert spectrum["score"] == pytest.approx((0.10 - 0.08) / 0.07, abs=1e-3)
+    two = _flux_scores("eb1", fluxscale_fields(law[:2]), [])
+    assert "fluxscale_spectrum" not in {s["check"] for s in two}  # two spws always fit
+
+
+def test_a_source_table_flux_for_the_flux_calibrator_scores_red():
+    from almacal.qa.eb_summary import _flux_scores
+
+    models = [
+        {"field": "J1924-2914", "spw": 17, "source": "flux.csv"},
+        {"field": "J1924-2914", "spw": 19, "source": "ASDM Source table"},
+    ]
+    origin = next(
+        s for s in _flux_scores("eb1", {}, models) if s["check"] == "flux_calibrator_origin"
+    )
+    assert origin["score"] == 0.0 and origin["value"] == 0.5
+    assert "ASDM Source table: J1924-2914 spw 19" in origin["subject"]
+    clean = [{**m, "source": "flux.csv"} for m in models]
+    assert next(iter(_flux_scores("eb1", {}, clean)))["score"] == 1.0

@@ -179,3 +179,20 @@ def test_check_source_fit_recovers_the_injected_flux_and_offset(real_run):
     scored = {s["check"]: s for s in summary["scores"]}
     assert scored["check_source_offset"]["value"] == pytest.approx(fit["offset_beams"])
     assert scored["check_source_coherence"]["value"] == pytest.approx(fit["coherence"])
+
+
+def test_per_antenna_and_flux_checks_stay_clean_on_the_real_layout(real_run):
+    """No injected fault here: 12 m and 7 m antennas are each compared with their own dish size
+    (the 7 m baselines are 12/7 noisier per 7 m antenna), the four spws' fluxscale results lie on
+    one power law, and the flux calibrator's model is the flux file's."""
+    work, _ = real_run
+    summary = json.loads(
+        (work / "results" / MOUS / EB / "qa" / f"{EB}.qa_summary.json").read_text()
+    )
+    scored = {s["check"]: s for s in summary["scores"]}
+    per_antenna = ("antenna_phase_jump", "antenna_gain_amplitude", "antenna_noise")
+    for check in (*per_antenna, "tsys_outlier", "tsys_spectral_outlier", "fluxscale_spectrum"):
+        assert scored[check]["score"] >= 0.9, scored[check]
+    assert scored["fluxscale_spectrum"]["value"] < 0.01
+    assert scored["flux_calibrator_origin"]["score"] == 1.0
+    assert "real_layout_mous.flux.csv" in scored["flux_calibrator_origin"]["subject"]

@@ -113,8 +113,9 @@ def phase_jumps(table: qa_common.CalTable, fields: list[str], pols: list[str]) -
     return _worst_per_antenna(found)
 
 
-def gain_amplitudes(table: qa_common.CalTable, dish_m: dict[str, float]) -> list[Finding]:
-    """Per antenna: |median gain amplitude / median of its dish size - 1| (worst spw)."""
+def gain_amplitudes(table: qa_common.CalTable, dish_m: list[float]) -> list[Finding]:
+    """Per antenna: |median gain amplitude / median of its dish size - 1| (worst spw);
+    ``dish_m`` is indexed by antenna id."""
     found = []
     for spw, rows in sorted(table.spws.items()):
         amp = np.ma.masked_array(np.abs(rows.param[:, 0, :]), rows.flag[:, 0, :])
@@ -122,14 +123,14 @@ def gain_amplitudes(table: qa_common.CalTable, dish_m: dict[str, float]) -> list
         for ant in np.unique(rows.antenna):
             values = amp[:, rows.antenna == ant].compressed()
             if values.size:
-                per_ant[table.antennas[int(ant)]] = float(np.median(values))
-        for name, value in per_ant.items():
-            peers = [v for a, v in per_ant.items() if dish_m.get(a) == dish_m.get(name)]
+                per_ant[int(ant)] = float(np.median(values))
+        for ant, value in per_ant.items():
+            peers = [v for a, v in per_ant.items() if _dish(dish_m, a) == _dish(dish_m, ant)]
             ref = float(np.median(peers))
             if ref > 0:
                 found.append(
                     Finding(
-                        name,
+                        table.antennas[ant],
                         abs(value / ref - 1),
                         f"spw {spw}: median gain amplitude {value / ref:.2f} x that of the "
                         f"{len(peers)} antennas of its dish size",
@@ -168,16 +169,27 @@ def tsys_spectral_outliers(table: qa_common.CalTable, pols: list[str]) -> list[F
     return _worst_per_antenna(found)
 
 
-def dish_diameters(ms: str) -> dict[str, float]:
-    """Antenna name -> dish diameter (m), in ANTENNA table order."""
+def antenna_names_and_dishes(ms: str) -> tuple[list[str], list[float]]:
+    """Names and dish diameters (m) of the ANTENNA table, indexed by antenna id (names need
+    not be unique: real MSs repeat them)."""
     from casatools import table
 
     tb = table()
     tb.open(f"{ms}/ANTENNA")
     try:
-        return dict(zip(tb.getcol("NAME"), (float(d) for d in tb.getcol("DISH_DIAMETER"))))
+        return list(tb.getcol("NAME")), [float(d) for d in tb.getcol("DISH_DIAMETER")]
     finally:
         tb.close()
+
+
+def _dish(dish_m: list[float], ant: int) -> float:
+    """Dish diameter of antenna id ``ant`` (0 for an id beyond the ANTENNA table)."""
+    return dish_m[ant] if 0 <= ant < len(dish_m) else 0.0
+
+
+def _name(names: list[str], ant: int) -> str:
+    """Name of antenna id ``ant`` (its id for one beyond the ANTENNA table)."""
+    return names[ant] if 0 <= ant < len(names) else str(ant)
 
 
 def noise_over_weights(cal_ms: str, fields: list[str]) -> list[Finding]:
@@ -187,7 +199,7 @@ def noise_over_weights(cal_ms: str, fields: list[str]) -> list[Finding]:
 
     names, ddi_spw, _ = qa_common.ms_layout(cal_ms)
     field_ids = [i for i, n in enumerate(names) if n in fields]
-    dish_m = dish_diameters(cal_ms)
+    antennas, dish_m = antenna_names_and_dishes(cal_ms)
     tb = table()
     tb.open(cal_ms)
     per_baseline: dict[tuple[int, int, int], list[np.ndarray]] = {}
@@ -204,7 +216,7 @@ def noise_over_weights(cal_ms: str, fields: list[str]) -> list[Finding]:
                 sub.close()
     finally:
         tb.close()
-    return _antenna_noise(per_baseline, list(dish_m), list(dish_m.values()))
+    return _antenna_noise(per_baseline, antennas, dish_m)
 
 
 def _noise_rows(sub, spw: int, per_baseline: dict) -> None:
@@ -242,13 +254,13 @@ def _antenna_noise(per_baseline: dict, antennas: list[str], dish: list[float]) -
                 level.setdefault(a2, []).append(median)
         antenna_level = {a: float(np.median(v)) for a, v in level.items()}
         for ant, value in antenna_level.items():
-            peers = [v for a, v in antenna_level.items() if dish[a] == dish[ant]]
+            peers = [v for a, v in antenna_level.items() if _dish(dish, a) == _dish(dish, ant)]
             ref = float(np.median(peers))
             if ref > 0:
                 factor = math.sqrt(value / ref)
                 found.append(
                     Finding(
-                        antennas[ant],
+                        _name(antennas, ant),
                         factor,
                         f"spw {spw}: noise {factor:.2f} x what its weights predict (median "
                         f"antenna of its dish size: 1)",
@@ -301,7 +313,7 @@ def antenna_checks(
     """Every per-antenna check of an EB: check -> one finding per antenna, worst first."""
     found = {
         "phase_jump": phase_jumps(tables["phase_inf"], phase_calibrators, pols),
-        "gain_amplitude": gain_amplitudes(tables["ampli_inf"], dish_diameters(cal_ms)),
+        "gain_amplitude": gain_amplitudes(tables["ampli_inf"], antenna_names_and_dishes(cal_ms)[1]),
         "noise": noise_over_weights(cal_ms, calibrators),
     }
     if tsys is not None:

@@ -385,6 +385,51 @@ def _tsys_statistics(corrections: str) -> dict:
 
 # Fluxscale and flags per stage.
 
+SOURCE_TABLE = "ASDM Source table"  # almacal.calibration.setjy_flux_model: a model's "source"
+MIN_SPWS_FOR_SPECTRUM = 3  # a power law fits two spws exactly
+
+
+def _flux_origin(models: list[dict]) -> dict:
+    """Where the flux calibrator's models came from: per origin, the field and spws."""
+    origins: dict[str, list[str]] = {}
+    for m in models:
+        origins.setdefault(m["source"], []).append(f"{m['field']} spw {m['spw']}")
+    return origins
+
+
+def _spectrum_deviations(fluxes: dict) -> dict:
+    """Per transfer field and spw (three spws or more): |S / fitted power law - 1|."""
+    deviations = {}
+    for field, entry in fluxes.items():
+        fit, spws = entry["fit"], entry["spws"]
+        if len(spws) < MIN_SPWS_FOR_SPECTRUM or not fit.get("flux_jy"):
+            continue
+        for spw, v in spws.items():
+            model = fit["flux_jy"] * (v["freq_hz"] / fit["reffreq_hz"]) ** fit["spix"]
+            deviations[f"{field} spw {spw} ({v['flux_jy']:.4g} Jy vs fit {model:.4g} Jy)"] = abs(
+                v["flux_jy"] / model - 1
+            )
+    return deviations
+
+
+def _flux_scores(eb: str, fluxes: dict, models: list[dict]) -> list[dict]:
+    scores = _worst_score(
+        "fluxscale_error",
+        eb,
+        {
+            f"{field} spw {spw}": v["fractional_error"]
+            for field, entry in fluxes.items()
+            for spw, v in entry["spws"].items()
+        },
+    )
+    scores += _worst_score("fluxscale_spectrum", eb, _spectrum_deviations(fluxes))
+    if models:
+        origins = _flux_origin(models)
+        from_table = len(origins.get(SOURCE_TABLE, [])) / len(models)
+        subject = "; ".join(f"{origin}: {', '.join(items)}" for origin, items in origins.items())
+        scores.append(qa_scores.make_score("flux_calibrator_origin", eb, from_table, subject))
+    return scores
+
 
 def _fluxes(flux: dict) -> dict:
     """fluxscale's flux densities per field and spw, with their fractional errors, and the fit."""
@@ -461,6 +506,7 @@ def _scores(
     bandpass: dict | None,
     calibrated: dict,
     fluxes: dict,
+    flux_models: list[dict],
     antennas: dict,
     check_source: dict | None = None,
 ) -> list[dict]:
@@ -479,15 +525,7 @@ def _scores(
             for spw, v in spws.items()
         },
     )
-    scores += _worst_score(
-        "fluxscale_error",
-        eb,
-        {
-            f"{field} spw {spw}": v["fractional_error"]
-            for field, entry in fluxes.items()
-            for spw, v in entry["spws"].items()
-        },
-    )
+    scores += _flux_scores(eb, fluxes, flux_models)
     scores += antenna_scores(eb, antennas)
     if check_source:  # <eb>.check_source.json (qa_check_source): worst check source
         scores += check_source_scores(eb, check_source["fits"])
@@ -547,6 +585,7 @@ def qa_eb_summary(
     )
     flux = jsonio.load(fluxscale)
     fluxes = _fluxes(flux)
+    flux_models = jsonio.load(corrections)["flux_models"]  # setjy's, with their origin
     stages = _flag_stages(
         eb,
         apriori=apriori,
@@ -569,6 +608,8 @@ def qa_eb_summary(
                 "reference": flux["reference"],
                 "transfer": flux["transfer"],
                 "fields": fluxes,
+                "model_origin": _flux_origin(flux_models),
+                "spectrum_deviation": _spectrum_deviations(fluxes),
             },
             "calibrated_calibrators": products.calibrated,
             "tsys": tsys_stats,
@@ -582,6 +623,7 @@ def qa_eb_summary(
                 bandpass,
                 products.calibrated,
                 fluxes,
+                flux_models,
                 products.antennas,
                 checked,
             ),

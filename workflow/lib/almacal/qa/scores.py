@@ -93,6 +93,25 @@ CHECKS = {
         "measure": "fractional error of the fluxscale-derived flux density (worst transfer field "
         "and spw)",
     },
+    "flux_calibrator_origin": {
+        "title": "Flux calibrator model origin",
+        "unit": "fraction",
+        "good": 0.0,
+        "bad": 0.01,
+        "scope": "eb",
+        "measure": "fraction of the flux calibrator's spw models (setjy) taken from the ASDM "
+        "Source table rather than the flux file or a solar-system model: the pipeline scores "
+        "a Source-table flux red, so does this (any spw scores 0)",
+    },
+    "fluxscale_spectrum": {
+        "title": "Fluxscale spw-to-spw consistency",
+        "unit": "fraction",
+        "good": 0.03,
+        "bad": 0.10,
+        "scope": "eb",
+        "measure": "|S_spw / fitted power law at the spw's frequency - 1| of fluxscale's flux "
+        "densities (worst transfer field and spw); needs three spws or more (two always fit)",
+    },
     # Per antenna (almacal.qa.antennas): each antenna against the rest of the array; the EB's
     # score is the worst antenna's, and every other antenna below 0.66 is scored too.
     "antenna_phase_jump": {
