@@ -105,11 +105,11 @@ def test_intermediate_tables_are_never_applied():
     assert TABLES["ap_pre_bandpass"] not in applied and TABLES["ampli_inf"] not in applied
 
 
-def test_renorm_table_goes_to_the_targets_only_nearest_in_time_without_weights():
+def test_renorm_table_goes_to_the_targets_only_each_field_its_own_like_tsys():
     plan = applycal_plan(ROLES, {**TABLES, "renorm": f"{BASE}.renorm.tbl"})
     fields = steps_by_field(plan)
     renorm = fields["DemoTarget"]["renorm.tbl"]
-    assert renorm == {"gainfield": "", "interp": "nearest,linear", "calwt": False}
+    assert renorm == {"gainfield": "nearest", "interp": "nearest,linear", "calwt": True}
     assert fields["OtherTarget"]["renorm.tbl"] == renorm
     for calibrator in ("J1924-2914", "Ceres", "J1733-1304"):
         assert "renorm.tbl" not in fields[calibrator]

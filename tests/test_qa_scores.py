@@ -386,11 +386,14 @@ def tiny_corrections() -> dict:
             "decision": "not needed",
             "threshold": 1.02,
             "max_factor": 1.001,
+            "max_median_factor": 1.001,
             "excluded_channels": {},
             "fields": {
                 "T": {
                     "1": {
                         "max_factor": 1.001,
+                        "max_factor_at": {"scan": "12", "field_id": "3"},
+                        "max_median_factor": 1.0008,
                         "exceeds_threshold": False,
                         "per_scan": {"12": 1.001, "8": 1.0},
                     }

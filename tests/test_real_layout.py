@@ -102,6 +102,18 @@ def test_every_mosaic_pointing_is_calibrated(real_run):
     assert set(truth["mosaics"]["RealTargetA"]) <= fields
 
 
+def test_renormalisation_factors_are_found_per_mosaic_pointing(real_run):
+    """Every pointing of the mosaic gets its own factors and figures (per scan and field, as the
+    pipeline finds them); the real layout's targets carry no line: every figure below 1.02."""
+    work, truth = real_run
+    renorm = json.loads(results(work, ".ms.split.renorm.json").read_text())
+    for spw, stats in renorm["fields"]["RealTargetA"].items():
+        pointings = {int(f) for scan in stats["scans"].values() for f in scan["fields"]}
+        assert pointings == set(truth["mosaics"]["RealTargetA"]), f"spw {spw}"
+        assert 0.99 < stats["max_rn"] < 1.02 and 0.99 < stats["max_median_rn"] < 1.02
+    assert not renorm["apply"] and not results(work, ".ms.split.renorm.tbl").exists()
+
+
 def test_phase_calibrator_fluxscale_recovers_the_injected_spectrum(real_run):
     work, truth = real_run
     phase = next(f for f in truth["fields"] if f["role"] == "phase")

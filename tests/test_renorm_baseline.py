@@ -9,6 +9,7 @@ import pytest
 
 from almacal.calibration.renorm_factors import (
     piecewise_baseline,
+    pipeline_statistic,
     robust_baseline,
     running_median,
     scaling_spectra,
@@ -128,3 +129,19 @@ def test_scaling_spectra_give_each_antenna_its_own_line_ratio():
     assert r[0, 0, 400] > r[1, 0, 400] > r[2, 0, 400]  # the lower Tsys, the deeper the depression
     assert np.all(r[2, 1] == 1.0)
     assert np.all(r[:, :, ~used()] == 1.0)
+
+
+def test_the_pipeline_figure_is_the_antenna_mean_of_each_antennas_peak():
+    """hifa_renorm's figure of a scan: per antenna and correlation the peak over channels, the
+    mean over antennas with data (a peak of exactly 1: flagged or no data), then over the
+    correlations; its peaks need not share a channel, unlike the peak of the antenna median."""
+    r = np.ones((4, 2, 100))
+    r[0, :, 10] = 1.30  # one antenna's spike
+    r[1, :, 50] = 1.10
+    r[2, :, 60] = 1.10
+    # antenna 3: no data (all 1) is left out
+    assert pipeline_statistic(r) == pytest.approx((1.30 + 1.10 + 1.10) / 3)
+    assert np.max(np.median(r, axis=(0, 1))) == 1.0  # no channel where most antennas peak
+    r[:, 1] = 1.0  # one correlation without data
+    assert pipeline_statistic(r) == pytest.approx((1.30 + 1.10 + 1.10) / 3)
+    assert pipeline_statistic(np.ones((4, 2, 100))) == 1.0

@@ -3,10 +3,10 @@
 Bandpass and flux calibrators get their own per-integration phases (phase_int); the phase
 calibrator and the targets get the phase calibrator's per-scan phases (phase_inf); all get the
 bandpass and the fluxscaled amplitudes (flux_inf); the targets also the amplitude renormalisation
-table when renorm_factors decided to make one (calwt off for it: it corrects a scale, not the
-noise). applycal flags data without solutions; the job
-restores the split-stage flag version afterwards, so {eb}.ms.split keeps the state upstream
-jobs saw.
+table when renorm_factors decided to make one, like a Tsys table as the ALMA pipeline applies it
+(each field its own factors, calwt on: the weights follow the spw-mean factor). applycal flags
+data without solutions; the job restores the split-stage flag version afterwards, so
+{eb}.ms.split keeps the state upstream jobs saw.
 """
 
 from almacal import choices, flag_state, jsonio, ms_state, solves
@@ -48,9 +48,9 @@ def applycal_plan(roles: dict, tables: dict) -> list[dict]:
         }
         if renormalised and tables.get("renorm"):
             step["gaintable"].append(tables["renorm"])
-            step["gainfield"].append("")
+            step["gainfield"].append("nearest")  # each field (mosaic pointing) its own factors
             step["interp"].append("nearest,linear")
-            step["calwt"].append(False)
+            step["calwt"].append(True)
         plan.append(step)
     return plan
 

@@ -20,10 +20,15 @@ excluded and get R = 1. The autocorrelations are flagged a priori for calibratio
 are not used. The cross-correlation of antennas i, j is restored by multiplying with
 sqrt(R_i R_j).
 
-Reported per field and spw: the maximum over scans and channels of the median over antennas and
-correlations of R ("max_rn", as the ALMA scripts print it). The table is made when ``mode`` is
-"always", or "auto" and a field/spw exceeds ``threshold`` (1.02 in the ALMA scripts); spws that do
-not exceed it are written with unit factors (left untouched).
+Factors are found per field (each pointing of a mosaic), not per source name. Reported as the ALMA
+pipeline defines them (pipeline.extern.almarenorm, hifa_renorm, and the scripts' ``rnpipestats``):
+per scan and field, per antenna and correlation the maximum of R over channels, averaged over the
+antennas with data (a maximum of exactly 1: no data) and then over the correlations; per target
+and spw "max_rn" is the maximum of that over its scans and fields ("max_rn_field" says where).
+Beside it, "max_median_rn": the maximum over scans and channels of the median over antennas and
+correlations (robust to one antenna's spike; the pipeline's figure is not). The table is made when
+``mode`` is "always", or "auto" and a target/spw's max_rn exceeds ``threshold`` (1.02 in the
+pipeline and the ALMA scripts); spws that do not exceed it are written with unit factors.
 """
 
 import math
@@ -210,6 +215,24 @@ def scaling_spectra(
     return out
 
 
+def pipeline_statistic(scaling: np.ndarray) -> float:
+    """hifa_renorm's figure of one scan and field from R[ant, pol, chan]: per antenna and
+    correlation the maximum over channels; the mean over antennas whose maximum is not exactly 1
+    (1 everywhere: no data); the mean over correlations with data. 1 when no antenna has data."""
+    peak = scaling.max(axis=2)  # [ant, pol]
+    peak = np.where(peak != 1.0, peak, np.nan)
+    if np.isnan(peak).all():
+        return 1.0
+    with np.errstate(all="ignore"):
+        per_corr = np.nanmean(peak, axis=0)
+    return float(np.nanmean(per_corr))
+
+
+def target_field_ids(md: dict, targets: list[str]) -> dict[str, list[int]]:
+    """Target name -> its field ids (a mosaic has one per pointing, all of one name)."""
+    return {t: [f["id"] for f in md["fields"] if f["name"] == t] for t in targets}
+
+
 def not_applicable(
     vis: str, targets: list[str], bandpass: str, bandpass_id: int, spws: list[int]
 ) -> str | None:
@@ -222,6 +245,19 @@ def not_applicable(
         if not (autos["field"] == bandpass_id).any():
             return f"the data carry no autocorrelations of the bandpass calibrator {bandpass} in spw {spw}"
     return None
+
+
+def _largest(figures: dict[str, dict], where: str) -> dict:
+    """The largest max_rn of ``figures`` (per field of a scan, or per scan) with the key where it
+    is reached (named ``where``), and the largest max_median_rn."""
+    if not figures:
+        return {"max_rn": 1.0, where: None, "max_median_rn": 1.0}
+    at = max(figures, key=lambda k: figures[k]["max_rn"])
+    return {
+        "max_rn": figures[at]["max_rn"],
+        where: at,
+        "max_median_rn": max(v["max_median_rn"] for v in figures.values()),
+    }
 
 
 def renorm_factors(
@@ -239,6 +275,7 @@ def renorm_factors(
     md, targets, spws = ebc.metadata, ebc.targets, ebc.science_spws
     bandpass = ebc.roles["bandpass"][0]
     field_id = {f["name"]: f["id"] for f in md["fields"]}
+    target_fields = target_field_ids(md, targets)
     nant = len(md["antennas"])
     fit_options = {
         "order": int(settings["poly_order"]),
@@ -258,6 +295,7 @@ def renorm_factors(
         if missing:
             report.update(
                 max_rn=1.0,
+                max_median_rn=1.0,
                 threshold=float(settings["threshold"]),
                 apply=False,
                 applicable=False,
@@ -294,25 +332,37 @@ def renorm_factors(
                     f"in spw {spw}: cannot renormalise"
                 )
             reference = mean_spectrum(autos, bp_rows, nant)
-            for target in targets:
+            for target, ids in target_fields.items():
                 stats = report["fields"].setdefault(target, {}).setdefault(str(spw), {"scans": {}})
-                rows = autos["field"] == field_id[target]
+                rows = np.isin(autos["field"], ids)
                 for scan in np.unique(autos["scan"][rows]):
-                    in_scan = rows & (autos["scan"] == scan)
-                    scaling = scaling_spectra(
-                        mean_spectrum(autos, in_scan, nant), reference, use, segments, **fit_options
-                    )
-                    typical = np.nanmedian(scaling, axis=(0, 1))
-                    arrays[f"{target}/{spw}/{scan}"] = scaling
-                    arrays[f"{target}/{spw}/{scan}/time"] = np.array(
-                        [autos["time"][in_scan].min(), autos["time"][in_scan].max()]
-                    )
-                    stats["scans"][str(int(scan))] = {
-                        "max_rn": float(np.max(typical)),
-                        "peak_channel": int(np.argmax(typical)),
-                        "max_rn_any_antenna": float(np.max(scaling)),
-                    }
-                stats["max_rn"] = max((s["max_rn"] for s in stats["scans"].values()), default=1.0)
+                    per_field = {}
+                    for fid in np.unique(autos["field"][rows & (autos["scan"] == scan)]):
+                        here = rows & (autos["scan"] == scan) & (autos["field"] == fid)
+                        scaling = scaling_spectra(
+                            mean_spectrum(autos, here, nant),
+                            reference,
+                            use,
+                            segments,
+                            **fit_options,
+                        )
+                        key = f"{target}/{spw}/{int(scan)}/{int(fid)}"
+                        arrays[key] = scaling
+                        arrays[f"{key}/time"] = np.array(
+                            [autos["time"][here].min(), autos["time"][here].max()]
+                        )
+                        median = np.nanmedian(scaling, axis=(0, 1))
+                        per_field[str(int(fid))] = {
+                            "max_rn": pipeline_statistic(scaling),
+                            "max_median_rn": float(np.max(median)),
+                            "peak_channel": int(np.argmax(median)),
+                            "max_rn_any_antenna": float(np.max(scaling)),
+                        }
+                    entry = _largest(per_field, "max_rn_field")
+                    stats["scans"][str(int(scan))] = {**entry, "fields": per_field}
+                stats.update(_largest(stats["scans"], "max_rn_scan"))
+                if stats["max_rn_scan"] is not None:
+                    stats["max_rn_field"] = stats["scans"][stats["max_rn_scan"]]["max_rn_field"]
                 stats["segments"] = segments
         threshold = float(settings["threshold"])
         for spw_stats in report["fields"].values():
@@ -324,6 +374,10 @@ def renorm_factors(
         mode = settings["mode"]
         report["max_rn"] = max(
             (s["max_rn"] for f in report["fields"].values() for s in f.values()), default=1.0
+        )
+        report["max_median_rn"] = max(
+            (s["max_median_rn"] for f in report["fields"].values() for s in f.values()),
+            default=1.0,
         )
         report["threshold"] = threshold
         report["apply"] = mode == "always" or (mode == "auto" and exceeded)

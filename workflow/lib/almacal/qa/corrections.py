@@ -4,7 +4,8 @@
 and for reducers: Tsys medians per antenna and spw (and the TDM->FDM map), the antenna-position
 offsets applied, WVR (wvrgcal per-antenna figures, flagged antennas, calibrator phase rms before
 and after; or why the EB has none), the flux models (and where their values came from), and the
-amplitude renormalisation (maximum factor per field and spw, per scan, decision).
+amplitude renormalisation (maximum factor per field and spw as the pipeline defines it, where it
+is reached, per scan; the decision).
 """
 
 from pathlib import Path
@@ -86,10 +87,13 @@ def eb_corrections(
         "decision": rn["decision"],
         "threshold": rn["threshold"],
         "max_factor": rn["max_rn"],
+        "max_median_factor": rn["max_median_rn"],
         "fields": {
             field: {
                 spw: {
                     "max_factor": s["max_rn"],
+                    "max_factor_at": {"scan": s["max_rn_scan"], "field_id": s["max_rn_field"]},
+                    "max_median_factor": s["max_median_rn"],
                     "exceeds_threshold": s["exceeds_threshold"],
                     "per_scan": {scan: v["max_rn"] for scan, v in s["scans"].items()},
                 }

@@ -2,8 +2,8 @@
 
 Left: calibrator phase rms before and after the WVR correction and wvrgcal's per-antenna path
 rms (flagged antennas marked), or a note when the EB has no WVR data. Right: the renormalisation
-factor spectra of each target spw (median over antennas and correlations, one line per scan)
-against the threshold, channels excluded from the fits shaded.
+factor spectra of each target spw (median over antennas and correlations, one line per scan and
+field) against the threshold, channels excluded from the fits shaded.
 """
 
 import textwrap
@@ -51,8 +51,10 @@ def plot_renorm(ax, renorm: dict, spectra: np.lib.npyio.NpzFile) -> None:
     for i, (field, per_spw) in enumerate(renorm["fields"].items()):
         for j, (spw, stats) in enumerate(sorted(per_spw.items(), key=lambda kv: int(kv[0]))):
             colour = qa_common.series_colour(j, i)
-            for k, scan in enumerate(sorted(stats["per_scan"], key=int)):  # (JSON keys: text)
-                r = np.median(spectra[f"{field}/{spw}/{scan}"], axis=(0, 1))
+            keys = [k for k in spectra.files if k.startswith(f"{field}/{spw}/")]
+            keys = [k for k in keys if not k.endswith("/time")]  # one per scan and field
+            for k, key in enumerate(keys):
+                r = np.median(spectra[key], axis=(0, 1))
                 ax.plot(
                     np.arange(r.size),
                     r,

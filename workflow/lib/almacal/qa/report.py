@@ -518,6 +518,8 @@ def _corrections(c: dict, antennas: list[str]) -> dict:
             field,
             spw,
             v["max_factor"],
+            f"scan {v['max_factor_at']['scan']} field {v['max_factor_at']['field_id']}",
+            v["max_median_factor"],
             "yes" if v["exceeds_threshold"] else "no",
             ", ".join(f"{scan}: {f:.4f}" for scan, f in _by_number(v["per_scan"])),
         ]
