@@ -94,19 +94,17 @@ class Interruption:
     edit: str  # "<stage> comment", "<stage> line on/off" (stage raw or split), or "forcerun"
 
 
+# Every job that writes an MS in place and every kind of edit, at least once (about 85 s each:
+# the CI time budget keeps these seven; flag_apriori@2, flag_split@1, setjy_flux_model@0,
+# gaincal_phase_inf@1 and applycal_split_cal@4 passed too when last run, on 2026-12-04).
 CASES = [
     Interruption("flag_apriori", 1, "forcerun"),
-    Interruption("flag_apriori", 2, "forcerun"),
     Interruption("split_eb", 1, "raw comment"),
     Interruption("split_eb", 3, "raw line on"),
-    Interruption("flag_split", 1, "split comment"),
     Interruption("flag_split", 2, "split line on"),
-    Interruption("setjy_flux_model", 0, "split comment"),
     Interruption("setjy_flux_model", 1, "split line off"),
     Interruption("gaincal_phase_inf", 0, "raw line off"),
-    Interruption("gaincal_phase_inf", 1, "split comment"),
     Interruption("applycal_split_cal", 2, "split comment"),
-    Interruption("applycal_split_cal", 4, "split line on"),
 ]
 
 

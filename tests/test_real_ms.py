@@ -122,6 +122,7 @@ def test_what_the_data_lack_is_skipped_and_said(evla_run):
         "wvr_window": False,
         "syscal_rows": 0,
         "atmosphere_scans": False,
+        "autocorrelations": False,
         "antennas": 28,
     }
     assert (evla_run / "results" / MOUS / "qa" / "index.html").exists()

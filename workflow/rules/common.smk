@@ -279,6 +279,16 @@ def tsys_inputs(wildcards):
     return {}
 
 
+def tsysflag_inputs(wildcards):
+    """The automatic Tsys flags of an EB with a Tsys table: the figures and the flag file."""
+    if has_syscal(wildcards):
+        return {
+            "tsysflag": eb_path(".ms.tsysflag.json"),
+            "tsysflag_file": eb_path(".ms.tsysflag.flags.txt"),
+        }
+    return {}
+
+
 def mous_ebs(mous):
     return [eb for m, eb in EBS if m == mous]
 
@@ -289,6 +299,7 @@ def mous_ebs(mous):
 PROCESSING_ORDER = [
     "import_eb",
     "flag_apriori",
+    "tsysflag",
     "gencal_tsys",
     "gencal_antpos",
     "wvrgcal",

@@ -1,9 +1,39 @@
+rule tsysflag:
+    """Automatic Tsys flags (hifa_tsysflag's tests on the SYSCAL spectra) as a flag file."""
+    input:
+        ms=eb_path(".ms"),
+        metadata=eb_path(".ms.metadata.json"),
+        apriori=eb_path(".ms.flags_apriori.json"),  # (after flag_apriori's writes to the MS)
+    output:
+        flags=eb_path(".ms.tsysflag.flags.txt"),
+        summary=eb_path(".ms.tsysflag.json"),
+    log:
+        **casa_logs("tsysflag"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/tsysflag.tsv"
+    group:
+        "prepare"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    params:
+        settings=choice("tsysflag"),
+        atmosphere=choice("renormalization"),  # its ATM site model: atmospheric lines
+    script:
+        "../scripts/tsysflag.py"
+
+
 rule gencal_tsys:
-    """Tsys caltable {eb}.ms.tsys from the SYSCAL table, and the TDM->FDM spw map."""
+    """Tsys caltable {eb}.ms.tsys from the SYSCAL table, and the TDM->FDM spw map; the automatic
+    Tsys flags, then the reducer's Tsys flag files, applied to it."""
     input:
         ms=eb_path(".ms"),
         choices=eb_path(".ms.choices.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
+        auto_flags=eb_path(".ms.tsysflag.flags.txt"),
         flag_files=flag_files("tsys"),
     output:
         tsys=directory(eb_path(".ms.tsys")),

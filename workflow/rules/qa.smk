@@ -214,6 +214,7 @@ rule qa_eb_summary:
     check source."""
     input:
         unpack(tsys_inputs),
+        unpack(tsysflag_inputs),
         **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
         corrections=eb_path(".corrections.json"),
         choices=eb_path(".ms.choices.json"),

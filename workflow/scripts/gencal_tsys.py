@@ -5,7 +5,7 @@ from almacal.calibration.gencal_tsys import gencal_tsys
 gencal_tsys(
     eb=snakemake.wildcards.eb,
     ms=snakemake.input.ms,
-    flag_files=list(snakemake.input.flag_files),
+    flag_files=[snakemake.input.auto_flags, *snakemake.input.flag_files],
     eb_choices=snakemake.input.choices,
     tsys=snakemake.output.tsys,
     spwmap=snakemake.output.spwmap,

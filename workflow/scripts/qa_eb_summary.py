@@ -15,6 +15,8 @@ qa_eb_summary(
     caltables={solve.name: snakemake.input[solve.name] for solve in SOLVES},
     tsys=snakemake.input.get("tsys"),
     tsys_spwmap=snakemake.input.get("tsys_spwmap"),
+    tsysflag=snakemake.input.get("tsysflag"),
+    tsysflag_file=snakemake.input.get("tsysflag_file"),
     corrections=snakemake.input.corrections,
     check_source=snakemake.input.get("check_source"),
     solints=dict(snakemake.params.solints),

@@ -320,6 +320,7 @@ def data_contents(metadata: dict) -> dict:
         "wvr_window": any(is_wvr(s) for s in metadata["spws"]),
         "syscal_rows": metadata.get("syscal_rows", 0),
         "atmosphere_scans": any("CALIBRATE_ATMOSPHERE" in s["intents"] for s in metadata["scans"]),
+        "autocorrelations": metadata.get("autocorrelation_rows", 0) > 0,
         "antennas": len(metadata["antennas"]),
     }
 

@@ -123,6 +123,9 @@ def read_metadata(ms: str) -> dict[str, Any]:
         antenna["itrf_xyz_m"] = [float(v) for v in xyz[antenna["id"]]]
     tb.open(ms)
     keywords = tb.getkeywords()
+    autocorrelations = tb.query("ANTENNA1==ANTENNA2", columns="ANTENNA1")
+    autocorrelation_rows = autocorrelations.nrows()
+    autocorrelations.close()
     tb.close()
     has_syscal = "SYSCAL" in keywords
     syscal_rows, syscal_spws = 0, []
@@ -141,6 +144,7 @@ def read_metadata(ms: str) -> dict[str, Any]:
         "correlation_types": correlations,
         "syscal_rows": syscal_rows,
         "syscal_spws": syscal_spws,
+        "autocorrelation_rows": autocorrelation_rows,
         "intents": sorted({i for scan in scans for i in scan["intents"]}),
         "source_fluxes": source_table_fluxes(ms, spws) if "ASDM_SOURCE" in keywords else [],
     }

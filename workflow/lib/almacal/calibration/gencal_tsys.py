@@ -1,7 +1,8 @@
 """Tsys caltable {eb}.ms.tsys (gencal caltype='tsys') and the TDM->FDM spw map.
 
-Tsys channels listed in the Tsys flag files (ALMA's flagtsystemplate idea: e.g. channels
-contaminated by a source's line) are flagged in the table; applycal interpolates across them.
+The automatic Tsys flags ({eb}.ms.tsysflag.flags.txt, almacal.calibration.tsysflag), then the
+lines of the reducer's Tsys flag files (ALMA's flagtsystemplate idea: e.g. channels contaminated
+by a source's line; a mode='unflag' line undoes an automatic flag) are applied to the table.
 """
 
 import numpy as np
@@ -40,7 +41,7 @@ def gencal_tsys(
         job.task("gencal", vis=ms, caltable=tsys, caltype="tsys")
         tsys_spws = caltable_ids(tsys, "SPECTRAL_WINDOW_ID")
         tsys_flags = user_flags.stage_commands(flag_files, md, eb, "tsys", science)
-        flag_state.apply_flag_commands(job, tsys, tsys_flags, "Tsys flag template")
+        flag_state.apply_flag_commands(job, tsys, tsys_flags, "Tsys flags")
         names = {f["id"]: f["name"] for f in md["fields"]}
         tsys_fields = [names[i] for i in caltable_ids(tsys, "FIELD_ID")]
         mapping = ebc.tsys_spwmap  # onto the SYSCAL spws (the choices file)

@@ -385,6 +385,25 @@ def _tsys_statistics(corrections: str) -> dict:
 
 # Fluxscale and flags per stage.
 
+
+def _automatic_flags(tsysflag: str | None, flag_file: str | None) -> dict:
+    """What each automatic flagging heuristic decided: per heuristic its tests, the lines it
+    wrote (the flag file's text, for the report) and the fraction of its data they flag."""
+    if not tsysflag:
+        return {}
+    found = jsonio.load(tsysflag)
+    return {
+        "tsys": {
+            "file": Path(flag_file).name,
+            "text": Path(flag_file).read_text(),
+            "tests": found["tests"],
+            "per_test": found["per_test"],
+            "flagged_fraction": found["flagged_fraction"],
+            "lines": [{"test": f["test"], "command": f["command"]} for f in found["flags"]],
+        }
+    }
+
+
 SOURCE_TABLE = "ASDM Source table"  # almacal.calibration.setjy_flux_model: a model's "source"
 MIN_SPWS_FOR_SPECTRUM = 3  # a power law fits two spws exactly
 
@@ -554,6 +573,8 @@ def qa_eb_summary(
     log: str,
     commands: str,
     check_source: str | None = None,
+    tsysflag: str | None = None,
+    tsysflag_file: str | None = None,
 ) -> None:
     ebc = choices.load(eb_choices)
     md = ebc.metadata
@@ -602,7 +623,11 @@ def qa_eb_summary(
             "field_roles": ebc.roles,
             "choices": jsonio.load(eb_choices),
             "antennas": antennas,
-            "flagging": {"stages": stages, "cross_correlations": products.cross},
+            "flagging": {
+                "stages": stages,
+                "cross_correlations": products.cross,
+                "automatic": _automatic_flags(tsysflag, tsysflag_file),
+            },
             "solutions": solutions,
             "fluxscale": {
                 "reference": flux["reference"],

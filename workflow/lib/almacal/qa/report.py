@@ -572,6 +572,7 @@ def _choices_view(record: dict) -> dict:
         "data": (
             f"WVR window: {'yes' if data['wvr_window'] else 'no'}; SYSCAL rows: "
             f"{data['syscal_rows']}; ATMOSPHERE scans: {'yes' if data['atmosphere_scans'] else 'no'}; "
+            f"autocorrelations: {'yes' if data.get('autocorrelations') else 'no'}; "
             f"antennas: {data['antennas']}"
         ),
     }
@@ -589,6 +590,10 @@ def eb_context(eb: str, s: dict, plots: list[str], scores: list[dict], correctio
         "stage_rows": stage_rows,
         "stage_names": [STAGE_NAMES[st["stage"]] for st in s["flagging"]["stages"]],
         "antenna_rows": antenna_rows,
+        "automatic_flags": {
+            name: {**a, "rows": [[line["test"], line["command"]] for line in a["lines"]]}
+            for name, a in s["flagging"].get("automatic", {}).items()
+        },
         "solution_rows": _solution_rows(s),
         "flux_reference": ", ".join(s["fluxscale"]["reference"]),
         "fluxscale_rows": _fluxscale_rows(s),
@@ -670,9 +675,12 @@ def qa_report(
     fixes = {eb: jsonio.load(path) for eb, path in zip(ebs, corrections)}
     plots_of = {eb: [p for p in plots if Path(p).parent.parent.name == eb] for eb in ebs}
     copied = _copy_inputs(out, ebs, plots_of, summaries, corrections)
-    for eb in ebs:  # the choices file, as the summary carries it
+    for eb in ebs:  # the choices file and the generated flag files, as the summary carries them
         jsonio.write(out / eb / f"{eb}.ms.choices.json", data[eb]["choices"])
         copied.append(f"{eb}/{eb}.ms.choices.json")
+        for heuristic in data[eb]["flagging"].get("automatic", {}).values():
+            (out / eb / heuristic["file"]).write_text(heuristic["text"])
+            copied.append(f"{eb}/{heuristic['file']}")
 
     flux_table, flux_scores = _flux_consistency(ebs, data)
     scores_by_eb = {
