@@ -369,6 +369,7 @@ def test_the_choices_file_round_trips(tmp_path):
         "wvr_window": True,
         "syscal_rows": 0,
         "atmosphere_scans": True,
+        "autocorrelations": False,  # (the metadata give no autocorrelation rows)
         "antennas": 3,
     }
     path = tmp_path / "uid___A002_Xtest_X1.ms.choices.json"
