@@ -223,6 +223,11 @@ def _mjd_seconds(text: str, default_date: dt.date) -> float:
     return start.total_seconds() + 3600 * h + 60 * m + s
 
 
+def utc_text(mjd_s: float) -> str:
+    """MJD seconds as a flag-file time, YYYY/MM/DD/hh:mm:ss (whole seconds, truncated)."""
+    return (MJD_EPOCH + dt.timedelta(seconds=mjd_s)).strftime("%Y/%m/%d/%H:%M:%S")
+
+
 def _check_timerange(value: str, md: dict, require_overlap: bool) -> list[str]:
     begin = min(s["begin"] for s in md["scans"])
     end = max(s["end"] for s in md["scans"])
@@ -239,10 +244,7 @@ def _check_timerange(value: str, md: dict, require_overlap: bool) -> list[str]:
         if t1 < t0:
             errors.append(f"timerange {part!r} ends before it starts")
         elif require_overlap and (t1 < begin - 1 or t0 > end + 1):
-            span = [
-                (MJD_EPOCH + dt.timedelta(seconds=t)).strftime("%Y/%m/%d/%H:%M:%S")
-                for t in (begin, end)
-            ]
+            span = [utc_text(t) for t in (begin, end)]
             errors.append(f"timerange {part!r} is outside the EB ({span[0]}~{span[1]})")
     return errors
 

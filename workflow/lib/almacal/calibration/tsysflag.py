@@ -26,14 +26,13 @@ The flag file is in the reducer's list-mode syntax (``reason='tsysflag:<test>'``
 applies it before the reducer's Tsys flag files, whose lines (``mode='unflag'`` too) come last.
 """
 
-import datetime as dt
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from almacal import jsonio
-from almacal.flag_files import MJD_EPOCH
+from almacal.flag_files import utc_text
 
 TESTS = ("nmedian", "derivative", "edgechans", "birdies", "toomany")
 
@@ -241,26 +240,21 @@ def find_flags(
 
 
 def _merged(s: SpwSpectra, flags: list[Flag]) -> list[Flag]:
-    """One flag per (test, antenna, channels) flagged at every time of the spw, others kept."""
+    """Flags of one (test, antenna, channels) at every time of the spw as one flag of no time."""
     times = set(float(t) for t in s.time)
-    out, seen = [], set()
+    when: dict[tuple, set] = {}
+    for f in flags:
+        when.setdefault((f.test, f.antenna, f.channels), set()).add(f.time)
+    out, merged = [], set()
     for f in flags:
         key = (f.test, f.antenna, f.channels)
-        if f.time is None or key in seen:
-            if f.time is None:
-                out.append(f)
-            continue
-        when = {g.time for g in flags if (g.test, g.antenna, g.channels) == key}
-        if when == times:
-            seen.add(key)
-            out.append(Flag(f.test, f.spw, f.antenna, f.channels, None))
+        if None in when[key] or when[key] >= times:  # at every time: one flag of no time
+            if key not in merged:
+                out.append(Flag(f.test, f.spw, f.antenna, f.channels))
+                merged.add(key)
         else:
             out.append(f)
     return out
-
-
-def _utc(mjd_s: float) -> str:
-    return (MJD_EPOCH + dt.timedelta(seconds=mjd_s)).strftime("%Y/%m/%d/%H:%M:%S")
 
 
 def command(flag: Flag, names: list[str], half_width_s: dict[float, float]) -> str:
@@ -274,7 +268,7 @@ def command(flag: Flag, names: list[str], half_width_s: dict[float, float]) -> s
     parts.append(f"spw='{spw}'")
     if flag.time is not None:
         half = half_width_s[flag.time]
-        parts.append(f"timerange='{_utc(flag.time - half)}~{_utc(flag.time + half)}'")
+        parts.append(f"timerange='{utc_text(flag.time - half)}~{utc_text(flag.time + half)}'")
     parts.append(f"reason='tsysflag:{flag.test}'")
     return " ".join(parts)
 
