@@ -245,7 +245,11 @@ CASES = [
     BadInput(
         "WVR flag antenna not in the EB",
         edit_config(
-            lambda c: eb_entry(c, EB1)["overrides"].update(wvr={"toffset": 0, "flag": ["DA99"]})
+            lambda c: (
+                eb_entry(c, EB1)
+                .setdefault("overrides", {})
+                .update(wvr={**c["calibration"]["wvr"], "flag": ["DA99"]})
+            )
         ),
         (f"mous.{MOUS}.ebs.{EB1}.overrides.wvr.flag", f"EB {EB1}", "['DA99']"),
     ),

@@ -35,7 +35,6 @@ rule eb_corrections:
         unpack(wvr_inputs),
         antpos=antpos_table,
         metadata=eb_path(".ms.metadata.json"),
-        split_summary=eb_path(".ms.split.split.json"),
         flux_model=eb_path(".ms.split.setjy.json"),
         renorm=eb_path(".ms.split.renorm.json"),
     output:

@@ -4,7 +4,6 @@ from almacal.qa.corrections import eb_corrections
 
 eb_corrections(
     metadata=snakemake.input.metadata,
-    split_summary=snakemake.input.split_summary,
     tsys=snakemake.input.get("tsys"),
     tsys_spwmap=snakemake.input.get("tsys_spwmap"),
     antpos=snakemake.input.antpos[0] if snakemake.input.antpos else None,

@@ -10,6 +10,7 @@ split_eb(
     tsys_spwmap=snakemake.input.get("tsys_spwmap"),
     antpos=snakemake.input.antpos[0] if snakemake.input.antpos else None,
     wvr=snakemake.input.get("wvr"),
+    wvr_stats=snakemake.input.get("wvr_stats"),
     flag_files=list(snakemake.input.flag_files),
     split=snakemake.output.split,
     summary=snakemake.output.summary,

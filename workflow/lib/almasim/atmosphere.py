@@ -294,8 +294,11 @@ def wvr_data(setup: dict, atm: dict, geo: dict, wet_zenith: np.ndarray, rng) -> 
     """WVR brightness TObs [ant, time, 4] (K): coupling * Tsky + (1 - coupling) * Tspill + noise.
 
     Tsky for the zenith water pwv + delta_w_i(t), delta_w = zenith wet path / k_nd, at the airmass
-    of the field observed at t. Antennas in wvr_bad_antennas get extra noise and a drift."""
+    of the field observed at t. Antennas in wvr_bad_antennas get extra noise and a drift; with
+    wvr_noise_only every radiometer sees a steady sky (no wet path) and gets that noise and drift."""
     wp = setup["params"]["wvr"]
+    if setup["wvr_noise_only"]:
+        wet_zenith = np.zeros_like(wet_zenith)
     water = atm["pwv_mm"] + wet_zenith / atm["k_nd_m_per_mm"]
     tsky = _wvr_sky(atm["wvr"], np.broadcast_to(geo["airmass"], water.shape), water)
     c = float(wp["coupling"])
@@ -304,7 +307,8 @@ def wvr_data(setup: dict, atm: dict, geo: dict, wet_zenith: np.ndarray, rng) -> 
     tobs = tobs + rng.standard_normal(tobs.shape) * float(wp["noise_k"])
     names = [a["name"] for a in setup["antennas"]]
     nt = tobs.shape[1]
-    for n in setup["wvr_bad_antennas"]:
+    noisy = names if setup["wvr_noise_only"] else setup["wvr_bad_antennas"]
+    for n in noisy:
         i = names.index(n)
         bad = float(wp["bad_noise_k"])
         drift = np.cumsum(rng.standard_normal((nt, 4)), axis=0) * bad / math.sqrt(nt)

@@ -442,6 +442,9 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
         a["enu"] = enu
     ant_names = [a["name"] for a in antennas]
     bad_wvr = [str(n) for n in (ebp.get("wvr_bad_antennas") or [])]
+    wvr_noise_only = bool(ebp.get("wvr_noise_only", False))
+    if wvr_noise_only and not has_wvr:
+        raise ValueError(f"EB {eb}: wvr_noise_only given but the EB has no WVR data")
     for n in bad_wvr:
         if n not in ant_names:
             raise ValueError(f"EB {eb}: wvr_bad_antennas: unknown antenna {n}")
@@ -595,6 +598,7 @@ def build_setup(params: dict, eb: str) -> dict[str, Any]:
         "has_wvr": has_wvr,
         "wvr_spw": wvr_spw,
         "wvr_bad_antennas": bad_wvr,
+        "wvr_noise_only": wvr_noise_only,
         "antennas": antennas,
         "array_centre_itrf": centre,
         "spws": spws,

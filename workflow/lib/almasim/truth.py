@@ -236,7 +236,9 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
             "pwv_mm + zenith_path_m / k_nd_m_per_mm at the airmass of the observed field. "
             "tobs_k[ant][chan][time] as written to the ASDM; dtdl_k_per_m[chan]: dTObs/d(slant "
             "wet path) at airmass_ref. Antennas in bad_antennas have unusable WVR data (extra "
-            "noise bad_noise_k and a drift): wvrgcal must flag them (wvrflag) and interpolate.",
+            "noise bad_noise_k and a drift): wvrgcal must flag them (wvrflag) and interpolate. With "
+            "noise_only every radiometer sees a steady sky and carries that noise and drift: the "
+            "WVR correction is noise and must not be applied.",
             "spw": s["id"],
             "spw_name": s["name"],
             "chan_freq_hz": s["freqs"].tolist(),
@@ -248,6 +250,7 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
             "spill_temperature_k": float(wp["spill_temperature_k"]),
             "noise_k": float(wp["noise_k"]),
             "bad_antennas": list(setup["wvr_bad_antennas"]),
+            "noise_only": setup["wvr_noise_only"],
             "bad_noise_k": float(wp["bad_noise_k"]),
             "airmass_ref": w["airmass_ref"],
             "dtdl_k_per_m": [float(v) for v in w["dtdl_k_per_m"]],

@@ -1,12 +1,12 @@
-"""Raw-stage user flags, applycal of Tsys and antenna positions, split to {eb}.ms.split.
+"""Raw-stage user flags, applycal of Tsys, antenna positions and WVR, split to {eb}.ms.split.
 
 The job owns the flags of {eb}.ms from the a-priori version on: it restores that version, applies
 the raw-stage flag files, applies the a-priori calibration field by field (Tsys from the field's
 own Tsys measurements when the Tsys table has them, as the ALMA scripts do; otherwise interpolated
-in time) and splits the science spws.
+in time; the WVR table when the wvrgcal job decided to apply it) and splits the science spws.
 """
 
-from almacal import choices, flag_state, jsonio, ms_state, raw_data, vis_stats
+from almacal import choices, flag_state, jsonio, ms_state, raw_data
 from almacal import flag_files as user_flags
 from almacal.casa_job import CasaJob
 
@@ -60,6 +60,7 @@ def split_eb(
     tsys_spwmap: str | None,
     antpos: str | None,
     wvr: str | None,
+    wvr_stats: str | None,
     flag_files: list[str],
     split: str,
     summary: str,
@@ -70,9 +71,6 @@ def split_eb(
     md, science = eb_choices.metadata, eb_choices.science_spws
     fields = eb_choices.calibrators + eb_choices.targets + eb_choices.checks
     spws = choices.spw_selection(science)
-    ids = {f["name"]: f["id"] for f in md["fields"]}
-    calibrator_ids = [ids[f] for f in eb_choices.calibrators]
-    wvr_figures = None
     user_commands = user_flags.stage_commands(flag_files, md, eb, "raw", science)
     flag_state.forget(split)
     with (
@@ -92,23 +90,15 @@ def split_eb(
         if antpos:
             gaintables.append(("antpos", antpos, []))
         if wvr:
-            job.note("WVR data found: applying the WVR correction")
-            # the calibrators' phase scatter within scans, before and after the WVR correction
-            apply_apriori(job, ms, fields, spws, gaintables, eb_choices.tsys_fields, with_tsys)
-            before = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
-            gaintables.append(("wvr", wvr, []))
+            decision = jsonio.load(wvr_stats)
+            wvr_note = f"WVR correction {'' if decision['applied'] else 'not '}applied: "
+            wvr_note += decision["reason"]
+            if decision["applied"]:
+                gaintables.append(("wvr", wvr, []))
         else:
-            job.note(raw_data.NO_WVR)
+            wvr_note = raw_data.NO_WVR
+        job.note(wvr_note)
         apply_apriori(job, ms, fields, spws, gaintables, eb_choices.tsys_fields, with_tsys)
-        if wvr:
-            after = vis_stats.phase_scatter_deg(ms, calibrator_ids, science, "CORRECTED_DATA")
-            wvr_figures = {
-                "calibrator_phase_rms_deg_before": round(before, 3),
-                "calibrator_phase_rms_deg_after": round(after, 3),
-            }
-            job.note(
-                f"calibrator phase rms within scans: {before:.2f} deg -> {after:.2f} deg with WVR"
-            )
         job.task(
             "mstransform",
             vis=ms,
@@ -131,7 +121,7 @@ def split_eb(
                 }
                 if tsys
                 else {},
-                "wvr": wvr_figures or raw_data.NO_WVR,
+                "wvr": wvr_note,
                 "raw_user_flag_commands": n_user,
                 "flags_after_split": flag_state.summary(job, split),
             },

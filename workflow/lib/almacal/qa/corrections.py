@@ -2,8 +2,9 @@
 
 {eb}.corrections.json gathers what the a-priori and amplitude corrections did, for the QA report
 and for reducers: Tsys medians per antenna and spw (and the TDM->FDM map), the antenna-position
-offsets applied, WVR (wvrgcal per-antenna figures, flagged antennas, calibrator phase rms before
-and after; or why the EB has none), the flux models (and where their values came from), and the
+offsets applied, WVR (whether it is applied and why, wvrgcal per-antenna figures, radiometers
+flagged by config and by the assessment, calibrators' phase rms without and with it; or why the
+EB has none), the flux models (and where their values came from), and the
 amplitude renormalisation (maximum factor per field and spw as the pipeline defines it, where it
 is reached, per scan; the decision).
 """
@@ -40,7 +41,6 @@ def antenna_position_offsets(antpos: str, antennas: list[str]) -> dict[str, list
 def eb_corrections(
     *,
     metadata: str,
-    split_summary: str,
     tsys: str | None,
     tsys_spwmap: str | None,
     antpos: str | None,
@@ -54,9 +54,8 @@ def eb_corrections(
     md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
     antennas = [a["name"] for a in md["antennas"]]
-    split = read_json(split_summary)
     with CasaJob(log=log, commands=commands, title=f"corrections summary of {eb}") as job:
-        job.note(f"read {tsys}, {antpos}, {wvr_stats}, {split_summary}, {flux_model}, {renorm}")
+        job.note(f"read {tsys}, {antpos}, {wvr_stats}, {flux_model}, {renorm}")
         tsys_figures = None
         if tsys:
             tsys_figures = {
@@ -65,21 +64,25 @@ def eb_corrections(
             }
         positions = antenna_position_offsets(antpos, antennas) if antpos else None
     wvr = read_json(wvr_stats)
-    phase_rms = (split or {}).get("wvr", {})
     if wvr is None:
         wvr_figures = {
             "applied": False,
             "reason": raw_data.NO_WVR,
         }
     else:
+        assessment = wvr["assessment"]
         wvr_figures = {
-            "applied": True,
+            "applied": wvr["applied"],
+            "reason": wvr["reason"],
+            "improvement": assessment["improvement"],
             "toffset_s": wvr["toffset_s"],
             "flagged_antennas": wvr["wvrflag"],
+            "flagged_by_assessment": wvr["wvrflag_auto"],
             "tie": wvr["tie"],
             "per_antenna": wvr["antennas"],
-            "calibrator_phase_rms_deg_before": phase_rms.get("calibrator_phase_rms_deg_before"),
-            "calibrator_phase_rms_deg_after": phase_rms.get("calibrator_phase_rms_deg_after"),
+            "ratio_per_antenna": assessment["ratio_per_antenna"],
+            "calibrator_phase_rms_deg_before": assessment["calibrator_phase_rms_deg_without"],
+            "calibrator_phase_rms_deg_after": assessment["calibrator_phase_rms_deg_with"],
         }
     rn = read_json(renorm)
     renorm_figures = {

@@ -528,6 +528,7 @@ def _scores(
     flux_models: list[dict],
     antennas: dict,
     check_source: dict | None = None,
+    wvr: dict | None = None,
 ) -> list[dict]:
     """Every EB-scope check of ``almacal.qa.scores.CHECKS``, worst first (the per-antenna ones,
     Tsys level included, from ``antennas``: almacal.qa.antennas)."""
@@ -548,6 +549,9 @@ def _scores(
     scores += antenna_scores(eb, antennas)
     if check_source:  # <eb>.check_source.json (qa_check_source): worst check source
         scores += check_source_scores(eb, check_source["fits"])
+    if wvr and wvr.get("improvement") is not None:  # {eb}.corrections.json: EBs with WVR data
+        subject = "calibrators, WVR " + ("applied" if wvr["applied"] else "not applied")
+        scores.append(qa_scores.make_score("wvr_improvement", eb, wvr["improvement"], subject))
     return qa_scores.worst_first(scores)
 
 
@@ -651,6 +655,7 @@ def qa_eb_summary(
                 flux_models,
                 products.antennas,
                 checked,
+                jsonio.load(corrections)["wvr"],
             ),
         },
     )

@@ -1,7 +1,8 @@
 """QA plot of an EB's WVR and renormalisation corrections, from {eb}.corrections.json.
 
-Left: calibrator phase rms before and after the WVR correction and wvrgcal's per-antenna path
-rms (flagged antennas marked), or a note when the EB has no WVR data. Right: the renormalisation
+Left: the WVR assessment: per antenna the bandpass calibrator's phase rms with / without the WVR
+correction (flagged radiometers marked), whether it is applied, the calibrators' phase rms without
+and with it; or a note when the EB has no WVR data. Right: the renormalisation
 factor spectra of each target spw (median over antennas and correlations, one line per scan and
 field) against the threshold, channels excluded from the fits shaded.
 """
@@ -20,7 +21,7 @@ from almacal.qa import common as qa_common  # noqa: E402
 
 
 def plot_wvr(ax, wvr: dict) -> None:
-    if not wvr["applied"]:
+    if "ratio_per_antenna" not in wvr:  # no WVR data
         ax.axis("off")
         ax.text(
             0.5,
@@ -31,15 +32,19 @@ def plot_wvr(ax, wvr: dict) -> None:
             transform=ax.transAxes,
         )
         return
-    names = list(wvr["per_antenna"])
-    rms = [wvr["per_antenna"][n]["RMS_um"] for n in names]
+    names = list(wvr["ratio_per_antenna"])
+    ratio = [wvr["ratio_per_antenna"][n] or np.nan for n in names]
     colours = ["tab:red" if n in wvr["flagged_antennas"] else "tab:blue" for n in names]
-    ax.bar(range(len(names)), rms, color=colours)
+    ax.bar(range(len(names)), ratio, color=colours)
+    ax.axhline(1.0, color="k", ls="--", lw=0.8)
+    ax.set_yscale("log")
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
-    ax.set_ylabel("wvrgcal path rms (um)")
+    ax.set_ylabel("phase rms with / without WVR")
     before, after = wvr["calibrator_phase_rms_deg_before"], wvr["calibrator_phase_rms_deg_after"]
     ax.set_title(
-        f"WVR: calibrator phase rms {before:.1f} -> {after:.1f} deg (red: flagged, interpolated)",
+        f"WVR {'applied' if wvr['applied'] else 'NOT applied'}: calibrator phase rms "
+        f"{before:.1f} -> {after:.1f} deg\n(bandpass calibrator; red: radiometer flagged, "
+        "interpolated)",
         fontsize=9,
     )
 

@@ -92,9 +92,9 @@ def plot_sections(solves: tuple[Solve, ...] = SOLVES) -> dict[str, tuple[str, st
         ),
         ".corrections.png": (
             "WVR and renormalisation",
-            "Left: calibrator phase rms before and "
-            "after the WVR correction, wvrgcal's path rms per antenna (red: "
-            "flagged, interpolated). Right: amplitude renormalisation factor per "
+            "Left: the WVR assessment, per antenna the bandpass calibrator's "
+            "phase rms with / without the WVR correction (red: radiometer "
+            "flagged, interpolated), whether it is applied. Right: amplitude renormalisation factor per "
             "target spw (median over antennas and correlations, one line per "
             "scan; shaded: atmospheric-line channels left out).",
         ),

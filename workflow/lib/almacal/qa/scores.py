@@ -112,6 +112,18 @@ CHECKS = {
         "measure": "|S_spw / fitted power law at the spw's frequency - 1| of fluxscale's flux "
         "densities (worst transfer field and spw); needs three spws or more (two always fit)",
     },
+    "wvr_improvement": {
+        "title": "WVR improvement",
+        "unit": "factor",
+        "good": 1.0,
+        "bad": 0.9,
+        "scope": "eb",
+        "measure": "the calibrators' phase rms without / with the WVR correction (per-integration "
+        "phase solutions after a temporary bandpass, per antenna and time chunk referred to up "
+        "to 8 reference antennas; median over antennas, chunks, calibrators and spws: the "
+        "pipeline's hifa_wvrgcalflag figure); below 1 the table is not applied (wvr.apply: "
+        "auto), and it scores below 0.66 when the correction adds more than 3.5 % phase rms",
+    },
     # Per antenna (almacal.qa.antennas): each antenna against the rest of the array; the EB's
     # score is the worst antenna's, and every other antenna below 0.66 is scored too.
     "antenna_phase_jump": {
