@@ -110,6 +110,9 @@ def split_eb(
             keepflags=True,
         )
         flag_state.save(job, split, flag_state.SPLIT_ORIGINAL, "as split")
+        # {eb}.ms keeps its a-priori flags between jobs, so that the jobs reading it before the
+        # split (wvrgcal's assessment) see the same flags when rerun as in a clean run
+        flag_state.restore(job, ms, flag_state.APRIORI)
         jsonio.write(
             summary,
             {

@@ -13,7 +13,8 @@ The phase calibrator and the targets are tied (one solution across them), and wv
 statistics come from the target, as in the ALMA scripts.
 """
 
-import tempfile
+import shutil
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -57,7 +58,7 @@ def _phase_solve(job: CasaJob, ms: str, caltable: str, ebc, gaintable: list[str]
         "gaincal",
         vis=ms,
         caltable=caltable,
-        field=",".join(f for role in ROLES for f in ebc.roles[role]),
+        field=",".join(f for role in ROLES for f in ebc.roles.get(role, [])),
         spw=choices.spw_selection(ebc.science_spws),
         solint="int",
         calmode="p",
@@ -76,7 +77,7 @@ def _views(caltable: str, ebc) -> dict[tuple[str, int], np.ndarray]:
     references = [names.index(c.name) for c in ebc.refants]
     views = {}
     for role in ROLES:
-        ids = [field_ids[f] for f in ebc.roles[role]]
+        ids = [field_ids[f] for f in ebc.roles.get(role, [])]
         for spw, sols in assess.read_phase_solutions(caltable, ids).items():
             views[(role, spw)] = assess.phase_rms_view(sols, len(names), references)[0]
     return views
@@ -108,9 +109,75 @@ def _radiometers(wvrgcal_result: dict, names: list[str]) -> list[str]:
     return [n for n in names if not n.startswith("CM")]
 
 
+@contextmanager
+def _removed_afterwards(folder: str):
+    try:
+        yield
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 def _median_or_none(values: list[float | None]) -> float | None:
     values = [v for v in values if v is not None]
     return float(np.median(values)) if values else None
+
+
+def _temporary_bandpass(job: CasaJob, ms: str, tmp: str, ebc) -> str:
+    """A phase-up gaincal and a bandpass on the bandpass calibrator (else the phase
+    calibrator), in ``tmp``: what the phase solutions of the assessment are made with."""
+    md = ebc.metadata
+    fields = ",".join(ebc.roles.get("bandpass") or ebc.roles.get("phase") or [])
+    phase_up, bandpass = f"{tmp}/phase_up", f"{tmp}/bandpass"
+    job.task(
+        "gaincal",
+        vis=ms,
+        caltable=phase_up,
+        field=fields,
+        spw=channels.central_channels(md, ebc.science_spws, 0.2),
+        solint="int",
+        calmode="p",
+        refant=ebc.refant,
+        minsnr=3.0,
+    )
+    job.task(
+        "bandpass",
+        vis=ms,
+        caltable=bandpass,
+        field=fields,
+        spw=choices.spw_selection(ebc.science_spws),
+        solint="inf",
+        combine="scan",
+        refant=ebc.refant,
+        minsnr=3.0,
+        gaintable=[phase_up],
+    )
+    return bandpass
+
+
+def _outliers(ratios: dict, skip: set[int], wvr: dict) -> tuple[set[int], dict]:
+    """Antennas whose with/without ratio on the bandpass calibrator is a high outlier in any
+    spw (``wvr.flag_outliers``), and the limit per spw."""
+    outliers, limits = set(), {}
+    if not wvr["flag_outliers"]:
+        return outliers, limits
+    for (role, spw), ratio in ratios.items():
+        if role == ROLES[0]:
+            bad, limit = assess.high_outliers(
+                ratio, float(wvr["fhi_limit"]), int(wvr["fhi_minsample"]), skip
+            )
+            outliers |= bad
+            limits[f"spw {spw}"] = limit
+    return outliers, limits
+
+
+def _ratio_per_antenna(ratios: dict, names: list[str]) -> dict[str, float | None]:
+    """Median with/without ratio of each antenna on the bandpass calibrator (all spws)."""
+    first = [r for (role, _), r in ratios.items() if role == ROLES[0]]
+    out = {}
+    for i, name in enumerate(names):
+        values = np.concatenate([r[i][np.isfinite(r[i])] for r in first]) if first else []
+        out[name] = float(np.median(values)) if len(values) else None
+    return out
 
 
 def wvrgcal_table(
@@ -124,61 +191,27 @@ def wvrgcal_table(
     commands: str,
 ) -> None:
     ebc = choices.load(eb_choices)
-    md = ebc.metadata
-    names = [a["name"] for a in md["antennas"]]
+    names = [a["name"] for a in ebc.metadata["antennas"]]
     unknown = sorted(set(wvr["flag"]) - set(names))
     if unknown:
         raise ValueError(f"{ms}: WVR antennas to flag {unknown} are not in the EB")
-    missing = [role for role in ROLES if not ebc.roles.get(role)]
-    if missing:
-        raise ValueError(f"{ms}: no {' or '.join(missing)} calibrator to assess the WVR correction")
     wvrflag = list(wvr["flag"])
+    tmp = f"{caltable}.assessment"  # the temporary solves (a fixed name: the commands log)
+    shutil.rmtree(tmp, ignore_errors=True)
+    Path(tmp).mkdir()
     with (
-        tempfile.TemporaryDirectory(dir=Path(caltable).parent, prefix=".wvr_assessment.") as tmp,
+        _removed_afterwards(tmp),
         CasaJob(log=log, commands=commands, title=f"WVR correction of {ms}") as job,
     ):
         wvrgcal_result = _run_wvrgcal(job, ms, caltable, wvr, wvrflag, ebc)
-        bandpass_fields = ",".join(ebc.roles["bandpass"])
-        phase_up, bandpass = f"{tmp}/phase_up", f"{tmp}/bandpass"
-        job.task(
-            "gaincal",
-            vis=ms,
-            caltable=phase_up,
-            field=bandpass_fields,
-            spw=channels.central_channels(md, ebc.science_spws, 0.2),
-            solint="int",
-            calmode="p",
-            refant=ebc.refant,
-            minsnr=3.0,
-        )
-        job.task(
-            "bandpass",
-            vis=ms,
-            caltable=bandpass,
-            field=bandpass_fields,
-            spw=choices.spw_selection(ebc.science_spws),
-            solint="inf",
-            combine="scan",
-            refant=ebc.refant,
-            minsnr=3.0,
-            gaintable=[phase_up],
-        )
+        bandpass = _temporary_bandpass(job, ms, tmp, ebc)
         _phase_solve(job, ms, f"{tmp}/without_wvr", ebc, [bandpass])
         _phase_solve(job, ms, f"{tmp}/with_wvr", ebc, [bandpass, caltable])
         without = _views(f"{tmp}/without_wvr", ebc)
-        with_wvr = _views(f"{tmp}/with_wvr", ebc)
-        views, ratios = _figures(without, with_wvr)
-        first = {key: r for key, r in ratios.items() if key[0] == ROLES[0]}
+        views, ratios = _figures(without, _views(f"{tmp}/with_wvr", ebc))
         radiometers = _radiometers(wvrgcal_result, names)
         skip = {i for i, n in enumerate(names) if n in wvrflag or n not in radiometers}
-        outliers, limits = set(), {}
-        if wvr["flag_outliers"]:
-            for key, ratio in first.items():
-                bad, limit = assess.high_outliers(
-                    ratio, float(wvr["fhi_limit"]), int(wvr["fhi_minsample"]), skip
-                )
-                outliers |= bad
-                limits[f"spw {key[1]}"] = limit
+        outliers, limits = _outliers(ratios, skip, wvr)
         auto_flagged = sorted(names[a] for a in outliers)
         before_flagging = _median_or_none([v["improvement"] for v in views.values()])
         if auto_flagged:
@@ -191,23 +224,16 @@ def wvrgcal_table(
             job.task("rmtables", tablenames=[caltable, f"{tmp}/with_wvr"])
             wvrgcal_result = _run_wvrgcal(job, ms, caltable, wvr, wvrflag, ebc)
             _phase_solve(job, ms, f"{tmp}/with_wvr", ebc, [bandpass, caltable])
-            with_wvr = _views(f"{tmp}/with_wvr", ebc)
-            views, ratios = _figures(without, with_wvr)
+            views, ratios = _figures(without, _views(f"{tmp}/with_wvr", ebc))
         overall = _median_or_none([v["improvement"] for v in views.values()])
-        with_radiometer = [n for n in radiometers if n not in wvrflag]
         applied, reason = decide(
             wvr["apply"],
             overall,
             float(wvr["accept_threshold"]),
-            len(with_radiometer),
+            len([n for n in radiometers if n not in wvrflag]),
             len(names),
         )
         job.note(f"WVR correction {'applied' if applied else 'not applied'}: {reason}")
-    per_antenna_ratio = {}
-    for i, name in enumerate(names):
-        values = [r[i] for key, r in ratios.items() if key[0] == ROLES[0]]
-        finite = np.concatenate([v[np.isfinite(v)] for v in values]) if values else []
-        per_antenna_ratio[name] = float(np.median(finite)) if len(finite) else None
     jsonio.write(
         stats,
         {
@@ -220,7 +246,7 @@ def wvrgcal_table(
                 "improvement": overall,
                 "improvement_before_auto_flags": before_flagging,
                 "views": views,
-                "ratio_per_antenna": per_antenna_ratio,
+                "ratio_per_antenna": _ratio_per_antenna(ratios, names),
                 "outlier_limits": limits,
                 "calibrator_phase_rms_deg_without": _median_or_none(
                     [v["phase_rms_deg_without"] for v in views.values()]

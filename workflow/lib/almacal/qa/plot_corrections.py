@@ -15,6 +15,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from matplotlib.ticker import FormatStrFormatter  # noqa: E402
 
 from almacal import jsonio  # noqa: E402
 from almacal.qa import common as qa_common  # noqa: E402
@@ -38,13 +39,16 @@ def plot_wvr(ax, wvr: dict) -> None:
     ax.bar(range(len(names)), ratio, color=colours)
     ax.axhline(1.0, color="k", ls="--", lw=0.8)
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    ax.yaxis.set_minor_formatter(FormatStrFormatter("%g"))
+    ax.tick_params(axis="y", which="minor", labelsize=6)
     ax.set_xticks(range(len(names)), names, rotation=90, fontsize=7)
     ax.set_ylabel("phase rms with / without WVR")
     before, after = wvr["calibrator_phase_rms_deg_before"], wvr["calibrator_phase_rms_deg_after"]
     ax.set_title(
-        f"WVR {'applied' if wvr['applied'] else 'NOT applied'}: calibrator phase rms "
-        f"{before:.1f} -> {after:.1f} deg\n(bandpass calibrator; red: radiometer flagged, "
-        "interpolated)",
+        f"WVR {'applied' if wvr['applied'] else 'NOT applied'}: calibrators' phase rms "
+        f"{before:.1f} -> {after:.1f} deg\n(bars: bandpass calibrator; red: radiometer "
+        "flagged, interpolated)",
         fontsize=9,
     )
 
