@@ -9,8 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from truth import DEMO_EBS, ROOT, load_truth, product, read_visibilities, source_spectrum
-from workdir import BIN, make_workdir, snakemake_args
+from truth import DEMO_EBS, ROOT, assert_fluxes_recovered, load_truth, product
+from workdir import BIN, make_workdir, planned, snakemake_args
 
 from almacal import wvr_assessment as assess
 from almacal.calibration.wvrgcal_table import decide
@@ -110,6 +110,17 @@ def test_the_demo_bad_radiometer_is_found_without_config(eb, demo_run):
     assert all(ratio[name] < 0.5 for name in ratio if name not in bad)
 
 
+@pytest.mark.workflow
+def test_forcing_the_decision_in_config_reruns_from_wvrgcal_for_the_ebs_with_wvr(demo_run):
+    plan = planned(demo_run, "--config", 'calibration={"wvr": {"apply": "never"}}')
+    with_wvr = [eb for eb in DEMO_EBS if load_truth(eb)["has_wvr"]]
+    assert with_wvr == DEMO_EBS[:2]
+    for eb in with_wvr:
+        assert {("wvrgcal", eb), ("split_eb", eb), ("applycal_split_cal", eb)} <= plan
+    assert not {job for job in plan if job[1] not in with_wvr + [None]}, "the 7 m EB reruns"
+    assert not {job for job in plan if job[0] in ("import_eb", "flag_apriori", "gencal_tsys")}
+
+
 @pytest.fixture(scope="module")
 def noise_run(tmp_path_factory):
     """The EB whose radiometers carry only noise, calibrated."""
@@ -150,11 +161,4 @@ def test_a_wvr_table_of_noise_is_rejected_said_in_log_and_report_and_scored_low(
 def test_without_its_wvr_table_the_eb_recovers_the_injected_fluxes(noise_run):
     """Calibrated phase calibrator and target, channel-averaged, within the demo's 3 %."""
     truth = json.loads((ROOT / f"resources/demo_mous/raw/{NOISE_EB}.truth.json").read_text())
-    fields = {f["name"]: f for f in truth["fields"] if f["role"] in ("phase", "target")}
-    for vis in read_visibilities(noise_product(noise_run, ".ms.split.cal"), truth):
-        for name, field in fields.items():
-            rows = vis.field == name
-            data = np.ma.masked_array(vis.data[rows], vis.flag[rows])
-            spectrum = source_spectrum(field, vis.freq_hz)[None, :, None]
-            ratio = float(np.ma.median(np.abs((data / spectrum).mean(axis=1))))
-            assert abs(ratio - 1) < 0.03, f"{name} spw {vis.truth_spw['id']}: {ratio:.4f}"
+    assert_fluxes_recovered(noise_product(noise_run, ".ms.split.cal"), truth)

@@ -104,6 +104,19 @@ def source_spectrum(field: dict, freq_hz: np.ndarray) -> np.ndarray:
     return continuum + (line["flux_jy"] * line_profile(field, freq_hz) if line else 0.0)
 
 
+def assert_fluxes_recovered(cal_ms: Path, truth: dict, tolerance: float = 0.03) -> None:
+    """The calibrated phase calibrator and targets of ``cal_ms``, channel-averaged, within
+    ``tolerance`` of their injected spectra (median over rows)."""
+    fields = {f["name"]: f for f in truth["fields"] if f["role"] in ("phase", "target")}
+    for vis in read_visibilities(cal_ms, truth):
+        for name, field in fields.items():
+            rows = vis.field == name
+            data = np.ma.masked_array(vis.data[rows], vis.flag[rows])
+            spectrum = source_spectrum(field, vis.freq_hz)[None, :, None]
+            ratio = float(np.ma.median(np.abs((data / spectrum).mean(axis=1))))
+            assert abs(ratio - 1) < tolerance, f"{name} spw {vis.truth_spw['id']}: {ratio:.4f}"
+
+
 def normalisation_depression(truth: dict, field: dict, spw: int, ant1, ant2) -> np.ndarray:
     """sqrt(Ti Tj / ((Ti + Tline)(Tj + Tline))) per row, channel and pol: what the correlator's
     autocorrelation normalisation leaves on Tsys-calibrated cross-correlations of a field whose
