@@ -70,7 +70,10 @@ def _phase_solve(job: CasaJob, ms: str, caltable: str, ebc, gaintable: list[str]
 
 
 def _views(caltable: str, ebc) -> dict[tuple[str, int], np.ndarray]:
-    """Phase-rms views (antenna x chunk) per (role, spw) of a per-integration phase caltable."""
+    """Phase-rms views (antenna x chunk) per (role, spw) of a per-integration phase caltable
+    (none when gaincal found no solution and wrote no table)."""
+    if not Path(caltable).exists():
+        return {}
     md = ebc.metadata
     names = [a["name"] for a in md["antennas"]]
     field_ids = {f["name"]: f["id"] for f in md["fields"]}
