@@ -304,6 +304,7 @@ PROCESSING_ORDER = [
     "gencal_antpos",
     "wvrgcal",
     "split_eb",
+    "lowgainflag",
     "flag_split",
     "setjy_flux_model",
     *[solve.rule for solve in SOLVES],
