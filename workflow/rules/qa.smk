@@ -215,6 +215,8 @@ rule qa_eb_summary:
     input:
         unpack(tsys_inputs),
         unpack(tsysflag_inputs),
+        lowgainflag=eb_path(".ms.split.lowgainflag.json"),
+        lowgainflag_file=eb_path(".ms.split.lowgainflag.flags.txt"),
         **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
         corrections=eb_path(".corrections.json"),
         choices=eb_path(".ms.choices.json"),
