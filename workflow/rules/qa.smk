@@ -215,9 +215,9 @@ rule qa_eb_summary:
     input:
         unpack(tsys_inputs),
         unpack(tsysflag_inputs),
+        **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
         lowgainflag=eb_path(".ms.split.lowgainflag.json"),
         lowgainflag_file=eb_path(".ms.split.lowgainflag.flags.txt"),
-        **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
         corrections=eb_path(".corrections.json"),
         choices=eb_path(".ms.choices.json"),
         apriori=eb_path(".ms.flags_apriori.json"),
