@@ -16,6 +16,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from test_incremental import EditedFile
 from truth import DEMO_EBS, ROOT, product, read_visibilities, source_spectrum
 from workdir import make_workdir, planned, snakemake_args, table_columns
 
@@ -246,9 +247,16 @@ def test_a_clean_demo_eb_loses_less_than_0_5_percent(eb, demo_run):
 
 @pytest.mark.workflow
 def test_a_reducers_unflag_line_reruns_flag_split_and_what_follows_only(lowgain):
-    """Last in this module: it changes the workdir. The reducer keeps the dead antenna's data
-    (inner channels) with a mode='unflag' line in <eb>.split.flags.txt."""
+    """Last in this module: it changes the workdir. A generated line deleted, or the reducer
+    keeping the dead antenna's data (inner channels) with a mode='unflag' line in
+    <eb>.split.flags.txt, plans flag_split and what follows, neither the heuristic nor the split."""
     work, truth = lowgain
+    generated = lowgain_product(work, ".ms.split.lowgainflag.flags.txt")
+    with EditedFile(generated, ""):  # deleting a generated line: the same plan
+        generated.write_text("".join(f"{x}\n" for x in generated.read_text().splitlines()[:-1]))
+        plan = planned(work, "--configfile", CONFIG)
+        assert ("flag_split", EB) in plan and ("applycal_split_cal", EB) in plan
+        assert ("lowgainflag", EB) not in plan and ("split_eb", EB) not in plan
     folder = work / "config" / "flags" / MOUS
     folder.mkdir(parents=True, exist_ok=True)
     dead = next(
