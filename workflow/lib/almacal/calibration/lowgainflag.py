@@ -9,7 +9,8 @@ rules of h/tasks/common/viewflaggers):
   int) and an amplitude gaincal (a, solint inf: one per scan, gaintype T) on top of the bandpass,
   every solve with minsnr 2 and without the edge channels (``almacal.channels``);
 - a view per spw and dish diameter (at least ``min_nants_threshold`` antennas): antenna x scan
-  of the amplitude gains |g|;
+  of the amplitude gains |g|; the antennas are those with rows of the bandpass calibrator (an
+  ANTENNA row of an unused pad would count as an antenna without a solution);
 - nmedian: an element below ``fnm_lo_limit`` (0.5) or above ``fnm_hi_limit`` (1.5) times the
   median of the view's solutions flags that antenna in that spw over the whole EB (the
   pipeline extends these flags over fields and scans);
@@ -206,6 +207,20 @@ def as_split_copy(vis: str, field_ids: list[int], copy: str) -> int:
     return len(rows)
 
 
+def antennas_with_rows(ms: str) -> set[int]:
+    """The antennas of ``ms``'s cross-correlation rows (flagged or not)."""
+    from casatools import table
+
+    tb = table()
+    tb.open(ms)
+    try:
+        a1, a2 = tb.getcol("ANTENNA1"), tb.getcol("ANTENNA2")
+    finally:
+        tb.close()
+    cross = a1 != a2
+    return set(int(a) for a in np.unique(np.concatenate([a1[cross], a2[cross]])))
+
+
 def selected_fraction(vis: str, flags: list[Flag], names: list[str], spans: list) -> float:
     """The fraction of the cross-correlation visibilities of ``vis`` the flags select."""
     from casatools import table
@@ -287,7 +302,6 @@ def lowgainflag(
     fields = ebc.roles["bandpass"]
     field_ids = [f["id"] for f in md["fields"] if f["name"] in fields]
     spw_sel = channels.inner_channels(md, spws, edge_channel_fraction)
-    diameters = {a["id"]: float(a["diameter_m"]) for a in md["antennas"]}
     scratch = Path(flags).with_name(f"{eb}.ms.split.lowgainflag.tmp")
     shutil.rmtree(scratch, ignore_errors=True)
     scratch.mkdir()
@@ -297,6 +311,10 @@ def lowgainflag(
         with CasaJob(log=log, commands=commands, title=f"automatic low-gain flags of {vis}") as job:
             copy = str(scratch / "bandpass_calibrator.ms")
             nrows = as_split_copy(vis, field_ids, copy)
+            present = antennas_with_rows(copy)  # not the ANTENNA rows of unused pads
+            diameters = {
+                a["id"]: float(a["diameter_m"]) for a in md["antennas"] if a["id"] in present
+            }
             job.note(
                 f"temporary copy {copy}: {nrows} rows of {', '.join(fields)} from {vis} with "
                 f"the flags of {flag_state.SPLIT_ORIGINAL}"
