@@ -221,7 +221,7 @@ def antennas_with_rows(ms: str) -> set[int]:
     return set(int(a) for a in np.unique(np.concatenate([a1[cross], a2[cross]])))
 
 
-def selected_fraction(vis: str, flags: list[Flag], names: list[str], spans: list) -> float:
+def selected_fraction(vis: str, flags: list[Flag], spans: list) -> float:
     """The fraction of the cross-correlation visibilities of ``vis`` the flags select."""
     from casatools import table
 
@@ -340,7 +340,7 @@ def lowgainflag(
                     lines = [command(f, names, _span(f, md)) for f in new]
                     job.task("flagdata", vis=copy, mode="list", inpfile=lines, flagbackup=False)
             lines = [command(f, names, _span(f, md)) for f in found]
-            fraction = selected_fraction(vis, found, names, [_span(f, md) for f in found])
+            fraction = selected_fraction(vis, found, [_span(f, md) for f in found])
             job.note(
                 f"tests {', '.join(on)}: {len(lines)} flag line(s), {100 * fraction:.2f} % of the "
                 f"cross-correlations of {vis}, in {flags}"
