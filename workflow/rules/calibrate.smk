@@ -1,8 +1,40 @@
+rule lowgainflag:
+    """Automatic low-gain flags (hif_lowgainflag: temporary solves on the bandpass calibrator of
+    {eb}.ms.split as split, amplitude gains outside limits x their median) as a flag file.
+    """
+    input:
+        vis=eb_path(".ms.split"),
+        split_summary=eb_path(".ms.split.split.json"),
+        choices=eb_path(".ms.choices.json"),
+    output:
+        flags=eb_path(".ms.split.lowgainflag.flags.txt"),
+        summary=eb_path(".ms.split.lowgainflag.json"),
+    log:
+        **casa_logs("lowgainflag"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/lowgainflag.tsv"
+    group:
+        "calibrate"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    params:
+        settings=choice("lowgainflag"),
+        edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
+    script:
+        "../scripts/lowgainflag.py"
+
+
 rule flag_split:
-    """Edge channels and split-stage user flags on {eb}.ms.split (from its as-split flags)."""
+    """Edge channels, the automatic low-gain flags and split-stage user flags on {eb}.ms.split
+    (from its as-split flags)."""
     input:
         vis=eb_path(".ms.split"),
         choices=eb_path(".ms.choices.json"),
+        auto_flags=eb_path(".ms.split.lowgainflag.flags.txt"),
         flag_files=flag_files("split"),
     output:
         summary=eb_path(".ms.split.flags_user.json"),

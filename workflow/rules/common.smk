@@ -232,6 +232,8 @@ def all_products():
     products = []
     for mous, eb in EBS:
         products += expand(eb_path(".ms.split.cal"), mous=mous, eb=eb)
+        # the automatic low-gain flags (flag_split and the QA need them too): asked for by name
+        products += expand(eb_path(".ms.split.lowgainflag.json"), mous=mous, eb=eb)
     for mous in config["mous"]:
         products += expand("results/{mous}/{mous}.calibration_summary.json", mous=mous)
         products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
@@ -304,6 +306,7 @@ PROCESSING_ORDER = [
     "gencal_antpos",
     "wvrgcal",
     "split_eb",
+    "lowgainflag",
     "flag_split",
     "setjy_flux_model",
     *[solve.rule for solve in SOLVES],

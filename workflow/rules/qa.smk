@@ -215,6 +215,8 @@ rule qa_eb_summary:
         unpack(tsys_inputs),
         unpack(tsysflag_inputs),
         **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
+        lowgainflag=eb_path(".ms.split.lowgainflag.json"),
+        lowgainflag_file=eb_path(".ms.split.lowgainflag.flags.txt"),
         corrections=eb_path(".corrections.json"),
         choices=eb_path(".ms.choices.json"),
         apriori=eb_path(".ms.flags_apriori.json"),

@@ -17,6 +17,8 @@ qa_eb_summary(
     tsys_spwmap=snakemake.input.get("tsys_spwmap"),
     tsysflag=snakemake.input.get("tsysflag"),
     tsysflag_file=snakemake.input.get("tsysflag_file"),
+    lowgainflag=snakemake.input.lowgainflag,
+    lowgainflag_file=snakemake.input.lowgainflag_file,
     corrections=snakemake.input.corrections,
     check_source=snakemake.input.get("check_source"),
     solints=dict(snakemake.params.solints),

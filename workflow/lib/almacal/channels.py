@@ -30,3 +30,14 @@ def central_channels(metadata: dict, spws: list[int], fraction: float) -> str:
             hi = max(lo, int(n * (0.5 + fraction / 2)) - 1)
             parts.append(f"{spw['id']}:{lo}~{hi}")
     return ",".join(parts)
+
+
+def inner_channels(metadata: dict, spws: list[int], fraction: float) -> str:
+    """spw selection of each spw less its edge channels (those ``edge_selection`` flags)."""
+    parts = []
+    for spw in metadata["spws"]:
+        if spw["id"] in spws:
+            n = spw["nchan"]
+            edge = edge_channels(n, fraction)
+            parts.append(f"{spw['id']}:{edge}~{n - 1 - edge}" if edge > 0 else str(spw["id"]))
+    return ",".join(parts)

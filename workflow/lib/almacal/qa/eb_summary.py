@@ -47,7 +47,8 @@ def _stages(eb: str, apriori: dict, split: dict, user: dict, cal: dict) -> list[
         (
             "user",
             f"{eb}.ms.split",
-            "edge channels and split-stage user flags (what the solves see)",
+            f"edge channels, automatic low-gain flags ({user.get('automatic_flag_commands', 0)} "
+            "line(s)) and split-stage user flags (what the solves see)",
             user,
         ),
         (
@@ -386,22 +387,32 @@ def _tsys_statistics(corrections: str) -> dict:
 # Fluxscale and flags per stage.
 
 
-def _automatic_flags(tsysflag: str | None, flag_file: str | None) -> dict:
+def _automatic_flags(
+    tsysflag: str | None,
+    tsysflag_file: str | None,
+    lowgainflag: str | None = None,
+    lowgainflag_file: str | None = None,
+) -> dict:
     """What each automatic flagging heuristic decided: per heuristic its tests, the lines it
     wrote (the flag file's text, for the report) and the fraction of its data they flag."""
-    if not tsysflag:
-        return {}
-    found = jsonio.load(tsysflag)
-    return {
-        "tsys": {
+    out = {}
+    for name, figures, flag_file, data in (
+        ("tsys", tsysflag, tsysflag_file, "Tsys spectra's channels"),
+        ("low-gain", lowgainflag, lowgainflag_file, "cross-correlations of .ms.split"),
+    ):
+        if not figures:
+            continue
+        found = jsonio.load(figures)
+        out[name] = {
             "file": Path(flag_file).name,
             "text": Path(flag_file).read_text(),
             "tests": found["tests"],
             "per_test": found["per_test"],
             "flagged_fraction": found["flagged_fraction"],
+            "data": data,
             "lines": [{"test": f["test"], "command": f["command"]} for f in found["flags"]],
         }
-    }
+    return out
 
 
 SOURCE_TABLE = "ASDM Source table"  # almacal.calibration.setjy_flux_model: a model's "source"
@@ -579,6 +590,8 @@ def qa_eb_summary(
     check_source: str | None = None,
     tsysflag: str | None = None,
     tsysflag_file: str | None = None,
+    lowgainflag: str | None = None,
+    lowgainflag_file: str | None = None,
 ) -> None:
     ebc = choices.load(eb_choices)
     md = ebc.metadata
@@ -630,7 +643,9 @@ def qa_eb_summary(
             "flagging": {
                 "stages": stages,
                 "cross_correlations": products.cross,
-                "automatic": _automatic_flags(tsysflag, tsysflag_file),
+                "automatic": _automatic_flags(
+                    tsysflag, tsysflag_file, lowgainflag, lowgainflag_file
+                ),
             },
             "solutions": solutions,
             "fluxscale": {
