@@ -228,6 +228,25 @@ def test_the_narrow_spw_is_mapped_onto_a_wide_one_and_the_wide_ones_are_not(mapp
 
 
 @pytest.mark.workflow
+def test_the_map_is_applied_and_shown_in_the_command_log_and_the_report(mapped):
+    decision = json.loads(faint_product(mapped, ".ms.split.spwphaseup.json").read_text())
+    spwmap, (narrow,) = decision["spwmap"], decision["mapped_spws"]
+    log = (mapped / "results" / FAINT_MOUS / f"{FAINT_MOUS}.casa_commands.log").read_text()
+    # the decision (as comments) before the solves, phase_offsets before the phase solves
+    order = [
+        log.index("# spw phase-up decision"),
+        log.index(".ms.split.phase_offsets\n"),
+        log.index(".ms.split.phase_int\n"),
+        log.index(".ms.split.ampli_inf\n"),
+    ]
+    assert order == sorted(order)
+    assert f"spwmap=[[], [], {spwmap}]," in log  # ampli_inf: phase_int with the map
+    assert log.count(f"spwmap=[[], [], {spwmap}, []],") == 3  # applycal: phase_int/phase_inf
+    page = (mapped / "results" / FAINT_MOUS / "qa" / "index.html").read_text()
+    assert f"spw {narrow} takes the phases of spw {spwmap[narrow]}" in page
+
+
+@pytest.mark.workflow
 def test_with_the_map_the_target_phase_rms_is_below_5_deg_and_its_flux_within_3_percent(
     mapped,
 ):
