@@ -68,6 +68,17 @@ def test_the_snr_of_synthetic_visibilities_is_recovered_within_10_percent(signal
 
 
 @pytest.mark.fast
+def test_a_spw_without_unflagged_data_has_snr_0_and_is_mapped():
+    data, flag, ant1, ant2, times, scans = synthetic()
+    flag[:] = True
+    found = spwphaseup.spw_snr(5, 3, data, flag, ant1, ant2, times, scans, "inf", 10.0)
+    assert (found.snr, found.signal_jy, found.noise_jy) == (0.0, 0.0, 0.0)
+    decision = spwphaseup.decide([snr(1, 1, 90), found], "auto", THRESHOLD)
+    assert decision["spwmap"] == [0, 1, 2, 3, 4, 1]
+    json.dumps(decision, allow_nan=False)  # a valid JSON file
+
+
+@pytest.mark.fast
 def test_the_solint_sets_the_integrations_per_solution():
     _, _, _, _, times, scans = synthetic()
     assert spwphaseup.integrations_per_solint(times, scans, "inf", 10.0) == 3

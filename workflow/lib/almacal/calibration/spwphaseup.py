@@ -103,13 +103,14 @@ def spw_snr(
     n_int = integrations_per_solint(times, scans, solint, tint)
     rows = (~flag).any(axis=(1, 2))
     n_ant = np.unique(np.concatenate([ant1[rows], ant2[rows]])).size
-    snr = signal / sigma * np.sqrt(n_chan * n_int * max(n_ant - 1, 0)) if sigma > 0 else 0.0
+    usable = np.isfinite(signal) and np.isfinite(sigma) and sigma > 0
+    snr = signal / sigma * np.sqrt(n_chan * n_int * max(n_ant - 1, 0)) if usable else 0.0
     return SpwSnr(
         spw=int(spw),
         baseband=int(baseband),
-        snr=round(float(np.nan_to_num(snr)), 2),
-        signal_jy=round(signal, 6),
-        noise_jy=round(sigma, 6),
+        snr=round(float(snr), 2),
+        signal_jy=round(float(np.nan_to_num(signal)), 6),
+        noise_jy=round(float(np.nan_to_num(sigma)), 6),
         n_chan=n_chan,
         n_int=n_int,
         n_ant=int(n_ant),
