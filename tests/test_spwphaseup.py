@@ -235,7 +235,7 @@ def test_the_narrow_spw_is_mapped_onto_a_wide_one_and_the_wide_ones_are_not(mapp
     assert not decision["best_spw_below_threshold"]
     # the estimate from the data against the injected flux and noise
     for spw, value in expected_snrs(truth, decision).items():
-        assert abs(snrs[spw] / value - 1) < 0.15, (spw, snrs[spw], value)
+        assert abs(snrs[spw] / value - 1) < 0.05, (spw, snrs[spw], value)
 
 
 @pytest.mark.workflow
