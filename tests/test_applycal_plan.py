@@ -1,12 +1,13 @@
 """The final applycal plan (almacal.calibration.applycal_split_cal.applycal_plan): which tables
 each field gets, with whose solutions, as in the ALMA manual calibration scripts.
 
-Bandpass and flux calibrators: the bandpass, their own per-integration phases (phase_int) and
-the flux-scaled amplitudes (flux_inf). The phase calibrator: the bandpass, its own per-scan
-phases (phase_inf) and flux_inf. Targets: the bandpass and the phase calibrator's phase_inf and
+Bandpass and flux calibrators: the bandpass, the per-spw phase offsets (phase_offsets), their own
+per-integration phases (phase_int) and the flux-scaled amplitudes (flux_inf). The phase
+calibrator: the bandpass, phase_offsets, its own per-scan phases (phase_inf) and flux_inf. Targets: the bandpass and the phase calibrator's phase_inf and
 flux_inf (phase transfer), interpolated linearly in time, plus the renormalisation table when one
-is made (nearest in time, calwt off: it corrects a scale, not the noise). The bandpass is solved
-on one field and applied to all: gainfield ''.
+is made (nearest in time, calwt off: it corrects a scale, not the noise). The bandpass and the
+phase offsets are solved on one field and applied to all: gainfield ''. The phase tables go with
+the spwphaseup map when it is not the identity.
 """
 
 import pytest
@@ -18,7 +19,15 @@ pytestmark = pytest.mark.fast
 BASE = "results/m/e/e.ms.split"
 TABLES = {
     name: f"{BASE}.{name}"
-    for name in ("ap_pre_bandpass", "bandpass", "phase_int", "phase_inf", "ampli_inf", "flux_inf")
+    for name in (
+        "ap_pre_bandpass",
+        "bandpass",
+        "phase_offsets",
+        "phase_int",
+        "phase_inf",
+        "ampli_inf",
+        "flux_inf",
+    )
 }
 ROLES = {
     "bandpass": ["J1924-2914"],
@@ -74,8 +83,9 @@ def test_every_field_is_calibrated_once():
 @pytest.mark.parametrize("field", ["J1924-2914", "Ceres"])
 def test_bandpass_and_flux_calibrators_get_their_own_per_integration_phases(field):
     tables = steps_by_field(applycal_plan(ROLES, TABLES))[field]
-    assert set(tables) == {"bandpass", "phase_int", "flux_inf"}
+    assert set(tables) == {"bandpass", "phase_offsets", "phase_int", "flux_inf"}
     assert tables["bandpass"]["gainfield"] == ""  # solved on the bandpass calibrator, for all
+    assert tables["phase_offsets"]["gainfield"] == ""
     assert tables["phase_int"]["gainfield"] == field
     assert tables["flux_inf"]["gainfield"] == field
     assert all(t["calwt"] is True for t in tables.values())
@@ -83,14 +93,14 @@ def test_bandpass_and_flux_calibrators_get_their_own_per_integration_phases(fiel
 
 def test_phase_calibrator_gets_its_own_per_scan_phases():
     tables = steps_by_field(applycal_plan(ROLES, TABLES))["J1733-1304"]
-    assert set(tables) == {"bandpass", "phase_inf", "flux_inf"}
+    assert set(tables) == {"bandpass", "phase_offsets", "phase_inf", "flux_inf"}
     assert tables["bandpass"]["gainfield"] == ""
     assert tables["phase_inf"]["gainfield"] == tables["flux_inf"]["gainfield"] == "J1733-1304"
 
 
 def test_targets_get_the_phase_calibrator_solutions_interpolated_in_time():
     tables = steps_by_field(applycal_plan(ROLES, TABLES))["DemoTarget"]
-    assert set(tables) == {"bandpass", "phase_inf", "flux_inf"}
+    assert set(tables) == {"bandpass", "phase_offsets", "phase_inf", "flux_inf"}
     assert tables["bandpass"]["gainfield"] == ""
     for name in ("phase_inf", "flux_inf"):
         assert tables[name]["gainfield"] == "J1733-1304", name
@@ -128,7 +138,12 @@ def test_one_field_as_bandpass_and_flux_calibrator_gets_one_step():
     roles = {**ROLES, "flux": ["J1924-2914"]}
     plan = applycal_plan(roles, TABLES)
     assert [s["field"] for s in plan].count("J1924-2914") == 1
-    assert set(steps_by_field(plan)["J1924-2914"]) == {"bandpass", "phase_int", "flux_inf"}
+    assert set(steps_by_field(plan)["J1924-2914"]) == {
+        "bandpass",
+        "phase_offsets",
+        "phase_int",
+        "flux_inf",
+    }
 
 
 def test_two_phase_calibrators_each_their_own_and_both_for_the_targets():
@@ -170,3 +185,22 @@ def test_tsys_gainfield_follows_the_tsys_field_map_when_the_table_has_that_field
     # a field the map does not name, or whose Tsys field has no solutions: interpolated in time
     assert tsys_gainfield("J1924-2914", tsys_fields, with_tsys) == ""
     assert tsys_gainfield("J1733-1304", tsys_fields, {"J1924-2914"}) == ""
+
+
+def test_without_a_spw_map_no_step_carries_one():
+    for spwmap in (None, []):
+        assert not any("spwmap" in step for step in applycal_plan(ROLES, TABLES, spwmap))
+
+
+def test_the_phase_tables_take_the_spwphaseup_map_and_the_others_none():
+    spwmap = [0, 1, 2, 3, 4, 1]
+    plan = applycal_plan(ROLES, {**TABLES, "renorm": f"{BASE}.renorm.tbl"}, spwmap)
+    for step in plan:
+        names = [table.removeprefix(f"{BASE}.") for table in step["gaintable"]]
+        maps = dict(zip(names, step["spwmap"], strict=True))
+        for name, used in maps.items():
+            assert used == (spwmap if name in ("phase_int", "phase_inf") else []), (step, name)
+    # the same tables and gainfields as without a map
+    assert [{k: v for k, v in s.items() if k != "spwmap"} for s in plan] == applycal_plan(
+        ROLES, {**TABLES, "renorm": f"{BASE}.renorm.tbl"}
+    )

@@ -28,7 +28,15 @@ QA_OF = {
     "renorm_factors": {"eb_corrections", "qa_plot_corrections"},
 }
 MOUS_LEVEL = {("mous_summary", None), ("casa_commands", None), ("qa_report", None)}
-CALTABLES = (".ap_pre_bandpass", ".bandpass", ".phase_int", ".phase_inf", ".ampli_inf", ".flux_inf")
+CALTABLES = (
+    ".ap_pre_bandpass",
+    ".bandpass",
+    ".phase_offsets",
+    ".phase_int",
+    ".phase_inf",
+    ".ampli_inf",
+    ".flux_inf",
+)
 
 
 def chain(rules: set[str], ebs: list[str]) -> set[tuple[str, str | None]]:
@@ -120,10 +128,17 @@ def test_raw_stage_flag_reruns_from_the_split_of_that_eb(work):
 
 
 def test_solution_interval_change_reruns_only_the_tables_that_use_it(work):
+    # the spwphaseup decision is made for the phase_inf solint: it and the solves and the
+    # applycal that use its spw map follow
     new = 'calibration={"phase_inf": {"solint": "60s"}}'
-    assert planned(work, "--config", new) == chain(
-        {"gaincal_phase_inf", "applycal_split_cal"}, DEMO_EBS
-    )
+    expected = {
+        "spwphaseup",
+        "gaincal_phase_inf",
+        "gaincal_ampli_inf",
+        "fluxscale",
+        "applycal_split_cal",
+    }
+    assert planned(work, "--config", new) == chain(expected, DEMO_EBS)
     new = 'calibration={"phase_int": {"solint": "30s"}}'
     expected = {"gaincal_phase_int", "gaincal_ampli_inf", "fluxscale", "applycal_split_cal"}
     assert planned(work, "--config", new) == chain(expected, DEMO_EBS)

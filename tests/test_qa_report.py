@@ -250,6 +250,7 @@ def test_eb_numbers_match_the_products(report, report_dir, mous_summary, demo_ru
             "tsys",
             "ap_pre_bandpass",
             "bandpass",
+            "phase_offsets",
             "phase_int",
             "phase_inf",
             "ampli_inf",

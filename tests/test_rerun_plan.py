@@ -30,6 +30,7 @@ SPLIT_EDIT_JOBS = SPLIT_CHAIN | {
     "qa_plot_flux_inf",
     "qa_plot_corrections",
     "qa_plot_calibrated",
+    "qa_check_source",
     "qa_eb_summary",
 }
 
@@ -108,11 +109,18 @@ def test_solint_change_names_the_config_value():
     assert {job.eb for job in solves} == set(DEMO_EBS)
     for job in solves:
         assert job.reasons == ["config value changed: solint: 'inf' -> '60s'"]
+    # the spwphaseup decision is made for the phase_inf solint: the solves and the applycal that
+    # take its spw map follow
     assert {job.rule for job in jobs} == {
+        "spwphaseup",
         "gaincal_phase_inf",
+        "gaincal_ampli_inf",
+        "fluxscale",
         "applycal_split_cal",
         "qa_plot_phase_inf",
+        "qa_plot_flux_inf",
         "qa_plot_calibrated",
+        "qa_check_source",
         "qa_eb_summary",
     } | MOUS_JOBS
 

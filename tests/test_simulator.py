@@ -363,6 +363,45 @@ def test_corruption_draws_are_reproducible_from_the_seed(sim):
     assert not np.allclose(other["wet_path_m"], model["wet_path_m"])
 
 
+def test_spw_phase_offsets_are_constant_per_spw_and_leave_the_other_draws_alone(sim):
+    """gains.spw_phase_offset_deg: per spw, antenna and polarization a constant in [-x, x] added
+    to the bandpass phase, from its own stream: every other draw as without it."""
+    setup, model = sim["setup"], sim["model"]
+    params = copy.deepcopy(setup["params"])
+    params["gains"]["spw_phase_offset_deg"] = 40.0
+    shifted = corruptions.draw_corruptions(dict(setup, params=params))
+    for key in ("gains", "wet_path_m", "geo_path_m", "eta"):
+        np.testing.assert_array_equal(shifted[key], model[key])
+    offsets = []
+    for spw, bp in model["bandpass"].items():
+        new = shifted["bandpass"][spw]
+        assert "spw_phase_offset_deg" not in bp
+        np.testing.assert_array_equal(new["amp"], bp["amp"])
+        diff = new["phase_deg"] - bp["phase_deg"]  # [ant, pol, chan]
+        constant = np.broadcast_to(new["spw_phase_offset_deg"][..., None], diff.shape)
+        np.testing.assert_allclose(diff, constant, atol=1e-9)
+        np.testing.assert_allclose(new["B"], new["amp"] * np.exp(1j * np.radians(new["phase_deg"])))
+        offsets.append(new["spw_phase_offset_deg"])
+    offsets = np.array(offsets)
+    assert np.abs(offsets).max() <= 40.0 and offsets.std() > 10.0
+    assert not np.allclose(offsets[0], offsets[1])  # the spws differ
+
+
+def test_radiometer_noise_scales_with_channel_width_and_integration(sim):
+    setup, model = sim["setup"], sim["model"]
+    spws = [setup["spws"][w] for w in setup["corr_spws"]]
+    assert all(
+        corruptions.channel_noise_sigma(setup, model, s) == model["noise_sigma"] for s in spws
+    )
+    params = dict(
+        setup["params"], noise_radiometer={"channel_width_mhz": 1.0, "integration_s": 2.0}
+    )
+    switched = dict(setup, params=params)
+    for s in spws:
+        expected = model["noise_sigma"] * math.sqrt(1e6 * 2.0 / (s["width"] * setup["tint"]))
+        assert corruptions.channel_noise_sigma(switched, model, s) == pytest.approx(expected)
+
+
 def test_corruptions_are_within_the_configured_ranges(sim):
     setup, model, params = sim["setup"], sim["model"], sim["params"]
     g, b, t = params["gains"], params["bandpass"], params["tsys"]

@@ -168,8 +168,10 @@ def true_corruption(truth: dict, vis: Visibilities) -> np.ndarray:
 SPLIT_CHAIN = {
     "flag_split",
     "setjy_flux_model",
+    "spwphaseup",
     "gaincal_ap_pre_bandpass",
     "bandpass",
+    "gaincal_phase_offsets",
     "gaincal_phase_int",
     "gaincal_phase_inf",
     "gaincal_ampli_inf",
@@ -189,3 +191,26 @@ PLOT_KINDS = [
     "calibrated_frequency",
     "corrections",
 ]
+
+
+def target_residuals(cal_ms: Path, truth: dict) -> dict[int, dict[str, float]]:
+    """Per spw (truth id) of the calibrated targets of ``cal_ms``, divided by their injected
+    spectra: the rms (deg) of the phases of the channel-averaged rows (each integration, baseline
+    and correlation) and the amplitude of the vector average of all of them (1: the injected
+    flux; decorrelation by phase errors lowers it)."""
+    fields = {f["name"]: f for f in truth["fields"] if f["role"] == "target"}
+    result = {}
+    for vis in read_visibilities(cal_ms, truth):
+        ratios = []
+        for name, field in fields.items():
+            rows = vis.field == name
+            spectrum = source_spectrum(field, vis.freq_hz)[None, :, None]
+            ratio = np.ma.masked_array(vis.data[rows] / spectrum, vis.flag[rows]).mean(axis=1)
+            ratios.append(ratio.compressed())
+        ratio = np.concatenate(ratios)
+        phase = np.angle(ratio, deg=True)
+        result[vis.truth_spw["id"]] = {
+            "phase_rms_deg": float(np.sqrt(np.mean(phase**2))),
+            "flux_ratio": float(np.abs(ratio.mean())),
+        }
+    return result

@@ -4,6 +4,7 @@ rule applycal_split_cal:
         **SPLIT_STATE,
         **{s.name: eb_path(s.suffix) for s in SOLVES if s.applied_to},
         choices=eb_path(".ms.choices.json"),
+        spwphaseup=eb_path(".ms.split.spwphaseup.json"),
         renorm_decision=eb_path(".ms.split.renorm.json"),
         renorm=renorm_table_if_needed,
     output:

@@ -84,6 +84,32 @@ rule setjy_flux_model:
         "../scripts/setjy_flux_model.py"
 
 
+rule spwphaseup:
+    """Phase SNR of the phase calibrator per spw and the spw map of the phase solutions."""
+    input:
+        **SPLIT_STATE,
+        choices=eb_path(".ms.choices.json"),
+    output:
+        decision=eb_path(".ms.split.spwphaseup.json"),
+    log:
+        **casa_logs("spwphaseup"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/spwphaseup.tsv"
+    group:
+        "calibrate"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    params:
+        settings=config["calibration"]["spwphaseup"],
+        solint=config["calibration"]["phase_inf"]["solint"],
+    script:
+        "../scripts/spwphaseup.py"
+
+
 # The gaincal and bandpass tables of the solve table (workflow/lib/almacal/solves.py), one rule
 # each, named by the table: gaincal_ap_pre_bandpass, bandpass, gaincal_phase_int, ...
 for solve in SOLVES:
@@ -97,6 +123,12 @@ for solve in SOLVES:
             **SPLIT_STATE,
             choices=eb_path(".ms.choices.json"),
             gaintables=[eb_path(SOLVE_TABLE[t].suffix) for t in solve.on_top_of],
+            # the spw map of the tables it applies that take one (solves.Solve.spwmap)
+            spwphaseup=(
+                [eb_path(".ms.split.spwphaseup.json")]
+                if any(SOLVE_TABLE[t].spwmap for t in solve.on_top_of)
+                else []
+            ),
         output:
             caltable=directory(eb_path(solve.suffix)),
         log:

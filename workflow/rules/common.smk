@@ -309,6 +309,7 @@ PROCESSING_ORDER = [
     "lowgainflag",
     "flag_split",
     "setjy_flux_model",
+    "spwphaseup",
     *[solve.rule for solve in SOLVES],
     "renorm_factors",
     "renorm_table",
@@ -373,6 +374,7 @@ def eb_intermediate_products(mous, eb):
     products = [suffix for _, suffix in ms_state.WRITERS[".ms"]]
     products += [suffix for _, suffix in ms_state.WRITERS[".ms.split"][:-1]]
     products += [solve.suffix for solve in SOLVES]
+    products += [".ms.split.spwphaseup.json"]
     products += [
         ".ms.split.fluxscale.json",
         ".ms.split.renorm.json",

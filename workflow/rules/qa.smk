@@ -224,6 +224,7 @@ rule qa_eb_summary:
         user_flags=eb_path(".ms.split.flags_user.json"),
         cal_summary=eb_path(".ms.split.cal.json"),
         fluxscale=eb_path(".ms.split.fluxscale.json"),
+        spwphaseup=eb_path(".ms.split.spwphaseup.json"),
         split=eb_path(".ms.split"),
         cal=eb_path(".ms.split.cal"),
         check_source="results/{mous}/{eb}/qa/{eb}.check_source.json",

@@ -10,6 +10,7 @@ applycal_split_cal(
         **{s.name: snakemake.input[s.name] for s in SOLVES if s.applied_to},
         "renorm": snakemake.input.renorm[0] if snakemake.input.renorm else None,
     },
+    spwphaseup=snakemake.input.spwphaseup,
     cal=snakemake.output.cal,
     summary=snakemake.output.summary,
     log=snakemake.log.casa,

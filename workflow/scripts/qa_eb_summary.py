@@ -21,6 +21,7 @@ qa_eb_summary(
     lowgainflag_file=snakemake.input.lowgainflag_file,
     corrections=snakemake.input.corrections,
     check_source=snakemake.input.get("check_source"),
+    spwphaseup=snakemake.input.spwphaseup,
     solints=dict(snakemake.params.solints),
     summary=snakemake.output.summary,
     log=snakemake.log.casa,

@@ -12,4 +12,5 @@ solve_table(
     minsnr=snakemake.params.minsnr,
     log=snakemake.log.casa,
     commands=snakemake.log.commands,
+    spwphaseup=snakemake.input.spwphaseup[0] if snakemake.input.spwphaseup else None,
 )

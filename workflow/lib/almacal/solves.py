@@ -5,6 +5,12 @@ role), its solve mode, what it is solved on top of, which fields it is applied t
 applycal and how its QA shows it. The rules (workflow/rules/calibrate.smk), the final applycal
 plan, the processing order of ``casa_commands.log``, the QA summary, the QA plots and the report
 all read this table; adding a solve is one entry here and one rule.
+
+A table marked ``spwmap`` is applied with the spw map that the ``spwphaseup`` rule decided
+({eb}.ms.split.spwphaseup.json, almacal.calibration.spwphaseup) wherever it is applied: in the
+final applycal and on the fly in the solves made on top of it. Its phases are solved on top of
+``phase_offsets`` (the per-spw phase offsets on the bandpass calibrator), so they are common to
+all spws and one spw's solutions serve another.
 """
 
 from dataclasses import dataclass
@@ -41,6 +47,8 @@ class Solve:
     qa_caption: str = ""
     # the config section (calibration.<config>) holding its solint and options
     config: str = ""
+    # applied with the spwphaseup decision's spw map (a low-SNR spw takes another spw's phases)
+    spwmap: bool = False
 
     @property
     def suffix(self) -> str:
@@ -74,20 +82,35 @@ SOLVES: tuple[Solve, ...] = (
         "combine scans).",
     ),
     Solve(
+        "phase_offsets",
+        rule="gaincal_phase_offsets",
+        task="gaincal",
+        fields="bandpass",
+        calmode="p",
+        gaintype="G",
+        combine="scan",
+        on_top_of=("bandpass",),
+        applied_to="all",
+        description="Per-spw phase offsets per antenna on the bandpass calibrator (solint inf, "
+        "scans combined; hifa_spwphaseup): after them the phases of all spws agree, so a "
+        "low-SNR spw can take another spw's phase solutions.",
+    ),
+    Solve(
         "phase_int",
         rule="gaincal_phase_int",
         task="gaincal",
         fields="calibrators",
         calmode="p",
         gaintype="G",
-        on_top_of=("bandpass",),
+        on_top_of=("bandpass", "phase_offsets"),
         applied_to="own",
+        spwmap=True,
         qa_plot="gain_phase",
         qa_title="Phase, per integration",
         qa_caption="phase_int: per-integration phases of the calibrators vs time (applied to "
         "the bandpass and flux calibrators).",
         description="Per-integration phases of all calibrators (applied to bandpass/flux "
-        "calibrators).",
+        "calibrators), after the phase offsets; applied with the spwphaseup map.",
     ),
     Solve(
         "phase_inf",
@@ -96,13 +119,15 @@ SOLVES: tuple[Solve, ...] = (
         fields="calibrators",
         calmode="p",
         gaintype="G",
-        on_top_of=("bandpass",),
+        on_top_of=("bandpass", "phase_offsets"),
         applied_to="transfer",
+        spwmap=True,
         qa_plot="gain_phase",
         qa_title="Phase, per scan",
         qa_caption="phase_inf: per-scan phases vs time (transferred to the phase calibrator "
         "and the target).",
-        description="Per-scan phases of all calibrators (transferred to the target).",
+        description="Per-scan phases of all calibrators, after the phase offsets (transferred to "
+        "the target with the spwphaseup map).",
     ),
     Solve(
         "ampli_inf",
@@ -110,8 +135,9 @@ SOLVES: tuple[Solve, ...] = (
         task="gaincal",
         fields="calibrators",
         calmode="a",
-        on_top_of=("bandpass", "phase_int"),
-        description="Per-scan amplitudes of all calibrators, after bandpass and phase_int.",
+        on_top_of=("bandpass", "phase_offsets", "phase_int"),
+        description="Per-scan amplitudes of all calibrators, after bandpass, phase offsets and "
+        "phase_int.",
     ),
     Solve(
         "flux_inf",
@@ -152,3 +178,12 @@ def applied(roles_of_field: str) -> list[Solve]:
         "target": {"all", "transfer", "calibrators"},
     }[roles_of_field]
     return [s for s in SOLVES if s.applied_to in wanted]
+
+
+def gaintable_spwmaps(tables: list[Solve], spwmap: list[int]) -> list[list[int]] | None:
+    """The CASA ``spwmap`` argument (one list per gaintable) for applying ``tables``: the
+    spwphaseup map for the tables marked ``spwmap``, [] for the others; None when no table
+    takes a map or the map is the identity (the argument is then left out)."""
+    if not spwmap or not any(t.spwmap for t in tables):
+        return None
+    return [list(spwmap) if t.spwmap else [] for t in tables]

@@ -8,6 +8,9 @@ antenna-position errors and the WVR data; the visibility noise is drawn later, i
 ``data.write_data``, from the same generator. The draws of the original model (gains, bandpasses,
 Trx, noise) come from ``default_rng(seed)``; the atmospheric ones (efficiencies, screen, WVR) from
 ``default_rng([seed, 1])``. The order of the draws is part of the demo's truth: do not change it.
+Optional per-spw instrumental phase offsets (``gains.spw_phase_offset_deg``: real ALMA spws
+differ by tens of degrees) come from a third stream, ``default_rng([seed, 2])``, drawn only when
+the key is given, so files without it are simulated exactly as before.
 
 Sign convention (checked with CASA): antenna i's excess path P_i (wet path plus
 (online - true position) . source direction) appears in DATA of baseline (i, j) as
@@ -86,6 +89,8 @@ def draw_corruptions(setup: dict) -> dict[str, Any]:
             "B": bamp * np.exp(1j * np.radians(bphase)),
         }
 
+    _add_spw_phase_offsets(setup, bandpass)
+
     # Tsys[field][spw][ant, pol, chan] (elevation of the field at its first atm scan): the Trx
     # polynomial and the forward efficiencies are drawn here, the spectra computed with ATM
     tp = p["tsys"]
@@ -129,6 +134,38 @@ def draw_corruptions(setup: dict) -> dict[str, Any]:
         "noise_sigma": float(p["noise_sigma_jy"]) * setup["noise_scale"],
         "rng": rng,
     }
+
+
+def _add_spw_phase_offsets(setup: dict, bandpass: dict) -> None:
+    """Per-spw instrumental phase offsets per antenna and polarization, uniform in [-x, x] with
+    x = gains.spw_phase_offset_deg, added to the bandpass phases (time-independent, so the truth's
+    bandpass carries them); also kept as ``spw_phase_offset_deg`` [ant, pol] per spw. From their
+    own stream default_rng([seed, 2]), drawn only when the key is given."""
+    limit = setup["params"]["gains"].get("spw_phase_offset_deg")
+    if not limit:
+        return
+    rng = np.random.default_rng([setup["seed"], 2])
+    nant, npol = len(setup["antennas"]), setup["npol"]
+    for spw in sorted(bandpass):
+        offset = rng.uniform(-1, 1, (nant, npol)) * float(limit)
+        entry = bandpass[spw]
+        entry["phase_deg"] = entry["phase_deg"] + offset[..., None]
+        entry["B"] = entry["amp"] * np.exp(1j * np.radians(entry["phase_deg"]))
+        entry["spw_phase_offset_deg"] = offset
+
+
+def channel_noise_sigma(setup: dict, model: dict, spw: dict) -> float:
+    """Noise sigma (Jy, per real and imaginary part) of one channel and integration of ``spw``.
+
+    noise_sigma_jy as given, unless the file has ``noise_radiometer: {channel_width_mhz,
+    integration_s}``: then noise_sigma_jy holds for that channel width and integration time and
+    scales as the radiometer equation says, sigma ~ 1 / sqrt(channel width x integration)."""
+    radiometer = setup["params"].get("noise_radiometer")
+    if not radiometer:
+        return model["noise_sigma"]
+    width_hz = abs(float(spw["width"]))
+    reference = float(radiometer["channel_width_mhz"]) * 1e6 * float(radiometer["integration_s"])
+    return model["noise_sigma"] * math.sqrt(reference / (width_hz * setup["tint"]))
 
 
 def excess_path(setup: dict, model: dict, spw: int) -> np.ndarray:

@@ -16,7 +16,7 @@ import shutil
 
 import numpy as np
 
-from almasim.corruptions import PHASE_SIGN, C, excess_path
+from almasim.corruptions import PHASE_SIGN, C, channel_noise_sigma, excess_path
 from almasim.setup import line_profile
 
 AUTO_REF_K = 100.0  # autocorrelation DATA = gains * total power / AUTO_REF_K
@@ -30,7 +30,6 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
     tb.open(ms, nomodify=False)
     times_all = setup["times"]
     rng = model["rng"]
-    sigma = model["noise_sigma"]
     for s in (setup["spws"][w] for w in setup["corr_spws"]):
         sub = tb.query(f"DATA_DESC_ID=={s['id']}")
         nrow = sub.nrows()
@@ -75,6 +74,7 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
             tsys1[:, :, sel] = np.transpose(ts[a1[sel]], (1, 2, 0))
             tsys2[:, :, sel] = np.transpose(ts[a2[sel]], (1, 2, 0))
         shape = (setup["npol"], s["nchan"], nrow)
+        sigma = channel_noise_sigma(setup, model, s)
         noise = sigma * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
         if setup.get("noise_factor") is not None:  # dishes of two sizes (12 m and 7 m)
             noise = noise * (setup["noise_factor"][a1] * setup["noise_factor"][a2])[None, None, :]

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from almasim.corruptions import PHASE_SIGN, C
+from almasim.corruptions import PHASE_SIGN, C, channel_noise_sigma
 from almasim.data import AUTO_REF_K
 
 _MODEL_TEXT = (
@@ -82,6 +82,16 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
         "has_wvr": setup["has_wvr"],
         "integration_s": setup["tint"],
         "noise_sigma_jy": model["noise_sigma"],
+        **(
+            {
+                "noise_radiometer": dict(p["noise_radiometer"]),
+                "noise_sigma_jy_per_spw": {
+                    str(s["id"]): channel_noise_sigma(setup, model, s) for s in corr_spws
+                },
+            }
+            if p.get("noise_radiometer")
+            else {}
+        ),
         "nu0_hz": setup["nu0"],
         "correlations": setup["corr"],
         "antennas": [
@@ -162,6 +172,15 @@ def write_truth(setup: dict, model: dict, path: str) -> None:
                 str(s["id"]): {
                     "amp": _r(model["bandpass"][s["id"]]["amp"]),
                     "phase_deg": _r(model["bandpass"][s["id"]]["phase_deg"]),
+                    **(
+                        {
+                            "spw_phase_offset_deg": _r(
+                                model["bandpass"][s["id"]]["spw_phase_offset_deg"]
+                            )
+                        }
+                        if "spw_phase_offset_deg" in model["bandpass"][s["id"]]
+                        else {}
+                    ),
                 }
                 for s in corr_spws
             },

@@ -3,7 +3,7 @@
 from pathlib import Path
 from typing import Any
 
-from almacal import channels, choices, solves
+from almacal import channels, choices, jsonio, solves
 from almacal.casa_job import CasaJob
 
 
@@ -23,9 +23,14 @@ def task_arguments(
     gaintables: list[str],
     settings: dict,
     minsnr: float,
+    spwmap: list[int] | None = None,
 ) -> dict[str, Any]:
-    """The CASA call (gaincal or bandpass) that makes the table."""
+    """The CASA call (gaincal or bandpass) that makes the table; ``spwmap`` is the spwphaseup
+    map, used for the tables it is solved on top of that the solve table marks ``spwmap``."""
     common = {"vis": vis, "caltable": caltable, "field": ",".join(solve_fields(entry, eb_choices))}
+    maps = solves.gaintable_spwmaps([solves.solve(t) for t in entry.on_top_of], spwmap or [])
+    if maps is not None:
+        common["spwmap"] = maps
     if entry.task == "bandpass":
         solint = settings["solint"]
         if settings.get("smooth_channels", 0) > 0:
@@ -47,6 +52,8 @@ def task_arguments(
         spw = settings.get("spw") or channels.central_channels(
             eb_choices.metadata, eb_choices.science_spws, settings["channel_fraction"]
         )
+    if entry.combine:
+        common["combine"] = entry.combine
     return {
         **common,
         "spw": spw,
@@ -70,9 +77,11 @@ def solve_table(
     minsnr: float,
     log: str,
     commands: str,
+    spwphaseup: str | None = None,
 ) -> None:
     entry = solves.solve(name)
     eb_choices = choices.load(eb_choices)
+    spwmap = jsonio.load(spwphaseup)["spwmap"] if spwphaseup else []
     kwargs = task_arguments(
         entry,
         eb_choices,
@@ -81,6 +90,7 @@ def solve_table(
         gaintables=gaintables,
         settings=settings,
         minsnr=minsnr,
+        spwmap=spwmap,
     )
     antennas = eb_choices.metadata["antennas"]
     refants = [c.name for c in eb_choices.refants]

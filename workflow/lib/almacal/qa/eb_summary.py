@@ -419,6 +419,31 @@ SOURCE_TABLE = "ASDM Source table"  # almacal.calibration.setjy_flux_model: a mo
 MIN_SPWS_FOR_SPECTRUM = 3  # a power law fits two spws exactly
 
 
+def _spwphaseup(decision: str | None) -> dict | None:
+    """The spwphaseup decision as the report shows it: per spw the phase SNR and the spw whose
+    phase solutions it takes, with the reason; the threshold and the spwmap."""
+    if decision is None:
+        return None
+    d = jsonio.load(decision)
+    return {
+        "mode": d["mode"],
+        "phasesnr": d["phasesnr"],
+        "solint": d["solint"],
+        "spwmap": d["spwmap"],
+        "best_spw_below_threshold": d["best_spw_below_threshold"],
+        "spws": [
+            {
+                "spw": s["spw"],
+                "baseband": s["baseband"],
+                "snr": s["snr"],
+                "mapped_to": s["mapped_to"],
+                "reason": d["reasons"][str(s["spw"])],
+            }
+            for s in d["spws"]
+        ],
+    }
+
+
 def _flux_origin(models: list[dict]) -> dict:
     """Where the flux calibrator's models came from: per origin, the field and spws."""
     origins: dict[str, list[str]] = {}
@@ -592,6 +617,7 @@ def qa_eb_summary(
     tsysflag_file: str | None = None,
     lowgainflag: str | None = None,
     lowgainflag_file: str | None = None,
+    spwphaseup: str | None = None,
 ) -> None:
     ebc = choices.load(eb_choices)
     md = ebc.metadata
@@ -648,6 +674,7 @@ def qa_eb_summary(
                 ),
             },
             "solutions": solutions,
+            "spwphaseup": _spwphaseup(spwphaseup),
             "fluxscale": {
                 "reference": flux["reference"],
                 "transfer": flux["transfer"],

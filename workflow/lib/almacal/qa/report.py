@@ -503,6 +503,28 @@ def _bandpass_table(s: dict) -> dict | None:
     return {"header": header, "rows": rows}
 
 
+def _spwphaseup_view(d: dict | None) -> dict | None:
+    """The spw phase-up decision: the sentence and one row per spw."""
+    if not d:
+        return None
+    mapped = [s for s in d["spws"] if s["mapped_to"] != s["spw"]]
+    sentence = (
+        f"spwmap {d['spwmap']}: "
+        + ", ".join(f"spw {s['spw']} takes the phases of spw {s['mapped_to']}" for s in mapped)
+        if mapped
+        else "every spw its own phase solutions"
+    )
+    if d["best_spw_below_threshold"]:
+        sentence += "; even the best spw is below the threshold"
+    return {
+        "sentence": f"mode {d['mode']}, threshold {d['phasesnr']:g} (solint {d['solint']}): "
+        + sentence,
+        "rows": [
+            [s["spw"], s["baseband"], s["snr"], s["mapped_to"], s["reason"]] for s in d["spws"]
+        ],
+    }
+
+
 def _corrections(c: dict, antennas: list[str]) -> dict:
     """The ALMA corrections of one EB, from its <eb>.corrections.json."""
     positions = c["antenna_positions"]
@@ -595,6 +617,7 @@ def eb_context(eb: str, s: dict, plots: list[str], scores: list[dict], correctio
             for name, a in s["flagging"].get("automatic", {}).items()
         },
         "solution_rows": _solution_rows(s),
+        "spwphaseup": _spwphaseup_view(s.get("spwphaseup")),
         "flux_reference": ", ".join(s["fluxscale"]["reference"]),
         "fluxscale_rows": _fluxscale_rows(s),
         "calibrated_rows": _calibrated_rows(s),
