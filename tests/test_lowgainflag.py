@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_incremental import EditedFile
-from truth import DEMO_EBS, ROOT, product, read_visibilities, source_spectrum
-from workdir import make_workdir, planned, snakemake_args, table_columns
+from truth import DEMO_EBS, load_truth, product, read_visibilities, source_spectrum
+from workdir import make_workdir, planned, run_test_mous, snakemake_args, table_columns
 
 from almacal import channels, ms_state
 from almacal import flag_files as user_flags
@@ -117,11 +117,8 @@ def test_the_solves_leave_out_the_edge_channels_flag_split_flags():
 def lowgain(tmp_path_factory):
     """The low-gain MOUS calibrated with the automatic flags of config/config.yaml."""
     work = make_workdir(tmp_path_factory.mktemp("lowgainflag"))
-    args = [BIN / "snakemake", *snakemake_args(work), "--cores", "2", "--configfile", CONFIG]
-    done = subprocess.run(args, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    truth = json.loads((ROOT / f"resources/demo_mous/raw/{EB}.truth.json").read_text())
-    return work, truth
+    run_test_mous(work, CONFIG)
+    return work, load_truth(EB)
 
 
 def lowgain_product(work: Path, suffix: str) -> Path:

@@ -16,8 +16,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 from test_incremental import EditedFile
-from truth import DEMO_EBS, ROOT, assert_fluxes_recovered, product
-from workdir import make_workdir, planned, snakemake_args, table_columns
+from truth import DEMO_EBS, assert_fluxes_recovered, load_truth, product
+from workdir import make_workdir, planned, run_test_mous, snakemake_args, table_columns
 
 from almacal.calibration import tsysflag
 from almacal.calibration.tsysflag import Flag, SpwSpectra
@@ -111,11 +111,8 @@ def test_a_switched_off_test_flags_nothing():
 def flagged(tmp_path_factory):
     """The faulted MOUS calibrated with the automatic Tsys flags on."""
     work = make_workdir(tmp_path_factory.mktemp("tsysflag"))
-    args = [BIN / "snakemake", *snakemake_args(work), "--cores", "2", "--configfile", *CONFIGS]
-    done = subprocess.run(args, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    truth = json.loads((ROOT / f"resources/demo_mous/raw/{FAULT_EB}.truth.json").read_text())
-    return work, truth
+    run_test_mous(work, *CONFIGS)
+    return work, load_truth(FAULT_EB)
 
 
 def fault_product(work: Path, suffix: str) -> Path:

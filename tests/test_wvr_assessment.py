@@ -4,13 +4,12 @@ EBs: the demo's bad radiometer (DA45) found without config, and an EB whose radi
 noise (resources/faulted_mous.yaml, uid___A002_Xfault_X2) whose WVR table is rejected."""
 
 import json
-import subprocess
 from pathlib import Path
 
 import numpy as np
 import pytest
-from truth import DEMO_EBS, ROOT, assert_fluxes_recovered, load_truth, product
-from workdir import BIN, make_workdir, planned, snakemake_args
+from truth import DEMO_EBS, assert_fluxes_recovered, load_truth, product
+from workdir import make_workdir, planned, run_test_mous
 
 from almacal import wvr_assessment as assess
 from almacal.calibration.wvrgcal_table import decide
@@ -125,9 +124,7 @@ def test_forcing_the_decision_in_config_reruns_from_wvrgcal_for_the_ebs_with_wvr
 def noise_run(tmp_path_factory):
     """The EB whose radiometers carry only noise, calibrated."""
     work = make_workdir(tmp_path_factory.mktemp("wvr_noise"))
-    args = [BIN / "snakemake", *snakemake_args(work), "--cores", "2", "--configfile", NOISE_CONFIG]
-    done = subprocess.run(args, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
+    run_test_mous(work, NOISE_CONFIG)
     return work
 
 
@@ -137,7 +134,7 @@ def noise_product(work: Path, suffix: str) -> Path:
 
 @pytest.mark.workflow
 def test_a_wvr_table_of_noise_is_rejected_said_in_log_and_report_and_scored_low(noise_run):
-    truth = json.loads((ROOT / f"resources/demo_mous/raw/{NOISE_EB}.truth.json").read_text())
+    truth = load_truth(NOISE_EB)
     assert truth["wvr"]["noise_only"]
     stats = json.loads(noise_product(noise_run, ".ms.wvrgcal.json").read_text())
     assert not stats["applied"] and stats["assessment"]["improvement"] < 0.66
@@ -160,5 +157,5 @@ def test_a_wvr_table_of_noise_is_rejected_said_in_log_and_report_and_scored_low(
 @pytest.mark.workflow
 def test_without_its_wvr_table_the_eb_recovers_the_injected_fluxes(noise_run):
     """Calibrated phase calibrator and target, channel-averaged, within the demo's 3 %."""
-    truth = json.loads((ROOT / f"resources/demo_mous/raw/{NOISE_EB}.truth.json").read_text())
+    truth = load_truth(NOISE_EB)
     assert_fluxes_recovered(noise_product(noise_run, ".ms.split.cal"), truth)

@@ -36,6 +36,12 @@ def run_workflow(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return run
 
 
+def run_test_mous(workdir: Path, *configfiles: str | Path) -> None:
+    """Run the workflow in ``workdir`` on a test MOUS of resources/: its config file(s) replace
+    the demo's MOUS (``--configfile``, last: it takes every argument after it)."""
+    run_workflow(workdir, "--configfile", *(str(c) for c in configfiles))
+
+
 def planned(workdir: Path, *args: str) -> set[tuple[str, str | None]]:
     """(rule, EB) of every job the rerun plan lists (EB None for MOUS-level jobs)."""
     run = subprocess.run(
