@@ -97,3 +97,11 @@ def test_flagged_samples_are_left_out_and_the_integration_stays_whole_seconds():
     line = correctedampflag.command(Flag("antint", 3, 0, None, T0 + 5.5, 10.0), ["DA41"])
     begin, end = line.split("timerange='")[1].split("'")[0].split("~")
     assert (begin, end) == (utc_text(T0), utc_text(T0 + 10))  # T0: a whole second
+
+
+@pytest.mark.fast
+def test_an_antenna_scaled_over_the_whole_scan_is_not_an_outlier():
+    """The amplitude solve per scan spreads a glitch over the scan: each baseline's median out."""
+    s = samples()
+    s.amp[:, (s.ant1 == 3) | (s.ant2 == 3)] *= 0.8
+    assert correctedampflag.find_flags(s, ON) == []
