@@ -232,7 +232,9 @@ def correctedampflag(
         with CasaJob(log=log, commands=commands, title=title) as job:
             job.note("calibration.correctedampflag.enabled is false: no solve, no flag")
         lowgainflag.write_flag_file(flags, vis, "correctedampflag", "disabled", [])
-        jsonio.write(summary, {**record, "rules": [], "flags": [], "flagged_fraction": 0.0})
+        jsonio.write(
+            summary, {**record, "tests": [], "flags": [], "per_test": {}, "flagged_fraction": 0.0}
+        )
         return
     fields = ebc.roles["bandpass"]
     field_ids = [f["id"] for f in md["fields"] if f["name"] in fields]
@@ -298,13 +300,13 @@ def correctedampflag(
         summary,
         {
             **record,
-            "rules": list(RULES),
+            "tests": list(RULES),
             "solved_on": {"fields": fields, "spw": spw_sel, "refant": ebc.refant},
             "metric": "|channel-averaged corrected / 1 Jy point-source model|",
             "spws": stats,
             "flags": [
                 {
-                    "rule": f.rule,
+                    "test": f.rule,
                     "spw": f.spw,
                     "antenna": names[f.antenna]
                     + ("" if f.antenna2 is None else f"&{names[f.antenna2]}"),
@@ -313,7 +315,7 @@ def correctedampflag(
                 }
                 for f, line in zip(found, lines)
             ],
-            "per_rule": {r: sum(f.rule == r for f in found) for r in RULES},
+            "per_test": {r: sum(f.rule == r for f in found) for r in RULES},
             "rows_flagged": rows,
             "flagged_fraction": round(rows / total, 6) if total else 0.0,
         },
