@@ -17,10 +17,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from truth import DEMO_EBS, ROOT, assert_fluxes_recovered, product
-from workdir import make_workdir, planned, snakemake_args, table_columns
+from truth import DEMO_EBS, assert_fluxes_recovered, load_truth, product
+from workdir import (
+    assert_report_links,
+    new_split_flags,
+    planned,
+    run_test_mous,
+    snakemake_args,
+    table_columns,
+)
 
-from almacal import channels
 from almacal.calibration import correctedampflag
 from almacal.calibration.correctedampflag import Flag, Samples
 from almacal.flag_files import utc_text
@@ -128,16 +134,7 @@ def test_an_antenna_scaled_over_the_whole_scan_is_not_an_outlier():
 @pytest.fixture(scope="module")
 def glitch(tmp_path_factory):
     """The glitch MOUS calibrated with the automatic flags of config/config.yaml."""
-    work = make_workdir(tmp_path_factory.mktemp("correctedampflag"))
-    args = [BIN / "snakemake", *snakemake_args(work), "--cores", "2", "--configfile", CONFIG]
-    done = subprocess.run(args, capture_output=True, text=True)
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-5000:]
-    truth = json.loads((ROOT / f"resources/demo_mous/raw/{EB}.truth.json").read_text())
-    return work, truth
-
-
-def glitch_product(work: Path, suffix: str) -> Path:
-    return work / "results" / MOUS / EB / f"{EB}{suffix}"
+    return run_test_mous(tmp_path_factory.mktemp("correctedampflag"), CONFIG), load_truth(EB)
 
 
 @pytest.mark.workflow
@@ -145,15 +142,7 @@ def test_the_glitch_is_flagged_with_precision_and_recall_above_0_9(glitch):
     """New flags of flag_split in {eb}.ms.split (against the as-split flag version, edge channels
     left out) against the glitched antenna's cross-correlations at the glitched integrations."""
     work, truth = glitch
-    split = glitch_product(work, ".ms.split")
-    main = table_columns(split, ("FLAG", "ANTENNA1", "ANTENNA2", "TIME"))
-    original = table_columns(Path(f"{split}.flagversions/flags.split_original"), ("FLAG",))
-    flag, a1, a2, time = main["FLAG"], main["ANTENNA1"], main["ANTENNA2"], main["TIME"]
-    edge = channels.edge_channels(flag.shape[1], 0.05)
-    inner = np.zeros(flag.shape[1], bool)
-    inner[edge : flag.shape[1] - edge] = True
-    candidates = ~original["FLAG"] & inner[None, :, None] & (a1 != a2)[None, None, :]
-    new = flag & candidates
+    new, candidates, a1, a2, time = new_split_flags(product(EB, ".ms.split", root=work, mous=MOUS))
     (fault,) = [f for f in truth["faults"] if f["kind"] == "glitch"]
     ant = fault["antenna_id"]
     at = np.isclose(time[:, None], np.array(fault["times_mjd_s"])[None, :], rtol=0, atol=0.5).any(
@@ -164,7 +153,9 @@ def test_the_glitch_is_flagged_with_precision_and_recall_above_0_9(glitch):
     recall = (new & bad).sum() / bad.sum()
     print(f"precision {precision:.4f} recall {recall:.4f}")
     assert precision >= 0.9 and recall >= 0.9, (precision, recall)
-    found = json.loads(glitch_product(work, ".ms.split.correctedampflag.json").read_text())
+    found = json.loads(
+        product(EB, ".ms.split.correctedampflag.json", root=work, mous=MOUS).read_text()
+    )
     assert {f["antenna"] for f in found["flags"]} == {fault["antenna"]}
     assert {f["test"] for f in found["flags"]} == {"antint"}
     assert sorted({f["time"] for f in found["flags"]}) == pytest.approx(fault["times_mjd_s"])
@@ -173,19 +164,13 @@ def test_the_glitch_is_flagged_with_precision_and_recall_above_0_9(glitch):
 @pytest.mark.workflow
 def test_the_calibration_of_the_flagged_eb_recovers_the_injected_fluxes(glitch):
     work, truth = glitch
-    assert_fluxes_recovered(glitch_product(work, ".ms.split.cal"), truth)
+    assert_fluxes_recovered(product(EB, ".ms.split.cal", root=work, mous=MOUS), truth)
 
 
 @pytest.mark.workflow
 def test_the_report_lists_the_outlier_lines_and_links_the_file(glitch):
-    work, _ = glitch
-    report = work / "results" / MOUS / "qa"
-    page = (report / "index.html").read_text()
-    name = f"{EB}.ms.split.correctedampflag.flags.txt"
-    assert f'href="{EB}/{name}"' in page
-    assert "correctedampflag:antint" in page and "DV07" in page
-    made = glitch_product(work, ".ms.split.correctedampflag.flags.txt").read_text()
-    assert (report / EB / name).read_text() == made
+    suffix = ".ms.split.correctedampflag.flags.txt"
+    assert_report_links(glitch[0], MOUS, EB, suffix, ["correctedampflag:antint", "DV07"])
 
 
 @pytest.mark.workflow
@@ -213,11 +198,13 @@ def test_a_reducers_unflag_line_reruns_flag_split_and_what_follows_only(glitch):
     plan = planned(work, "--configfile", CONFIG)
     assert {("flag_split", EB), ("gaincal_ampli_inf", EB), ("applycal_split_cal", EB)} <= plan
     assert ("correctedampflag", EB) not in plan and ("split_eb", EB) not in plan
-    summary = str(glitch_product(work, ".ms.split.flags_user.json").relative_to(work))
+    summary = str(product(EB, ".ms.split.flags_user.json", root=work, mous=MOUS).relative_to(work))
     args = [BIN / "snakemake", *snakemake_args(work), "--cores", "2", summary]
     done = subprocess.run([*args, "--configfile", CONFIG], capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
-    main = table_columns(glitch_product(work, ".ms.split"), ("FLAG", "ANTENNA1", "ANTENNA2"))
+    main = table_columns(
+        product(EB, ".ms.split", root=work, mous=MOUS), ("FLAG", "ANTENNA1", "ANTENNA2")
+    )
     ant = fault["antenna_id"]
     rows = (main["ANTENNA1"] != main["ANTENNA2"]) & (
         (main["ANTENNA1"] == ant) | (main["ANTENNA2"] == ant)

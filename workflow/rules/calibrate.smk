@@ -25,7 +25,7 @@ rule lowgainflag:
         settings=choice("lowgainflag"),
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
     script:
-        "../scripts/lowgainflag.py"
+        "../scripts/split_flag_heuristic.py"
 
 
 rule correctedampflag:
@@ -56,7 +56,7 @@ rule correctedampflag:
         settings=choice("correctedampflag"),
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
     script:
-        "../scripts/correctedampflag.py"
+        "../scripts/split_flag_heuristic.py"
 
 
 rule flag_split:
