@@ -124,8 +124,9 @@ def test_mous_wide_split_flag_reruns_the_chain_of_every_eb(work):
 
 def test_raw_stage_flag_reruns_from_the_split_of_that_eb(work):
     with EditedFile(work / FLAGS / f"{EB}.raw.flags.txt", LINE):
-        # the split is remade, and so are the low-gain flags found on it
-        assert planned(work) == chain(SPLIT_CHAIN | {"split_eb", "lowgainflag"}, [EB])
+        # the split is remade, and so are the low-gain and calibrator-outlier flags found on it
+        remade = {"split_eb", "lowgainflag", "correctedampflag"}
+        assert planned(work) == chain(SPLIT_CHAIN | remade, [EB])
 
 
 def test_solution_interval_change_reruns_only_the_tables_that_use_it(work):

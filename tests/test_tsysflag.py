@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 from test_incremental import EditedFile
 from truth import DEMO_EBS, assert_fluxes_recovered, load_truth, product
-from workdir import make_workdir, planned, run_test_mous, snakemake_args, table_columns
+from workdir import planned, run_test_mous, snakemake_args, table_columns
 
 from almacal.calibration import tsysflag
 from almacal.calibration.tsysflag import Flag, SpwSpectra
@@ -110,8 +110,7 @@ def test_a_switched_off_test_flags_nothing():
 @pytest.fixture(scope="module")
 def flagged(tmp_path_factory):
     """The faulted MOUS calibrated with the automatic Tsys flags on."""
-    work = make_workdir(tmp_path_factory.mktemp("tsysflag"))
-    run_test_mous(work, *CONFIGS)
+    work = run_test_mous(tmp_path_factory.mktemp("tsysflag"), *CONFIGS)
     return work, load_truth(FAULT_EB)
 
 

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from truth import DEMO_EBS, assert_fluxes_recovered, load_truth, product
-from workdir import make_workdir, planned, run_test_mous
+from workdir import planned, run_test_mous
 
 from almacal import wvr_assessment as assess
 from almacal.calibration.wvrgcal_table import decide
@@ -123,9 +123,7 @@ def test_forcing_the_decision_in_config_reruns_from_wvrgcal_for_the_ebs_with_wvr
 @pytest.fixture(scope="module")
 def noise_run(tmp_path_factory):
     """The EB whose radiometers carry only noise, calibrated."""
-    work = make_workdir(tmp_path_factory.mktemp("wvr_noise"))
-    run_test_mous(work, NOISE_CONFIG)
-    return work
+    return run_test_mous(tmp_path_factory.mktemp("wvr_noise"), NOISE_CONFIG)
 
 
 def noise_product(work: Path, suffix: str) -> Path:

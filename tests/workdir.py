@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from almacal import channels
+
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent
 DEMO_RAW = "resources/demo_mous/raw"  # made by the rule simulate_demo_eb, shared by every workdir
@@ -36,12 +38,6 @@ def run_workflow(workdir: Path, *args: str) -> subprocess.CompletedProcess:
     return run
 
 
-def run_test_mous(workdir: Path, *configfiles: str | Path) -> None:
-    """Run the workflow in ``workdir`` on a test MOUS of resources/: its config file(s) replace
-    the demo's MOUS (``--configfile``, last: it takes every argument after it)."""
-    run_workflow(workdir, "--configfile", *(str(c) for c in configfiles))
-
-
 def planned(workdir: Path, *args: str) -> set[tuple[str, str | None]]:
     """(rule, EB) of every job the rerun plan lists (EB None for MOUS-level jobs)."""
     run = subprocess.run(
@@ -68,3 +64,39 @@ def table_columns(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]
     values = {c: tb.getcol(c) for c in columns if c in present}
     tb.close()
     return values
+
+
+def run_test_mous(path: Path, *configfiles: str | Path) -> Path:
+    """A scratch workdir at ``path`` in which a test MOUS of resources/ ran to the end: its
+    config file(s) replace the demo's MOUS (``--configfile``, last: it takes every argument
+    after it)."""
+    work = make_workdir(path)
+    run_workflow(work, "--configfile", *(str(c) for c in configfiles))
+    return work
+
+
+def new_split_flags(split: Path, edge_fraction: float = 0.05) -> tuple[np.ndarray, ...]:
+    """What flag_split flagged in ``split`` beyond the as-split flags and the edge channels: the
+    new flags and the candidates (unflagged as split, inner channels, cross-correlations), both
+    [corr, chan, row], then ANTENNA1, ANTENNA2 and TIME per row."""
+    main = table_columns(split, ("FLAG", "ANTENNA1", "ANTENNA2", "TIME"))
+    original = table_columns(Path(f"{split}.flagversions/flags.split_original"), ("FLAG",))
+    flag, a1, a2 = main["FLAG"], main["ANTENNA1"], main["ANTENNA2"]
+    nchan = flag.shape[1]
+    edge = channels.edge_channels(nchan, edge_fraction)
+    inner = np.zeros(nchan, bool)
+    inner[edge : nchan - edge] = True
+    candidates = ~original["FLAG"] & inner[None, :, None] & (a1 != a2)[None, None, :]
+    return flag & candidates, candidates, a1, a2, main["TIME"]
+
+
+def assert_report_links(work: Path, mous: str, eb: str, suffix: str, words: list[str]) -> None:
+    """The MOUS report links the generated flag file ``<eb><suffix>``, copied beside it, and
+    shows ``words`` (its reasons, its antennas)."""
+    report = work / "results" / mous / "qa"
+    page = (report / "index.html").read_text()
+    name = f"{eb}{suffix}"
+    assert f'href="{eb}/{name}"' in page
+    assert all(word in page for word in words), [w for w in words if w not in page]
+    made = work / "results" / mous / eb / name
+    assert (report / eb / name).read_text() == made.read_text()

@@ -25,16 +25,48 @@ rule lowgainflag:
         settings=choice("lowgainflag"),
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
     script:
-        "../scripts/lowgainflag.py"
+        "../scripts/split_flag_heuristic.py"
+
+
+rule correctedampflag:
+    """Calibrator outliers after calibration (hifa_bandpassflag: temporary solves and applycal on
+    the bandpass calibrator of {eb}.ms.split as split, outliers of the corrected amplitudes) as a
+    flag file.
+    """
+    input:
+        vis=eb_path(".ms.split"),
+        split_summary=eb_path(".ms.split.split.json"),
+        choices=eb_path(".ms.choices.json"),
+    output:
+        flags=eb_path(".ms.split.correctedampflag.flags.txt"),
+        summary=eb_path(".ms.split.correctedampflag.json"),
+    log:
+        **casa_logs("correctedampflag"),
+    benchmark:
+        "benchmarks/{mous}/{eb}/correctedampflag.tsv"
+    group:
+        "calibrate"
+    conda:
+        "../../envs/casa.yaml"
+    threads: 1
+    resources:
+        mem_mb=casa_mem_mb,
+        runtime=casa_runtime,
+    params:
+        settings=choice("correctedampflag"),
+        edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
+    script:
+        "../scripts/split_flag_heuristic.py"
 
 
 rule flag_split:
-    """Edge channels, the automatic low-gain flags and split-stage user flags on {eb}.ms.split
-    (from its as-split flags)."""
+    """Edge channels, the automatic low-gain and calibrator-outlier flags and split-stage user
+    flags on {eb}.ms.split (from its as-split flags)."""
     input:
         vis=eb_path(".ms.split"),
         choices=eb_path(".ms.choices.json"),
         auto_flags=eb_path(".ms.split.lowgainflag.flags.txt"),
+        outlier_flags=eb_path(".ms.split.correctedampflag.flags.txt"),
         flag_files=flag_files("split"),
     output:
         summary=eb_path(".ms.split.flags_user.json"),

@@ -232,8 +232,9 @@ def all_products():
     products = []
     for mous, eb in EBS:
         products += expand(eb_path(".ms.split.cal"), mous=mous, eb=eb)
-        # the automatic low-gain flags (flag_split and the QA need them too): asked for by name
+        # the automatic low-gain and outlier flags (flag_split and the QA need them too): by name
         products += expand(eb_path(".ms.split.lowgainflag.json"), mous=mous, eb=eb)
+        products += expand(eb_path(".ms.split.correctedampflag.json"), mous=mous, eb=eb)
     for mous in config["mous"]:
         products += expand("results/{mous}/{mous}.calibration_summary.json", mous=mous)
         products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
@@ -307,6 +308,7 @@ PROCESSING_ORDER = [
     "wvrgcal",
     "split_eb",
     "lowgainflag",
+    "correctedampflag",
     "flag_split",
     "setjy_flux_model",
     "spwphaseup",

@@ -217,6 +217,8 @@ rule qa_eb_summary:
         **{solve.name: eb_path(solve.suffix) for solve in SOLVES},
         lowgainflag=eb_path(".ms.split.lowgainflag.json"),
         lowgainflag_file=eb_path(".ms.split.lowgainflag.flags.txt"),
+        correctedampflag=eb_path(".ms.split.correctedampflag.json"),
+        correctedampflag_file=eb_path(".ms.split.correctedampflag.flags.txt"),
         corrections=eb_path(".corrections.json"),
         choices=eb_path(".ms.choices.json"),
         apriori=eb_path(".ms.flags_apriori.json"),

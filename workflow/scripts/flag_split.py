@@ -6,7 +6,7 @@ flag_split(
     eb=snakemake.wildcards.eb,
     vis=snakemake.input.vis,
     eb_choices=snakemake.input.choices,
-    automatic_flag_files=[snakemake.input.auto_flags],
+    automatic_flag_files=[snakemake.input.auto_flags, snakemake.input.outlier_flags],
     flag_files=list(snakemake.input.flag_files),
     summary=snakemake.output.summary,
     edge_channel_fraction=snakemake.params.edge_channel_fraction,

@@ -19,6 +19,8 @@ qa_eb_summary(
     tsysflag_file=snakemake.input.get("tsysflag_file"),
     lowgainflag=snakemake.input.lowgainflag,
     lowgainflag_file=snakemake.input.lowgainflag_file,
+    correctedampflag=snakemake.input.correctedampflag,
+    correctedampflag_file=snakemake.input.correctedampflag_file,
     corrections=snakemake.input.corrections,
     check_source=snakemake.input.get("check_source"),
     spwphaseup=snakemake.input.spwphaseup,

@@ -15,9 +15,12 @@ An EB's ``faults`` (a list in its parameters) each change one antenna of the mod
 - ``birdie`` {antenna, centre_ghz, width_mhz, tsys_factor}: its Tsys times ``tsys_factor`` in the
   channels (of every spw) within ``width_mhz`` of ``centre_ghz`` (a spurious tone in its IF):
   spikes in its Tsys spectra, more noise in those channels of its baselines.
+- ``glitch`` {antenna, factor, integrations}: its gain amplitude times ``factor`` in the
+  integrations (0-based indices) of the bandpass calibrator's first scan (a short receiver or
+  pointing glitch): the temporary calibration of correctedampflag leaves it as outliers.
 
 The truth file lists the faults as given (``faults``), with the antenna index and, for
-``phase_jump``, the UTC of the jump; the model's gain amplitudes and phases in the truth include
+``phase_jump``, the UTC of the jump (for ``glitch``, the MJD seconds of its integrations); the model's gain amplitudes and phases in the truth include
 them.
 """
 
@@ -25,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-KINDS = ("phase_jump", "low_gain", "high_tsys", "noisy", "birdie")
+KINDS = ("phase_jump", "low_gain", "high_tsys", "noisy", "birdie", "glitch")
 
 
 def _antenna_index(setup: dict, fault: dict) -> int:
@@ -64,9 +67,21 @@ def apply_faults(setup: dict, model: dict[str, Any]) -> list[dict]:
             setup["noise_factor"] = factor
         elif kind == "birdie":
             entry["channels"] = _apply_birdie(setup, model, ant, fault)
+        elif kind == "glitch":
+            times = _bandpass_scan_times(setup)[list(fault["integrations"])]
+            model["gain_amp"][ant][:, np.isin(setup["times"], times)] *= float(fault["factor"])
+            entry["times_mjd_s"] = [float(t) for t in times]
+            entry["integration_s"] = float(setup["tint"])
         truth.append(entry)
     model["gains"] = model["gain_amp"] * np.exp(1j * np.radians(model["gain_phase_deg"]))
     return truth
+
+
+def _bandpass_scan_times(setup: dict) -> np.ndarray:
+    """The integration times of the bandpass calibrator's first (obs) scan."""
+    bandpass = {f["id"] for f in setup["fields"] if f["role"] == "bandpass"}
+    scan = next(s for s in setup["scans"] if s["field_id"] in bandpass and s["kind"] == "obs")
+    return np.asarray(scan["times"])
 
 
 def _tsys_arrays(model: dict, spw: int | None = None) -> list[np.ndarray]:

@@ -51,7 +51,7 @@ def flag_split(
         if line:
             flag_state.apply_flag_commands(job, vis, [line], "flux calibrator line before setjy")
         flag_state.apply_flag_commands(
-            job, vis, auto_commands + user_commands, "automatic low-gain and split-stage user flags"
+            job, vis, auto_commands + user_commands, "automatic and split-stage user flags"
         )
         flag_state.save(job, vis, flag_state.SPLIT_USER, "edge channels, automatic and user flags")
         jsonio.write(

@@ -253,9 +253,10 @@ def selected_fraction(vis: str, flags: list[Flag], spans: list) -> float:
     return round(float(weight[selected].sum() / total), 6) if total else 0.0
 
 
-def _write_flag_file(path: str, vis: str, header: str, lines: list[str]) -> None:
+def write_flag_file(path: str, vis: str, heuristic: str, header: str, lines: list[str]) -> None:
+    """A generated flag file: its header (almacal.calibration.<heuristic>), then ``lines``."""
     text = [
-        f"# Automatic low-gain flags of {vis} (almacal.calibration.lowgainflag; {header}).",
+        f"# Automatic flags of {vis} (almacal.calibration.{heuristic}; {header}).",
         "# Generated: edit or delete lines here, or override them in your own split-stage flag",
         "# file (a later mode='unflag' line wins); a rerun of the heuristic rewrites this file.",
     ]
@@ -283,7 +284,7 @@ def lowgainflag(
     if not settings["enabled"]:
         with CasaJob(log=log, commands=commands, title=f"automatic low-gain flags of {vis}") as job:
             job.note("calibration.lowgainflag.enabled is false: no solve, no flag")
-        _write_flag_file(flags, vis, "disabled in calibration.lowgainflag", [])
+        write_flag_file(flags, vis, "lowgainflag", "disabled in calibration.lowgainflag", [])
         jsonio.write(
             summary,
             {
@@ -320,7 +321,8 @@ def lowgainflag(
                 f"the flags of {flag_state.SPLIT_ORIGINAL}"
             )
             for iteration in range(int(settings["niter"])):
-                amp_table = _solve(job, copy, scratch, iteration, ",".join(fields), spw_sel, ebc)
+                base = scratch / f"round{iteration + 1}"
+                *_, amp_table = temporary_solves(job, copy, base, ",".join(fields), spw_sel, ebc)
                 if not Path(amp_table).exists():
                     job.note(f"round {iteration + 1}: no amplitude solution: no view, no flag")
                     break
@@ -347,7 +349,7 @@ def lowgainflag(
             )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
-    _write_flag_file(flags, vis, f"tests: {', '.join(on)}", lines)
+    write_flag_file(flags, vis, "lowgainflag", f"tests: {', '.join(on)}", lines)
     first = {(v["spw"], v["diameter_m"]): v for v in (rounds[0]["views"] if rounds else [])}
     jsonio.write(
         summary,
@@ -380,9 +382,9 @@ def _span(flag: Flag, md: dict) -> tuple[float, float]:
     return eb_span(md) if flag.scan is None else scan_span(md, flag.scan)
 
 
-def _solve(job, copy: str, scratch: Path, iteration: int, field: str, spw: str, ebc) -> str:
-    """The pipeline's temporary solves of one round on ``copy``; the amplitude table's name."""
-    base = scratch / f"round{iteration + 1}"
+def temporary_solves(job, copy: str, base: Path, field: str, spw: str, ebc) -> list[str]:
+    """The pipeline's temporary solves of one round on ``copy`` (tables named ``base``.*); the
+    bandpass, phase (int) and amplitude (inf) tables, in the order applycal takes them."""
     phaseup, bandpass = f"{base}.phaseup", f"{base}.bandpass"
     phase, amplitude = f"{base}.phase_int", f"{base}.ampli_inf"
     common = {"vis": copy, "field": field, "spw": spw, "refant": ebc.refant, "minsnr": MINSNR}
@@ -415,7 +417,7 @@ def _solve(job, copy: str, scratch: Path, iteration: int, field: str, spw: str, 
         gaintable=[bandpass, phase],
         **common,
     )
-    return amplitude
+    return [bandpass, phase, amplitude]
 
 
 def _round_figures(views: list[GainView], new: list[Flag], names: list[str]) -> dict:

@@ -392,6 +392,8 @@ def _automatic_flags(
     tsysflag_file: str | None,
     lowgainflag: str | None = None,
     lowgainflag_file: str | None = None,
+    correctedampflag: str | None = None,
+    correctedampflag_file: str | None = None,
 ) -> dict:
     """What each automatic flagging heuristic decided: per heuristic its tests, the lines it
     wrote (the flag file's text, for the report) and the fraction of its data they flag."""
@@ -399,6 +401,12 @@ def _automatic_flags(
     for name, figures, flag_file, data in (
         ("tsys", tsysflag, tsysflag_file, "Tsys spectra's channels"),
         ("low-gain", lowgainflag, lowgainflag_file, "cross-correlations of .ms.split"),
+        (
+            "calibrator outliers",
+            correctedampflag,
+            correctedampflag_file,
+            "science-spw cross-correlation rows of .ms.split",
+        ),
     ):
         if not figures:
             continue
@@ -617,6 +625,8 @@ def qa_eb_summary(
     tsysflag_file: str | None = None,
     lowgainflag: str | None = None,
     lowgainflag_file: str | None = None,
+    correctedampflag: str | None = None,
+    correctedampflag_file: str | None = None,
     spwphaseup: str | None = None,
 ) -> None:
     ebc = choices.load(eb_choices)
@@ -670,7 +680,12 @@ def qa_eb_summary(
                 "stages": stages,
                 "cross_correlations": products.cross,
                 "automatic": _automatic_flags(
-                    tsysflag, tsysflag_file, lowgainflag, lowgainflag_file
+                    tsysflag,
+                    tsysflag_file,
+                    lowgainflag,
+                    lowgainflag_file,
+                    correctedampflag,
+                    correctedampflag_file,
                 ),
             },
             "solutions": solutions,

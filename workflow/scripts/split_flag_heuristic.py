@@ -1,8 +1,12 @@
-"""Snakemake adapter: automatic low-gain flags (hif_lowgainflag) as the flag file of an EB."""
+"""Snakemake adapter: an automatic flag heuristic on {eb}.ms.split as the flag file of an EB; the
+rule's name says which (lowgainflag: hif_lowgainflag; correctedampflag: hifa_bandpassflag)."""
 
+from almacal.calibration.correctedampflag import correctedampflag
 from almacal.calibration.lowgainflag import lowgainflag
 
-lowgainflag(
+HEURISTICS = {"lowgainflag": lowgainflag, "correctedampflag": correctedampflag}
+
+HEURISTICS[snakemake.rule](
     eb=snakemake.wildcards.eb,
     vis=snakemake.input.vis,
     eb_choices=snakemake.input.choices,
