@@ -41,10 +41,6 @@ ON = {
     "antnegsig": 4.0,
     "antpossig": 4.6,
     "tmantint": 0.063,
-    "tmint": 0.085,
-    "tmbl": 0.175,
-    "antblnegsig": 3.4,
-    "antblpossig": 3.2,
     "relaxed_factor": 2.0,
     "niter": 2,
 }

@@ -24,8 +24,9 @@ The pipeline's heuristic, rebuilt from its description and simplified:
   ``relaxed_factor`` x the limits is flagged alone: that baseline at that integration;
 - ``niter`` rounds: the flags of a round leave the statistics and the rules run again.
 
-Departures (said in README.md): no tmint/tmbl rules (an antenna or baseline over the whole EB),
-antblnegsig/antblpossig unused, per-integration flags only, channel-averaged metric.
+Departures (said in README.md): the pipeline's whole-EB rules (tmint, tmbl, antblnegsig,
+antblpossig: an antenna or baseline over the whole EB) are not built; per-integration flags only;
+channel-averaged metric.
 {eb}.ms.split itself is only read; the temporary folder is removed at the end. The flag file
 (``reason='correctedampflag:<rule>'``) is applied by flag_split with the low-gain file.
 """
