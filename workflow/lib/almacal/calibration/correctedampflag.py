@@ -259,22 +259,24 @@ def correctedampflag(
             tables = lowgainflag.temporary_solves(
                 job, copy, scratch / "round1", ",".join(fields), spw_sel, ebc
             )
-            if not all(Path(t).exists() for t in tables):
-                job.note("a temporary solve failed: no corrected data, no flag")
-                samples = []
-            else:
-                job.task(
-                    "applycal",
-                    vis=copy,
-                    field=",".join(fields),
-                    spw=",".join(map(str, spws)),
-                    gaintable=tables,
-                    interp=["nearest,linear", "linear", "linear"],
-                    calwt=False,
-                    applymode="calonly",
-                    flagbackup=False,
+            missing = [t for t in tables if not Path(t).exists()]
+            if missing:
+                raise RuntimeError(
+                    f"{vis}: the temporary solves on {', '.join(fields)} wrote no table "
+                    f"{', '.join(missing)}; look in the job's CASA log for the reason"
                 )
-                samples = read_samples(copy, spws, inner)
+            job.task(
+                "applycal",
+                vis=copy,
+                field=",".join(fields),
+                spw=",".join(map(str, spws)),
+                gaintable=tables,
+                interp=["nearest,linear", "linear", "linear"],
+                calwt=False,
+                applymode="calonly",
+                flagbackup=False,
+            )
+            samples = read_samples(copy, spws, inner)
             for s in samples:
                 new = find_flags(s, settings)
                 found += new

@@ -324,6 +324,11 @@ def lowgainflag(
                 base = scratch / f"round{iteration + 1}"
                 *_, amp_table = temporary_solves(job, copy, base, ",".join(fields), spw_sel, ebc)
                 if not Path(amp_table).exists():
+                    if iteration == 0:  # no solution on the data as split: not a clean EB
+                        raise RuntimeError(
+                            f"{vis}: the temporary amplitude solve on {', '.join(fields)} wrote "
+                            f"no table {amp_table}; look in the job's CASA log for the reason"
+                        )
                     job.note(f"round {iteration + 1}: no amplitude solution: no view, no flag")
                     break
                 views = gain_views(
