@@ -22,90 +22,44 @@ from almasim.setup import line_profile
 AUTO_REF_K = 100.0  # autocorrelation DATA = gains * total power / AUTO_REF_K
 
 
+# rows of one spw computed and written at a time: at most this many visibilities (npol x nchan x
+# rows), so that the simulator's memory stays bounded for EBs of many GB (the demo's spws fit
+# in one chunk)
+CHUNK_VISIBILITIES = 2**24
+
+
+def row_chunks(nrow: int, per_row: int) -> list[tuple[int, int]]:
+    """(start, count) of consecutive row chunks of at most CHUNK_VISIBILITIES visibilities."""
+    step = max(1, CHUNK_VISIBILITIES // max(1, per_row))
+    return [(start, min(step, nrow - start)) for start in range(0, nrow, step)]
+
+
 def write_data(setup: dict, model: dict, ms: str) -> None:
-    """Write DATA/FLAG/WEIGHT/SIGMA from the corruption model (rows grouped by spw)."""
+    """Write DATA/FLAG/WEIGHT/SIGMA from the corruption model (rows grouped by spw, in chunks)."""
     from casatools import table
 
     tb = table()
     tb.open(ms, nomodify=False)
-    times_all = setup["times"]
-    rng = model["rng"]
     for s in (setup["spws"][w] for w in setup["corr_spws"]):
         sub = tb.query(f"DATA_DESC_ID=={s['id']}")
-        nrow = sub.nrows()
-        if nrow == 0:
-            sub.close()
-            continue
-        t = sub.getcol("TIME")
-        a1 = sub.getcol("ANTENNA1")
-        a2 = sub.getcol("ANTENNA2")
-        f = sub.getcol("FIELD_ID")
-        ti = _time_index(times_all, t)
-        g = model["gains"]  # [ant, pol, time]
-        B = model["bandpass"][s["id"]]["B"]  # [ant, pol, chan]
-        g1 = g[a1, :, ti].T[:, None, :]  # [pol, 1, row]
-        g2 = g[a2, :, ti].T[:, None, :]
-        B1 = np.transpose(B[a1], (1, 2, 0))  # [pol, chan, row]
-        B2 = np.transpose(B[a2], (1, 2, 0))
         path = excess_path(setup, model, s["id"])  # [ant, time, chan]
-        dpath = (path[a1, ti, :] - path[a2, ti, :]).T  # [chan, row]
-        atmph = np.exp(1j * PHASE_SIGN * 2 * np.pi * s["freqs"][:, None] / C * dpath)[None, :, :]
-        flux = np.zeros((s["nchan"], nrow))
-        tline = np.zeros((s["nchan"], nrow))
-        tsys1 = np.zeros((setup["npol"], s["nchan"], nrow))
-        tsys2 = np.zeros_like(tsys1)
-        for fld in setup["fields"]:
-            sel = f == fld["id"]
-            if not sel.any():
-                continue
-            if fld.get("model"):  # solar-system body: resolved disc, per baseline and channel
-                flux[:, sel] = model["sso_vis"][s["id"]][:, sel]
-            elif fld.get("position_offset_arcsec"):  # point source off the phase centre
-                if not np.iscomplexobj(flux):
-                    flux = flux.astype(complex)
-                flux[:, sel] = (
-                    _field_flux(setup, fld, s)[:, None] * model["offset_vis"][s["id"]][:, sel]
-                )
-            else:
-                flux[:, sel] = _field_flux(setup, fld, s)[:, None]
-            if s["type"] == "FDM":  # the ATMOSPHERE scans (TDM) do not see the extended line
-                tline[:, sel] = _field_line_temperature(fld, s)[:, None]
-            ts = model["tsys"][fld["id"]][s["id"]]  # [ant, pol, chan]
-            tsys1[:, :, sel] = np.transpose(ts[a1[sel]], (1, 2, 0))
-            tsys2[:, :, sel] = np.transpose(ts[a2[sel]], (1, 2, 0))
-        shape = (setup["npol"], s["nchan"], nrow)
-        sigma = channel_noise_sigma(setup, model, s)
-        noise = sigma * (rng.standard_normal(shape) + 1j * rng.standard_normal(shape))
-        if setup.get("noise_factor") is not None:  # dishes of two sizes (12 m and 7 m)
-            noise = noise * (setup["noise_factor"][a1] * setup["noise_factor"][a2])[None, None, :]
-        # the correlator normalises by the total power, which includes the extended line
-        power1, power2 = tsys1 + tline[None], tsys2 + tline[None]
-        cross = (
-            g1
-            * np.conj(g2)
-            * B1
-            * np.conj(B2)
-            * atmph
-            * (flux[None, :, :] + noise)
-            / np.sqrt(power1 * power2)
-        )
-        auto = (np.abs(g1) ** 2 * np.abs(B1) ** 2 * power1 / AUTO_REF_K).astype(complex)
-        is_auto = (a1 == a2)[None, None, :]
-        data = np.where(is_auto, auto, cross).astype(np.complex64)
-        sub.putcol("DATA", data)
-        sub.putcol("FLAG", np.zeros(shape, bool))
-        sub.putcol("WEIGHT", np.ones((setup["npol"], nrow), np.float32))
-        sub.putcol("SIGMA", np.ones((setup["npol"], nrow), np.float32))
-        sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
+        for start, nrow in row_chunks(sub.nrows(), setup["npol"] * s["nchan"]):
+            data = _chunk_data(setup, model, s, path, sub, start, nrow)
+            sub.putcol("DATA", data, startrow=start, nrow=nrow)
+            sub.putcol("FLAG", np.zeros(data.shape, bool), startrow=start, nrow=nrow)
+            weight = np.ones((setup["npol"], nrow), np.float32)
+            sub.putcol("WEIGHT", weight, startrow=start, nrow=nrow)
+            sub.putcol("SIGMA", weight, startrow=start, nrow=nrow)
+            sub.putcol("FLAG_ROW", np.zeros(nrow, bool), startrow=start, nrow=nrow)
+            if s["id"] in setup.get("ch_avg", {}):
+                _write_ch_avg(tb, setup["ch_avg"][s["id"]], sub, start, data)
         sub.close()
-        if s["id"] in setup.get("ch_avg", {}):
-            _write_ch_avg(tb, setup["ch_avg"][s["id"]], t, a1, a2, data)
     if setup["wvr_spw"] is not None:
         # WVR: sky brightness temperatures (K) in the real part, one correlation, autocorrelations
         # (zero cross-correlations: removed after the export)
         sub = tb.query(f"DATA_DESC_ID=={setup['wvr_spw']}")
         a1, a2 = sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")
-        ti = _time_index(times_all, sub.getcol("TIME"))
+        ti = _time_index(setup["times"], sub.getcol("TIME"))
         tobs = np.where(
             (a1 == a2)[None, None, :], model["wvr"]["tobs"][a1, ti, :].T[None, :, :], 0.0
         )
@@ -119,23 +73,87 @@ def write_data(setup: dict, model: dict, ms: str) -> None:
     tb.close()
 
 
-def _write_ch_avg(tb, twin: int, t, a1, a2, data: np.ndarray) -> None:
-    """The 1-channel CH_AVG twin of a FULL_RES window: the channel average of its DATA (the same
-    rows: same scans, times and baselines)."""
+def _chunk_data(
+    setup: dict, model: dict, s: dict, path: np.ndarray, sub, start: int, nrow: int
+) -> np.ndarray:
+    """DATA [pol, chan, row] of rows start..start+nrow of spw ``s`` (the query ``sub``); ``path``
+    the excess path [ant, time, chan] of the spw."""
+    t = sub.getcol("TIME", startrow=start, nrow=nrow)
+    a1 = sub.getcol("ANTENNA1", startrow=start, nrow=nrow)
+    a2 = sub.getcol("ANTENNA2", startrow=start, nrow=nrow)
+    f = sub.getcol("FIELD_ID", startrow=start, nrow=nrow)
+    rows = slice(start, start + nrow)
+    ti = _time_index(setup["times"], t)
+    g = model["gains"]  # [ant, pol, time]
+    B = model["bandpass"][s["id"]]["B"]  # [ant, pol, chan]
+    g1 = g[a1, :, ti].T[:, None, :]  # [pol, 1, row]
+    g2 = g[a2, :, ti].T[:, None, :]
+    B1 = np.transpose(B[a1], (1, 2, 0))  # [pol, chan, row]
+    B2 = np.transpose(B[a2], (1, 2, 0))
+    dpath = (path[a1, ti, :] - path[a2, ti, :]).T  # [chan, row]
+    atmph = np.exp(1j * PHASE_SIGN * 2 * np.pi * s["freqs"][:, None] / C * dpath)[None, :, :]
+    flux = np.zeros((s["nchan"], nrow))
+    tline = np.zeros((s["nchan"], nrow))
+    tsys1 = np.zeros((setup["npol"], s["nchan"], nrow))
+    tsys2 = np.zeros_like(tsys1)
+    for fld in setup["fields"]:
+        sel = f == fld["id"]
+        if not sel.any():
+            continue
+        if fld.get("model"):  # solar-system body: resolved disc, per baseline and channel
+            flux[:, sel] = model["sso_vis"][s["id"]][:, rows][:, sel]
+        elif fld.get("position_offset_arcsec"):  # point source off the phase centre
+            if not np.iscomplexobj(flux):
+                flux = flux.astype(complex)
+            flux[:, sel] = (
+                _field_flux(setup, fld, s)[:, None] * model["offset_vis"][s["id"]][:, rows][:, sel]
+            )
+        else:
+            flux[:, sel] = _field_flux(setup, fld, s)[:, None]
+        if s["type"] == "FDM":  # the ATMOSPHERE scans (TDM) do not see the extended line
+            tline[:, sel] = _field_line_temperature(fld, s)[:, None]
+        ts = model["tsys"][fld["id"]][s["id"]]  # [ant, pol, chan]
+        tsys1[:, :, sel] = np.transpose(ts[a1[sel]], (1, 2, 0))
+        tsys2[:, :, sel] = np.transpose(ts[a2[sel]], (1, 2, 0))
+    shape = (setup["npol"], s["nchan"], nrow)
+    sigma = channel_noise_sigma(setup, model, s)
+    noise = sigma * (model["rng"].standard_normal(shape) + 1j * model["rng"].standard_normal(shape))
+    if setup.get("noise_factor") is not None:  # dishes of two sizes (12 m and 7 m)
+        noise = noise * (setup["noise_factor"][a1] * setup["noise_factor"][a2])[None, None, :]
+    # the correlator normalises by the total power, which includes the extended line
+    power1, power2 = tsys1 + tline[None], tsys2 + tline[None]
+    cross = (
+        g1
+        * np.conj(g2)
+        * B1
+        * np.conj(B2)
+        * atmph
+        * (flux[None, :, :] + noise)
+        / np.sqrt(power1 * power2)
+    )
+    auto = (np.abs(g1) ** 2 * np.abs(B1) ** 2 * power1 / AUTO_REF_K).astype(complex)
+    is_auto = (a1 == a2)[None, None, :]
+    return np.where(is_auto, auto, cross).astype(np.complex64)
+
+
+def _write_ch_avg(tb, twin: int, full, start: int, data: np.ndarray) -> None:
+    """The 1-channel CH_AVG twin of a FULL_RES window: the channel average of its DATA, rows
+    start..start+nrow (the same rows: same scans, times and baselines)."""
+    npol, _, nrow = data.shape
     sub = tb.query(f"DATA_DESC_ID=={twin}")
-    if not (
-        np.array_equal(sub.getcol("TIME"), t)
-        and np.array_equal(sub.getcol("ANTENNA1"), a1)
-        and np.array_equal(sub.getcol("ANTENNA2"), a2)
+    if not all(
+        np.array_equal(
+            sub.getcol(col, startrow=start, nrow=nrow), full.getcol(col, startrow=start, nrow=nrow)
+        )
+        for col in ("TIME", "ANTENNA1", "ANTENNA2")
     ):
         raise RuntimeError(f"CH_AVG spw {twin}: rows differ from its FULL_RES window")
     avg = data.astype(np.complex128).mean(axis=1, keepdims=True).astype(np.complex64)
-    npol, _, nrow = avg.shape
-    sub.putcol("DATA", avg)
-    sub.putcol("FLAG", np.zeros(avg.shape, bool))
-    sub.putcol("WEIGHT", np.ones((npol, nrow), np.float32))
-    sub.putcol("SIGMA", np.ones((npol, nrow), np.float32))
-    sub.putcol("FLAG_ROW", np.zeros(nrow, bool))
+    sub.putcol("DATA", avg, startrow=start, nrow=nrow)
+    sub.putcol("FLAG", np.zeros(avg.shape, bool), startrow=start, nrow=nrow)
+    sub.putcol("WEIGHT", np.ones((npol, nrow), np.float32), startrow=start, nrow=nrow)
+    sub.putcol("SIGMA", np.ones((npol, nrow), np.float32), startrow=start, nrow=nrow)
+    sub.putcol("FLAG_ROW", np.zeros(nrow, bool), startrow=start, nrow=nrow)
     sub.close()
 
 
