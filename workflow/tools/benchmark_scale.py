@@ -1,0 +1,370 @@
+"""Cost at the size of real EBs: the workflow against a reducer's plain script, in one invocation.
+
+Usage (from the repository root, on an otherwise idle machine)::
+
+    .venv/bin/python workflow/tools/benchmark_scale.py [--sizes demo,1.5GB,5GB] [--scratch DIR]
+
+For each size, one EB is simulated (the demo's model and scan sequence, resized: antennas on
+pads of the same configuration, FDM channels, integration time, scan lengths; a line-free
+target) into ``DIR/<size>/raw`` (kept between invocations: the simulation is not timed), then:
+
+- **workflow**: ``snakemake --cores 1`` in ``DIR/<size>/workflow`` with a config naming only that
+  EB, first to ``<eb>.ms.split.cal`` (the calibration products: timed), then to the end (QA and
+  report: timed as the QA's extra time);
+- **script**: ``workflow/tools/reducer_calibration.py`` (one process, the seeds' sequence of CASA
+  calls) from the same ASDM to ``<eb>.ms.split.cal``;
+- per process (``almacal.io_record``): bytes read and written through read/write calls (page
+  cache included), hence the passes over the visibilities (bytes / the size of the raw DATA),
+  and the peak resident memory (exact, from getrusage);
+- disk used by each run, and the target's calibrated amplitude in both ``.ms.split.cal``
+  (the same calibration: they must agree).
+
+Each run's products are deleted once measured (a 5 GB EB needs about 25 GB while it runs).
+"""
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+LIB = ROOT / "workflow/lib"
+SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
+MOUS = "uid___A001_Xscale_X1"
+EB = "uid___A002_Xscale_X1"
+CASA_ENV = {
+    "CASASITECONFIG": str(ROOT / "envs/casasiteconfig.py"),
+    "PYTHONPATH": str(LIB),
+}
+os.environ.setdefault("CASASITECONFIG", CASA_ENV["CASASITECONFIG"])  # this process reads MSes too
+QA_BUDGET_MB = 1000.0  # every QA job's peak memory, whatever the EB's size
+
+
+@dataclass(frozen=True)
+class Size:
+    """A simulated EB: the demo's model and scan sequence, resized."""
+
+    antennas: int
+    fdm_channels: int
+    integration_s: float
+    scan_scale: float  # every scan's duration times this
+
+    def visibility_bytes(self, demo: dict) -> float:
+        """Bytes of the science spws' DATA (complex64, cross- and autocorrelations)."""
+        rows = self.antennas * (self.antennas + 1) // 2
+        seconds = sum(
+            s["duration_s"] * self.scan_scale for s in demo["scans"] if s["kind"] == "obs"
+        )
+        fdm = [w for w in demo["spectral_windows"] if w["type"] == "FDM"]
+        npol = len(demo["correlations"])
+        return seconds / self.integration_s * rows * len(fdm) * self.fdm_channels * npol * 8
+
+
+SIZES = {
+    "demo": Size(antennas=10, fdm_channels=128, integration_s=10.0, scan_scale=1.0),
+    "1.5GB": Size(antennas=20, fdm_channels=240, integration_s=2.0, scan_scale=2.6),
+    "5GB": Size(antennas=28, fdm_channels=240, integration_s=2.0, scan_scale=4.5),
+}
+
+
+def pads(config: str, count: int, min_separation_m: float = 20.0) -> list[str]:
+    """``count`` pads of a casadata simmos configuration, from the centre out, at least
+    ``min_separation_m`` apart (no shadowing above 45 deg of elevation)."""
+    import casadata
+
+    path = Path(casadata.__file__).parent / "__data__/alma/simmos" / config
+    rows = [line.split() for line in path.read_text().splitlines() if line[:1] not in "#"]
+    xyz = np.array([[float(v) for v in row[:3]] for row in rows if row])
+    names = [row[4] for row in rows if row]
+    chosen: list[int] = []
+    for i in np.argsort(np.linalg.norm(xyz - xyz.mean(axis=0), axis=1)):
+        if all(np.linalg.norm(xyz[i] - xyz[j]) >= min_separation_m for j in chosen):
+            chosen.append(int(i))
+    if len(chosen) < count:
+        raise ValueError(f"{config}: only {len(chosen)} pads {min_separation_m} m apart")
+    return [names[i] for i in chosen[:count]]
+
+
+def antenna_names(count: int) -> list[str]:
+    """ALMA 12 m antenna names: DA41-DA65, DV01-DV25, PM01-PM04."""
+    names = [f"DA{n}" for n in range(41, 66)] + [f"DV{n:02d}" for n in range(1, 26)]
+    return (names + [f"PM{n:02d}" for n in range(1, 5)])[:count]
+
+
+def scale_params(demo: dict, size: Size) -> dict:
+    """The demo MOUS parameters for one EB of ``size``: 12 m antennas with WVR, the demo's
+    fields and spws (FDM channels resized), a line-free target, no faults."""
+    params = json.loads(json.dumps(demo))
+    array = params["arrays"]["12m"]
+    array["antennas"] = [
+        {"name": name, "pad": pad}
+        for name, pad in zip(
+            antenna_names(size.antennas), pads(array["array_config"], size.antennas)
+        )
+    ]
+    first = demo["execution_blocks"][0]
+    params["execution_blocks"] = [
+        {
+            "name": EB,
+            "start_utc": first["start_utc"],
+            "seed_offset": 1,
+            "array": "12m",
+            "wvr": True,
+            "antenna_position_errors_m": {array["antennas"][1]["name"]: [0.002, -0.0015, 0.001]},
+        }
+    ]
+    for window in params["spectral_windows"]:
+        if window["type"] == "FDM":
+            window["nchan"] = size.fdm_channels
+    for field in params["fields"]:
+        field.pop("line", None)
+    params["online_flags"] = [
+        {**flag, "antenna": array["antennas"][2]["name"]} for flag in demo["online_flags"]
+    ]
+    params["integration_s"] = size.integration_s
+    for scan in params["scans"]:
+        scan["duration_s"] = scan["duration_s"] * size.scan_scale
+    return params
+
+
+def simulate(folder: Path, params: dict) -> dict[str, Path]:
+    """The EB's raw ASDM, truth and antenna positions under ``folder`` (simulated if missing)."""
+    raw = folder / "raw"
+    paths = {
+        "asdm": raw / EB,
+        "truth": raw / f"{EB}.truth.json",
+        "antpos": raw / f"{EB}.antennapos.json",
+    }
+    if not all(p.exists() for p in paths.values()):
+        raw.mkdir(parents=True, exist_ok=True)
+        (raw / "parameters.yaml").write_text(yaml.safe_dump(params))
+        code = (
+            "import yaml; from almasim import simulate_eb; "
+            f"simulate_eb(params=yaml.safe_load(open({str(raw / 'parameters.yaml')!r})), "
+            f"eb={EB!r}, asdm={str(paths['asdm'])!r}, truth={str(paths['truth'])!r}, "
+            f"antpos_json={str(paths['antpos'])!r}, log={str(raw / 'simulate.log')!r})"
+        )
+        subprocess.run(
+            [sys.executable, "-c", code], cwd=raw, check=True, env={**os.environ, **CASA_ENV}
+        )
+    return paths
+
+
+def flux_model(params: dict) -> tuple[str, float, float]:
+    """The flux calibrator's name, its flux density (Jy) at ref_freq_ghz and spectral index."""
+    field = next(f for f in params["fields"] if "CALIBRATE_FLUX" in f["intents"])
+    return field["name"], float(field["flux_jy"]), float(field["spix"])
+
+
+def write_config(work: Path, raw: dict[str, Path], params: dict) -> Path:
+    """A config naming only the EB; flux.csv rows for its science spws (the catalogue's)."""
+    shutil.copytree(ROOT / "config", work / "config")  # the default calibration settings
+    (work / "flags").mkdir()
+    name, flux, spix = flux_model(params)
+    ref = params["ref_freq_ghz"]
+    rows = ["ms,field,spw,I,Q,U,V,spix,uvmin,uvmax,comment"]
+    for spw, window in enumerate(params["spectral_windows"]):
+        if window["type"] == "FDM":
+            at_centre = flux * (window["centre_ghz"] / ref) ** spix
+            rows.append(f"{EB}.ms,{name},{spw},{at_centre:.6f},0,0,0,{spix},0,0,benchmark")
+    (work / "flux.csv").write_text("\n".join(rows) + "\n")
+    config = {
+        "mous": {
+            MOUS: {
+                "flux_file": str(work / "flux.csv"),
+                "flags_dir": str(work / "flags"),
+                "ebs": {EB: {"raw": str(raw["asdm"]), "antenna_positions": str(raw["antpos"])}},
+            }
+        }
+    }
+    path = work / "scale.yaml"
+    path.write_text(yaml.safe_dump(config))
+    return path
+
+
+def timed(command: list[str], cwd: Path, io_log: Path) -> float:
+    env = {**os.environ, **CASA_ENV, "ALMACAL_IO_LOG": str(io_log)}
+    start = time.perf_counter()
+    done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
+    if done.returncode:
+        raise RuntimeError(f"{command[:3]} failed in {cwd}:\n{done.stderr[-4000:]}")
+    return time.perf_counter() - start
+
+
+def io_by_rule(io_log: Path) -> dict[str, dict[str, float]]:
+    """Per rule (or program): processes, GB read and written (read/write calls), peak memory."""
+    rules: dict[str, dict[str, float]] = {}
+    for line in io_log.read_text().splitlines():
+        rec = json.loads(line)
+        row = rules.setdefault(rec["rule"], {"jobs": 0, "read_gb": 0.0, "written_gb": 0.0})
+        row["jobs"] += 1
+        row["read_gb"] += rec["rchar"] / 1e9
+        row["written_gb"] += rec["wchar"] / 1e9
+        row["max_rss_mb"] = max(row.get("max_rss_mb", 0.0), rec["max_rss_mb"])
+    return rules
+
+
+def disk_gb(folder: Path) -> float:
+    return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e9
+
+
+def target_amplitude(cal_ms: Path, target: str) -> float:
+    """Mean real part of the target's unflagged calibrated visibilities (a point source at the
+    phase centre: its flux density), read in row chunks."""
+    from casatools import table
+
+    tb = table()
+    tb.open(str(cal_ms / "FIELD"))
+    field_id = list(tb.getcol("NAME")).index(target)
+    tb.close()
+    tb.open(str(cal_ms))
+    query = tb.query(f"FIELD_ID=={field_id} && ANTENNA1!=ANTENNA2")
+    total = weight = 0.0
+    for start in range(0, query.nrows(), 20000):
+        n = min(20000, query.nrows() - start)
+        data = query.getcol("DATA", startrow=start, nrow=n)
+        good = ~query.getcol("FLAG", startrow=start, nrow=n)
+        total += float(data.real[good].sum())
+        weight += float(good.sum())
+    query.close()
+    tb.close()
+    return total / weight
+
+
+def refant(params: dict) -> str:
+    """The antenna nearest the array's centre (the pads are chosen from the centre out)."""
+    return params["arrays"]["12m"]["antennas"][0]["name"]
+
+
+def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
+    folder = scratch / size_name
+    params = scale_params(demo, size)
+    raw = simulate(folder, params)
+    target = next(f["name"] for f in params["fields"] if f["role"] == "target")
+    result: dict = {
+        "raw_gb": disk_gb(raw["asdm"]),
+        "visibility_gb": size.visibility_bytes(demo) / 1e9,
+    }
+
+    work = folder / "workflow"
+    shutil.rmtree(work, ignore_errors=True)
+    config = write_config(work, raw, params)
+    io_log = work / "io.jsonl"
+    snakemake = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--cores", "1"]
+    cal = f"results/{MOUS}/{EB}/{EB}.ms.split.cal"
+    result["workflow_s"] = timed([*snakemake, cal, "--configfile", str(config)], work, io_log)
+    result["workflow_qa_s"] = timed([*snakemake, "--configfile", str(config)], work, io_log)
+    result["workflow_disk_gb"] = disk_gb(work / "results")
+    result["workflow_target_jy"] = target_amplitude(work / cal, target)
+    result["workflow_rules"] = io_by_rule(io_log)
+    shutil.rmtree(work / "results")
+
+    script_dir = folder / "script"
+    shutil.rmtree(script_dir, ignore_errors=True)
+    script_dir.mkdir()
+    io_log = script_dir / "io.jsonl"
+    name, flux, spix = flux_model(params)
+    script = ROOT / "workflow/tools/reducer_calibration.py"
+    args = [str(raw["asdm"]), EB, str(raw["antpos"]), refant(params), str(flux), str(spix)]
+    args.append(str(params["ref_freq_ghz"]))
+    runner = (
+        "import sys, runpy, almacal; "
+        f"sys.argv = [{str(script)!r}, *{args!r}]; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    result["script_s"] = timed([sys.executable, "-c", runner], script_dir, io_log)
+    result["script_disk_gb"] = disk_gb(script_dir)
+    result["script_target_jy"] = target_amplitude(script_dir / f"{EB}.ms.split.cal", target)
+    result["script_rules"] = io_by_rule(io_log)
+    shutil.rmtree(script_dir)
+    (folder / "result.json").write_text(json.dumps(result, indent=1))
+    return result
+
+
+QA_PREFIXES = ("qa_", "eb_corrections", "mous_summary", "casa_commands")
+
+
+def print_tables(results: dict[str, dict]) -> None:
+    print(
+        f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
+        f"{platform.python_version()}; workflow and script on one core"
+    )
+    header = f"{'figure':<46}" + "".join(f"{name:>12}" for name in results)
+    print(header)
+
+    def row(label: str, values: list[str]) -> None:
+        print(f"{label:<46}" + "".join(f"{v:>12}" for v in values))
+
+    r = list(results.values())
+    row("raw ASDM (GB)", [f"{x['raw_gb']:.2f}" for x in r])
+    row("science visibilities, DATA (GB)", [f"{x['visibility_gb']:.2f}" for x in r])
+    row("workflow, calibration products (s)", [f"{x['workflow_s']:.1f}" for x in r])
+    row("script, same calibration (s)", [f"{x['script_s']:.1f}" for x in r])
+    row("ratio workflow / script (<= 1.15)", [f"{x['workflow_s'] / x['script_s']:.2f}" for x in r])
+    row("QA and report, extra (s)", [f"{x['workflow_qa_s']:.1f}" for x in r])
+    row(
+        "QA / calibration time (<= 20 %)",
+        [f"{100 * x['workflow_qa_s'] / x['workflow_s']:.0f} %" for x in r],
+    )
+    for who in ("workflow", "script"):
+        row(f"{who}: disk used (GB)", [f"{x[f'{who}_disk_gb']:.2f}" for x in r])
+        row(
+            f"{who}: read / written, x DATA",
+            [
+                f"{sum(v['read_gb'] for k, v in x[f'{who}_rules'].items() if k != 'snakemake') / x['visibility_gb']:.1f}"
+                f"/{sum(v['written_gb'] for v in x[f'{who}_rules'].values()) / x['visibility_gb']:.1f}"
+                for x in r
+            ],
+        )
+        row(f"{who}: target amplitude (Jy)", [f"{x[f'{who}_target_jy']:.4f}" for x in r])
+    qa_peak = [
+        max(v["max_rss_mb"] for k, v in x["workflow_rules"].items() if k.startswith(QA_PREFIXES))
+        for x in r
+    ]
+    row(f"QA jobs' peak memory (MB, budget {QA_BUDGET_MB:.0f})", [f"{m:.0f}" for m in qa_peak])
+    row(
+        "script's peak memory (MB)",
+        [f"{max(v['max_rss_mb'] for v in x['script_rules'].values()):.0f}" for x in r],
+    )
+    print()
+    print("per rule: jobs, GB read, GB written (read/write calls), peak memory (MB)")
+    rules = sorted({rule for x in r for rule in x["workflow_rules"]})
+    print(f"{'rule':<28}" + "".join(f"{name:>30}" for name in results))
+    for rule in rules:
+        cells = []
+        for x in r:
+            v = x["workflow_rules"].get(rule)
+            cells.append(
+                f"{v['jobs']:.0f} {v['read_gb']:7.2f} {v['written_gb']:7.2f} {v['max_rss_mb']:6.0f}"
+                if v
+                else "-"
+            )
+        print(f"{rule:<28}" + "".join(f"{c:>30}" for c in cells))
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--sizes", default=",".join(SIZES))
+    parser.add_argument("--scratch", default=str(ROOT / ".benchmark_scale"))
+    args = parser.parse_args()
+    demo = yaml.safe_load((ROOT / "resources/demo_mous.yaml").read_text())
+    scratch = Path(args.scratch).resolve()
+    results = {}
+    for name in args.sizes.split(","):
+        results[name] = measure(name, SIZES[name], demo, scratch)
+        print(f"{name}: done", file=sys.stderr)
+    print_tables(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
