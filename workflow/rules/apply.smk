@@ -20,7 +20,7 @@ rule applycal_split_cal:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("applycal_split_cal"),
+        runtime=job_runtime("applycal_split_cal"),
     script:
         "../scripts/applycal_split_cal.py"

@@ -19,8 +19,8 @@ rule lowgainflag:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("lowgainflag"),
+        runtime=job_runtime("lowgainflag"),
     params:
         settings=choice("lowgainflag"),
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
@@ -50,8 +50,8 @@ rule correctedampflag:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("correctedampflag"),
+        runtime=job_runtime("correctedampflag"),
     params:
         settings=choice("correctedampflag"),
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
@@ -80,8 +80,8 @@ rule flag_split:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("flag_split"),
+        runtime=job_runtime("flag_split"),
     params:
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
         flux_line_channels=choice("flux_line_channels"),
@@ -108,8 +108,8 @@ rule setjy_flux_model:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("setjy_flux_model"),
+        runtime=job_runtime("setjy_flux_model"),
     params:
         mous_ebs=lambda w: mous_ebs(w.mous),
     script:
@@ -133,8 +133,8 @@ rule spwphaseup:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("spwphaseup"),
+        runtime=job_runtime("spwphaseup"),
     params:
         settings=config["calibration"]["spwphaseup"],
         solint=config["calibration"]["phase_inf"]["solint"],
@@ -173,8 +173,8 @@ for solve in SOLVES:
             "../../envs/casa.yaml"
         threads: 1
         resources:
-            mem_mb=casa_mem_mb,
-            runtime=casa_runtime,
+            mem_mb=job_mem_mb(solve.rule),
+            runtime=job_runtime(solve.rule),
         params:
             solve=solve.name,
             settings=config["calibration"][solve.settings],
@@ -202,8 +202,8 @@ rule fluxscale:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("fluxscale"),
+        runtime=job_runtime("fluxscale"),
     script:
         "../scripts/fluxscale_bootstrap.py"
 
@@ -226,8 +226,8 @@ checkpoint renorm_factors:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("renorm_factors"),
+        runtime=job_runtime("renorm_factors"),
     params:
         edge_channel_fraction=config["calibration"]["edge_channel_fraction"],
         settings=choice("renormalization"),
@@ -251,7 +251,7 @@ rule renorm_table:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("renorm_table"),
+        runtime=job_runtime("renorm_table"),
     script:
         "../scripts/renorm_table.py"

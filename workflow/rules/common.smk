@@ -15,7 +15,7 @@ _other_paths = [
 ]
 os.environ.update(PYTHONPATH=os.pathsep.join([LIB, *_other_paths]))
 
-from almacal import choices, inputs, jsonio, ms_state, raw_data
+from almacal import choices, inputs, job_resources, jsonio, ms_state, raw_data
 from almacal import flag_files as user_flags
 from almacal.solves import BY_NAME as SOLVE_TABLE
 from almacal.solves import SOLVES
@@ -97,15 +97,19 @@ def eb_size_mb(wildcards):
     return raw_size_mb(raw) if raw else 0.0
 
 
-def casa_mem_mb(wildcards, attempt):
-    """Memory of a CASA job (MB): about 0.2-0.3 GB measured on the demo (benchmarks/), plus
-    room that grows with the EB's raw data size; doubled on a retry."""
-    return int(1000 + 2 * eb_size_mb(wildcards)) * attempt
+def job_mem_mb(rule_name):
+    """Memory (MB) of a job of rule ``rule_name``: measured per rule against the EB's raw size
+    (almacal.job_resources), more on each retry."""
+    return lambda wildcards, attempt: job_resources.mem_mb(
+        rule_name, eb_size_mb(wildcards) / 1e3, attempt
+    )
 
 
-def casa_runtime(wildcards, attempt):
-    """Wall-time limit of a CASA job (minutes): 2-8 s each on the demo; grows with the EB."""
-    return int(10 + eb_size_mb(wildcards) / 20) * attempt
+def job_runtime(rule_name):
+    """Wall-time limit (minutes) of a job of rule ``rule_name``, as job_mem_mb."""
+    return lambda wildcards, attempt: job_resources.runtime_min(
+        rule_name, eb_size_mb(wildcards) / 1e3, attempt
+    )
 
 
 def eb_entry(wildcards):

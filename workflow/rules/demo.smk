@@ -14,7 +14,7 @@ rule simulate_demo_eb:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("simulate_demo_eb"),
+        runtime=job_runtime("simulate_demo_eb"),
     script:
         "../scripts/simulate_eb.py"

@@ -16,8 +16,8 @@ rule import_eb:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("import_eb"),
+        runtime=job_runtime("import_eb"),
     script:
         "../scripts/import_eb.py"
 
@@ -39,8 +39,8 @@ rule flag_apriori:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("flag_apriori"),
+        runtime=job_runtime("flag_apriori"),
     script:
         "../scripts/flag_apriori.py"
 

@@ -17,8 +17,8 @@ rule tsysflag:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("tsysflag"),
+        runtime=job_runtime("tsysflag"),
     params:
         settings=choice("tsysflag"),
         atmosphere=choice("renormalization"),  # its ATM site model: atmospheric lines
@@ -48,8 +48,8 @@ rule gencal_tsys:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("gencal_tsys"),
+        runtime=job_runtime("gencal_tsys"),
     params:
         tsys_spwmap=choice("tsys_spwmap"),  # only to record that the map came from config
     script:
@@ -75,8 +75,8 @@ rule gencal_antpos:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("gencal_antpos"),
+        runtime=job_runtime("gencal_antpos"),
     script:
         "../scripts/gencal_antpos.py"
 
@@ -100,8 +100,8 @@ rule wvrgcal:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("wvrgcal"),
+        runtime=job_runtime("wvrgcal"),
     params:
         wvr=choice("wvr"),
     script:
@@ -132,7 +132,7 @@ rule split_eb:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("split_eb"),
+        runtime=job_runtime("split_eb"),
     script:
         "../scripts/split_eb.py"

@@ -49,8 +49,8 @@ rule eb_corrections:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("eb_corrections"),
+        runtime=job_runtime("eb_corrections"),
     script:
         "../scripts/eb_corrections.py"
 
@@ -73,8 +73,8 @@ rule qa_plot_corrections:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("qa_plot_corrections"),
+        runtime=job_runtime("qa_plot_corrections"),
     script:
         "../scripts/qa_plot_corrections.py"
 
@@ -96,8 +96,8 @@ rule qa_plot_tsys:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("qa_plot_tsys"),
+        runtime=job_runtime("qa_plot_tsys"),
     script:
         "../scripts/qa_plot_tsys.py"
 
@@ -120,8 +120,8 @@ rule qa_plot_bandpass:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("qa_plot_bandpass"),
+        runtime=job_runtime("qa_plot_bandpass"),
     script:
         "../scripts/qa_plot_bandpass.py"
 
@@ -146,8 +146,8 @@ for solve in GAIN_PLOTS:
             "../../envs/casa.yaml"
         threads: 1
         resources:
-            mem_mb=casa_mem_mb,
-            runtime=casa_runtime,
+            mem_mb=job_mem_mb(f"qa_plot_{solve.name}"),
+            runtime=job_runtime(f"qa_plot_{solve.name}"),
         params:
             quantity=solve.qa_plot.removeprefix("gain_"),
         script:
@@ -176,8 +176,8 @@ rule qa_plot_calibrated:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("qa_plot_calibrated"),
+        runtime=job_runtime("qa_plot_calibrated"),
     script:
         "../scripts/qa_plot_calibrated.py"
 
@@ -202,8 +202,8 @@ rule qa_check_source:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("qa_check_source"),
+        runtime=job_runtime("qa_check_source"),
     script:
         "../scripts/qa_check_source.py"
 
@@ -242,8 +242,8 @@ rule qa_eb_summary:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("qa_eb_summary"),
+        runtime=job_runtime("qa_eb_summary"),
     params:
         solints={s.name: config["calibration"][s.settings]["solint"] for s in SOLVES},
     script:
@@ -276,8 +276,8 @@ rule qa_report:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=casa_mem_mb,
-        runtime=casa_runtime,
+        mem_mb=job_mem_mb("qa_report"),
+        runtime=job_runtime("qa_report"),
     params:
         ebs=lambda w: mous_ebs(w.mous),
     script:

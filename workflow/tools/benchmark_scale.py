@@ -38,6 +38,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 LIB = ROOT / "workflow/lib"
+sys.path.insert(0, str(LIB))
 SNAKEMAKE = str(Path(sys.executable).with_name("snakemake"))
 MOUS = "uid___A001_Xscale_X1"
 EB = "uid___A002_Xscale_X1"
@@ -213,6 +214,34 @@ def io_by_rule(io_log: Path) -> dict[str, dict[str, float]]:
     return rules
 
 
+def rule_seconds(benchmarks: Path) -> dict[str, float]:
+    """Wall time of each rule's job (s), from the rules' benchmark files."""
+    seconds = {}
+    for tsv in benchmarks.rglob("*.tsv"):
+        rows = tsv.read_text().splitlines()
+        seconds[tsv.stem] = float(rows[-1].split("\t")[0])
+    return seconds
+
+
+def task_seconds(casa_log: Path) -> dict[str, float]:
+    """Wall time per CASA task (s, summed over calls), from a CASA log's Begin/End Task lines."""
+    from datetime import datetime
+
+    seconds: dict[str, float] = {}
+    begun: dict[str, datetime] = {}
+    for line in casa_log.read_text().splitlines():
+        for mark in ("Begin Task: ", "End Task: "):
+            if mark in line:
+                when = datetime.strptime(line[:19], "%Y-%m-%d %H:%M:%S")
+                task = line.split(mark)[1].split()[0]
+                if mark.startswith("Begin"):
+                    begun[task] = when
+                elif task in begun:
+                    elapsed = (when - begun.pop(task)).total_seconds()
+                    seconds[task] = seconds.get(task, 0.0) + elapsed
+    return seconds
+
+
 def disk_gb(folder: Path) -> float:
     return sum(f.stat().st_size for f in folder.rglob("*") if f.is_file()) / 1e9
 
@@ -266,6 +295,8 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     result["workflow_disk_gb"] = disk_gb(work / "results")
     result["workflow_target_jy"] = target_amplitude(work / cal, target)
     result["workflow_rules"] = io_by_rule(io_log)
+    for rule, seconds in rule_seconds(work / "benchmarks").items():
+        result["workflow_rules"].setdefault(rule, {})["seconds"] = seconds
     shutil.rmtree(work / "results")
 
     script_dir = folder / "script"
@@ -285,6 +316,9 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     result["script_disk_gb"] = disk_gb(script_dir)
     result["script_target_jy"] = target_amplitude(script_dir / f"{EB}.ms.split.cal", target)
     result["script_rules"] = io_by_rule(io_log)
+    for casa_log in script_dir.glob("casa-*.log"):
+        shutil.copy(casa_log, folder / "script.casa.log")
+        result["script_tasks"] = task_seconds(casa_log)
     shutil.rmtree(script_dir)
     (folder / "result.json").write_text(json.dumps(result, indent=1))
     return result
@@ -336,33 +370,87 @@ def print_tables(results: dict[str, dict]) -> None:
         [f"{max(v['max_rss_mb'] for v in x['script_rules'].values()):.0f}" for x in r],
     )
     print()
-    print("per rule: jobs, GB read, GB written (read/write calls), peak memory (MB)")
+    print("per rule: wall time (s), GB read, GB written (read/write calls), peak memory (MB)")
     rules = sorted({rule for x in r for rule in x["workflow_rules"]})
     print(f"{'rule':<28}" + "".join(f"{name:>30}" for name in results))
     for rule in rules:
         cells = []
         for x in r:
-            v = x["workflow_rules"].get(rule)
+            v = x["workflow_rules"].get(rule, {})
             cells.append(
-                f"{v['jobs']:.0f} {v['read_gb']:7.2f} {v['written_gb']:7.2f} {v['max_rss_mb']:6.0f}"
-                if v
-                else "-"
+                f"{v.get('seconds', float('nan')):6.1f} {v.get('read_gb', 0):6.2f} "
+                f"{v.get('written_gb', 0):6.2f} {v.get('max_rss_mb', float('nan')):6.0f}"
             )
         print(f"{rule:<28}" + "".join(f"{c:>30}" for c in cells))
+    print()
+    print("script: wall time per CASA task (s)")
+    tasks = sorted({t for x in r for t in x.get("script_tasks", {})})
+    for task in tasks:
+        cells = [f"{x.get('script_tasks', {}).get(task, 0.0):.1f}" for x in r]
+        print(f"{task:<28}" + "".join(f"{c:>30}" for c in cells))
+
+
+def fit_costs(results: dict[str, dict]) -> dict[str, dict[str, float]]:
+    """Per rule, peak memory (MB) and wall time (s) as base + per_gb x raw size (GB): the
+    least-squares slope (not below 0), the base raised so that the line passes over every
+    measured point."""
+    costs = {}
+    rules = sorted({rule for x in results.values() for rule in x["workflow_rules"]})
+    for rule in rules:
+        line = {}
+        for key, name in (("max_rss_mb", "mem_mb"), ("seconds", "seconds")):
+            points = [
+                (x["raw_gb"], x["workflow_rules"][rule][key])
+                for x in results.values()
+                if key in x["workflow_rules"].get(rule, {})
+            ]
+            if len(points) < 2:
+                break
+            size, value = np.array(points).T
+            slope = max(0.0, float(np.polyfit(size, value, 1)[0]))
+            line[name] = round(float(np.max(value - slope * size)), 1)
+            line[f"{name}_per_gb"] = round(slope, 1)
+        if len(line) == 4:
+            costs[rule] = line
+    return costs
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", default=",".join(SIZES))
     parser.add_argument("--scratch", default=str(ROOT / ".benchmark_scale"))
+    parser.add_argument(
+        "--write-costs",
+        action="store_true",
+        help="write the per-rule cost lines to workflow/lib/almacal/job_costs.yaml",
+    )
+    parser.add_argument(
+        "--reuse", action="store_true", help="print the results saved by an earlier invocation"
+    )
     args = parser.parse_args()
     demo = yaml.safe_load((ROOT / "resources/demo_mous.yaml").read_text())
     scratch = Path(args.scratch).resolve()
     results = {}
     for name in args.sizes.split(","):
+        saved = scratch / name / "result.json"
+        if args.reuse:
+            results[name] = json.loads(saved.read_text())
+            continue
         results[name] = measure(name, SIZES[name], demo, scratch)
         print(f"{name}: done", file=sys.stderr)
     print_tables(results)
+    if args.write_costs:
+        from almacal import job_resources
+
+        header = (
+            "# Per rule: peak memory (MB) and wall time (s) of one job = base + per_gb x the EB's\n"
+            "# raw size (GB), measured on one core by workflow/tools/benchmark_scale.py\n"
+            f"# --write-costs (sizes {args.sizes}; {platform.machine()}, {os.cpu_count()} cores).\n"
+            "# Read by workflow/lib/almacal/job_resources.py.\n"
+        )
+        table = {"sizes_gb": {n: round(x["raw_gb"], 3) for n, x in results.items()}}
+        table["rules"] = fit_costs(results)
+        job_resources.COSTS.write_text(header + yaml.safe_dump(table, sort_keys=True))
     return 0
 
 

@@ -11,8 +11,12 @@ flux file has no row for a flux calibrator and spw, the flux densities the ASDM'
 carries (the ALMA calibrator catalogue values at import, as the pipeline's hifa_importdata reads
 them) are used instead, at their own frequency, with the spectral index fitted across the
 source's spws (0 with a single frequency); the log, the commands record and the JSON say so.
-The job first resets MODEL_DATA to a 1 Jy point source for every field (clearcal), so the
-model it leaves does not depend on what ran before.
+The manual models are virtual (``usescratch=False``, kept in the MS's metadata, evaluated on the
+fly by the solves): no MODEL_DATA column is written, which would cost a pass over the whole MS. A
+solar-system body's model is written to MODEL_DATA (CASA has no virtual model for an ephemeris
+object). The job first deletes every model (delmod: virtual models
+and a MODEL_DATA column if one exists), so every field but the flux calibrators is a 1 Jy point
+source and the model it leaves does not depend on what ran before.
 """
 
 from pathlib import Path
@@ -99,7 +103,7 @@ def solar_system_models(
         spw=choices.spw_selection(science),
         standard=SOLAR_SYSTEM_STANDARD,
         scalebychan=True,
-        usescratch=True,
+        usescratch=True,  # CASA has no virtual model for an ephemeris object
     )
     per_spw = next(
         (v for v in (result or {}).values() if isinstance(v, dict) and v.get("fieldName") == field),
@@ -136,14 +140,14 @@ def setjy_flux_model(
     ebc = choices.load(eb_choices)
     md, roles, science = ebc.metadata, ebc.roles, ebc.science_spws
     errors = inputs.flux_file_errors(flux_file, mous_ebs, {eb: md})
-    if errors:  # before clearcal changes the MS
+    if errors:  # before delmod changes the MS
         raise inputs.InputError("\n".join(errors))
     spws = {s["id"]: s for s in md["spws"]}
     rows = flux_rows(read_flux_file(flux_file), eb, md["fields"], flux_file)
     models = []
     with ms_state.writing(vis, "setjy_flux_model", model):
         with CasaJob(log=log, commands=commands, title=f"flux model of {vis}") as job:
-            job.task("clearcal", vis=vis, addmodel=True)
+            job.task("delmod", vis=vis, otf=True, scr=True)
             for field in roles["flux"]:
                 if solar_system_body(field):
                     models += solar_system_models(job, vis, field, science, rows, flux_file)
@@ -182,7 +186,7 @@ def setjy_flux_model(
                         fluxdensity=entry["fluxdensity_jy"],
                         spix=[entry["spix"]],
                         reffreq=entry["reffreq"],
-                        usescratch=True,
+                        usescratch=False,
                     )
                     models.append({"field": field, "spw": spw, **entry})
         jsonio.write(model, {"flux_calibrators": roles["flux"], "models": models})

@@ -27,7 +27,7 @@ would otherwise carry over from one spw to another are solved on the bandpass ca
 (the solve table's phase_offsets) and applied before the phase solves.
 """
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
@@ -51,27 +51,59 @@ class SpwSnr:
     n_ant: int
 
 
-def channel_noise(data: np.ndarray, flag: np.ndarray) -> float:
-    """Noise sigma per real part from adjacent-channel differences of ``data`` [row, chan, pol]."""
-    diff = data[:, 1:, :] - data[:, :-1, :]
-    good = ~(flag[:, 1:, :] | flag[:, :-1, :])
-    power = np.abs(diff[good]) ** 2
-    if power.size == 0:
-        return float("nan")
-    return float(np.sqrt(np.median(power) / (4.0 * LN2)))
+# visibilities (rows x channels x polarizations) read at a time: the job's memory stays bounded
+# whatever the size of the EB (the per-row reductions are kept, a few values per row)
+CHUNK_VISIBILITIES = 2**22
 
 
-def correlated_signal(data: np.ndarray, flag: np.ndarray, sigma: float) -> tuple[float, int]:
-    """Debiased source amplitude from the channel-averaged rows, and the median unflagged
-    channels per row and polarization."""
-    good = ~flag
-    n = good.sum(axis=1)  # [row, pol]
-    use = n > 0
-    if not use.any():
-        return float("nan"), 0
-    mean = np.where(good, data, 0).sum(axis=1)[use] / n[use]
-    power = np.mean(np.abs(mean) ** 2 - 2.0 * sigma**2 / n[use])
-    return float(np.sqrt(max(power, 0.0))), int(np.median(n[use]))
+@dataclass
+class RowReduction:
+    """The phase calibrator's rows of one spw, reduced chunk by chunk: per row and polarization
+    the mean of the unflagged channels and their number; per chunk the median adjacent-channel
+    difference power and how many differences it is the median of."""
+
+    means: list = field(default_factory=list)
+    counts: list = field(default_factory=list)
+    noise_medians: list = field(default_factory=list)
+    noise_samples: list = field(default_factory=list)
+
+    def add(self, data: np.ndarray, flag: np.ndarray) -> None:
+        """Add the rows ``data``/``flag`` [row, chan, pol]."""
+        good = ~flag
+        n = good.sum(axis=1)  # [row, pol]
+        with np.errstate(invalid="ignore", divide="ignore"):
+            self.means.append(np.where(good, data, 0).sum(axis=1) / n)
+        self.counts.append(n)
+        diff = data[:, 1:, :] - data[:, :-1, :]
+        power = np.abs(diff[good[:, 1:, :] & good[:, :-1, :]]) ** 2
+        if power.size:
+            self.noise_medians.append(float(np.median(power)))
+            self.noise_samples.append(int(power.size))
+
+    def sigma(self) -> float:
+        """Noise per real part: from the median difference power (the weighted median of the
+        chunks' medians; the median itself when the rows fit in one chunk)."""
+        if not self.noise_medians:
+            return float("nan")
+        order = np.argsort(self.noise_medians)
+        cumulative = np.cumsum(np.asarray(self.noise_samples)[order])
+        middle = int(np.searchsorted(cumulative, 0.5 * cumulative[-1]))
+        return float(np.sqrt(np.asarray(self.noise_medians)[order][middle] / (4.0 * LN2)))
+
+    def signal(self, sigma: float) -> tuple[float, int]:
+        """Debiased source amplitude from the channel-averaged rows, and the median unflagged
+        channels per row and polarization."""
+        if not self.counts:
+            return float("nan"), 0
+        mean, n = np.concatenate(self.means), np.concatenate(self.counts)
+        use = n > 0
+        if not use.any():
+            return float("nan"), 0
+        power = np.mean(np.abs(mean[use]) ** 2 - 2.0 * sigma**2 / n[use])
+        return float(np.sqrt(max(power, 0.0))), int(np.median(n[use]))
+
+    def rows_with_data(self) -> np.ndarray:
+        return np.concatenate(self.counts).sum(axis=1) > 0
 
 
 def integrations_per_solint(times: np.ndarray, scans: np.ndarray, solint: str, tint: float) -> int:
@@ -98,11 +130,28 @@ def spw_snr(
     spw: int, baseband: int, data, flag, ant1, ant2, times, scans, solint: str, tint: float
 ) -> SpwSnr:
     """The phase SNR of one spw from the phase calibrator's cross-correlations [row, chan, pol]."""
-    sigma = channel_noise(data, flag)
-    signal, n_chan = correlated_signal(data, flag, sigma)
+    rows = RowReduction()
+    rows.add(data, flag)
+    return reduced_spw_snr(spw, baseband, rows, ant1, ant2, times, scans, solint, tint)
+
+
+def reduced_spw_snr(
+    spw: int,
+    baseband: int,
+    rows: RowReduction,
+    ant1,
+    ant2,
+    times,
+    scans,
+    solint: str,
+    tint: float,
+) -> SpwSnr:
+    """The phase SNR of one spw from the reduced rows of the phase calibrator."""
+    sigma = rows.sigma()
+    signal, n_chan = rows.signal(sigma)
     n_int = integrations_per_solint(times, scans, solint, tint)
-    rows = (~flag).any(axis=(1, 2))
-    n_ant = np.unique(np.concatenate([ant1[rows], ant2[rows]])).size
+    with_data = rows.rows_with_data()
+    n_ant = np.unique(np.concatenate([ant1[with_data], ant2[with_data]])).size
     usable = np.isfinite(signal) and np.isfinite(sigma) and sigma > 0
     snr = signal / sigma * np.sqrt(n_chan * n_int * max(n_ant - 1, 0)) if usable else 0.0
     return SpwSnr(
@@ -200,9 +249,17 @@ def _phase_calibrator_rows(vis: str, fields: list[str], spw: int) -> dict | None
         try:
             if sub.nrows() == 0:
                 return None
+            reduction = RowReduction()
+            per_row = int(np.prod(sub.getcell("FLAG", 0).shape))
+            step = max(1, CHUNK_VISIBILITIES // per_row)
+            for start in range(0, sub.nrows(), step):
+                nrow = min(step, sub.nrows() - start)
+                reduction.add(
+                    np.transpose(sub.getcol("DATA", startrow=start, nrow=nrow), (2, 1, 0)),
+                    np.transpose(sub.getcol("FLAG", startrow=start, nrow=nrow), (2, 1, 0)),
+                )
             return {
-                "data": np.transpose(sub.getcol("DATA"), (2, 1, 0)),
-                "flag": np.transpose(sub.getcol("FLAG"), (2, 1, 0)),
+                "rows": reduction,
                 "ant1": sub.getcol("ANTENNA1"),
                 "ant2": sub.getcol("ANTENNA2"),
                 "times": sub.getcol("TIME"),
@@ -245,11 +302,10 @@ def _decision(vis: str, eb: choices.EBChoices, settings: dict, solint: str) -> d
             snrs.append(SpwSnr(spw, basebands[spw], 0.0, 0.0, 0.0, 0, 0, 0))
             continue
         snrs.append(
-            spw_snr(
+            reduced_spw_snr(
                 spw,
                 basebands[spw],
-                rows["data"],
-                rows["flag"],
+                rows["rows"],
                 rows["ant1"],
                 rows["ant2"],
                 rows["times"],

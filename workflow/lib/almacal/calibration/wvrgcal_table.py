@@ -6,7 +6,8 @@ temporary bandpass, without and with the WVR table (almacal.wvr_assessment); rad
 with/without phase-rms ratio on the bandpass calibrator is an outlier are added to wvrflag and
 wvrgcal is run once more; the table is applied (by split_eb) only when it reduces the phase rms
 (improvement >= accept_threshold) and enough antennas keep their own radiometer. Config can force
-the decision (``apply: always | never``). The temporary solves write caltables only: {eb}.ms is
+the decision (``apply: always | never``); with ``flag_outliers: false`` as well, the assessment is
+not made (its figures are then empty). The temporary solves write caltables only: {eb}.ms is
 read, never changed.
 
 The phase calibrator and the targets are tied (one solution across them), and wvrgcal's
@@ -207,16 +208,23 @@ def wvrgcal_table(
         CasaJob(log=log, commands=commands, title=f"WVR correction of {ms}") as job,
     ):
         wvrgcal_result = _run_wvrgcal(job, ms, caltable, wvr, wvrflag, ebc)
-        bandpass = _temporary_bandpass(job, ms, tmp, ebc)
-        _phase_solve(job, ms, f"{tmp}/without_wvr", ebc, [bandpass])
-        _phase_solve(job, ms, f"{tmp}/with_wvr", ebc, [bandpass, caltable])
-        without = _views(f"{tmp}/without_wvr", ebc)
-        views, ratios = _figures(without, _views(f"{tmp}/with_wvr", ebc))
         radiometers = _radiometers(wvrgcal_result, names)
-        skip = {i for i, n in enumerate(names) if n in wvrflag or n not in radiometers}
-        outliers, limits = _outliers(ratios, skip, wvr)
-        auto_flagged = sorted(names[a] for a in outliers)
-        before_flagging = _median_or_none([v["improvement"] for v in views.values()])
+        views, ratios, limits, auto_flagged, before_flagging = {}, {}, {}, [], None
+        if not assessed(wvr):
+            job.note(
+                f"WVR assessment not made: wvr.apply is {wvr['apply']} and wvr.flag_outliers "
+                "false, so its figures would change nothing"
+            )
+        else:
+            bandpass = _temporary_bandpass(job, ms, tmp, ebc)
+            _phase_solve(job, ms, f"{tmp}/without_wvr", ebc, [bandpass])
+            _phase_solve(job, ms, f"{tmp}/with_wvr", ebc, [bandpass, caltable])
+            without = _views(f"{tmp}/without_wvr", ebc)
+            views, ratios = _figures(without, _views(f"{tmp}/with_wvr", ebc))
+            skip = {i for i, n in enumerate(names) if n in wvrflag or n not in radiometers}
+            outliers, limits = _outliers(ratios, skip, wvr)
+            auto_flagged = sorted(names[a] for a in outliers)
+            before_flagging = _median_or_none([v["improvement"] for v in views.values()])
         if auto_flagged:
             job.note(
                 f"radiometers of {', '.join(auto_flagged)} spoil the phases (with/without WVR "
@@ -263,6 +271,12 @@ def wvrgcal_table(
             "reason": reason,
         },
     )
+
+
+def assessed(wvr: dict) -> bool:
+    """Whether the WVR table is assessed: its figures decide (``wvr.apply: auto``) or find
+    radiometers to flag (``wvr.flag_outliers``); else it is not made (it costs solves)."""
+    return wvr["apply"] == "auto" or bool(wvr["flag_outliers"])
 
 
 def decide(

@@ -36,7 +36,6 @@ import numpy as np
 from almacal.qa import common as qa_common
 from almacal.qa import scores as qa_scores
 
-CHUNK_ROWS = 20000
 # below this an antenna is scored even when it is not the worst: the lower edge of the blue band
 WARN_BELOW = dict(qa_scores.SCORE_BANDS)["s-ok"]
 
@@ -59,6 +58,16 @@ def _nanmedian(values: np.ndarray, **kwargs) -> np.ndarray:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)
         return np.nanmedian(values, **kwargs)
+
+
+def _column_nanmedian(values: np.ndarray) -> np.ndarray:
+    """np.nanmedian(values, axis=0) of a 2-d array, by one sort (NaN sorts last): the same
+    values, several times faster on the QA's chunks of visibilities."""
+    ordered = np.sort(values, axis=0)
+    finite = np.isfinite(values).sum(axis=0)
+    low = np.take_along_axis(ordered, np.maximum(finite - 1, 0)[None, :] // 2, axis=0)[0]
+    high = np.take_along_axis(ordered, (finite // 2)[None, :], axis=0)[0]
+    return np.where(finite > 0, 0.5 * (low + high), np.nan)
 
 
 def _wrap(deg: np.ndarray) -> np.ndarray:
@@ -222,15 +231,17 @@ def noise_over_weights(cal_ms: str, fields: list[str]) -> list[Finding]:
 def _noise_rows(sub, spw: int, per_baseline: dict) -> None:
     """Add each row's median |dV|^2 WEIGHT to its (antenna1, antenna2, spw)."""
     n = sub.nrows()
-    for start in range(0, n, CHUNK_ROWS):
-        nrow = min(CHUNK_ROWS, n - start)
+    if n == 0:
+        return
+    per_row = int(np.prod(sub.getcell("FLAG", 0).shape))
+    for start, nrow in qa_common.row_chunks(n, per_row):
         data = sub.getcol("DATA", startrow=start, nrow=nrow)  # [corr, chan, row]
         flag = sub.getcol("FLAG", startrow=start, nrow=nrow)
         weight = sub.getcol("WEIGHT", startrow=start, nrow=nrow)  # [corr, row]
         diff = np.abs(np.diff(data, axis=1)) ** 2 * weight[:, None, :]
         bad = flag[:, 1:, :] | flag[:, :-1, :]
         values = np.where(bad, np.nan, diff).reshape(-1, nrow)
-        row_median = _nanmedian(values, axis=0)
+        row_median = _column_nanmedian(values)
         a1 = sub.getcol("ANTENNA1", startrow=start, nrow=nrow)
         a2 = sub.getcol("ANTENNA2", startrow=start, nrow=nrow)
         for key in set(zip(a1.tolist(), a2.tolist())):

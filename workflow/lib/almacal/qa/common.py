@@ -165,12 +165,25 @@ def ms_layout(ms: str) -> tuple[list[str], dict[int, int], list[np.ndarray]]:
     return fields, ddi_spw, freqs
 
 
+# visibilities (correlations x channels x rows) read at a time by the QA: a chunk of DATA is 16 MB
+# and a job's peak memory stays within its budget (docs/benchmarks.md) whatever the EB's size
+CHUNK_VISIBILITIES = 2**21
+
+
+def row_chunks(nrow: int, per_row: int) -> list[tuple[int, int]]:
+    """(start, count) of consecutive chunks of rows, at most CHUNK_VISIBILITIES visibilities each
+    (``per_row``: correlations x channels of a row)."""
+    step = max(1, CHUNK_VISIBILITIES // max(1, per_row))
+    return [(start, min(step, nrow - start)) for start in range(0, nrow, step)]
+
+
 def read_reduced_visibilities(
-    ms: str, fields: list[str], max_bins: int = 128, chunk_rows: int = 20000
+    ms: str, fields: list[str], max_bins: int = 128
 ) -> dict[tuple[str, int], VisSpw]:
     """Per (field, spw): channel-averaged rows and per-baseline-scan spectra of the DATA column.
 
-    Reads in chunks of rows, so that memory stays bounded by the reduced products.
+    Reads in chunks of rows (``row_chunks``), in the MS's own row order, so that memory stays
+    bounded by the reduced products (a few values per row and per baseline, scan and bin).
     """
     from casatools import table
 
@@ -185,10 +198,7 @@ def read_reduced_visibilities(
                 continue
             field_id = names.index(name)
             for ddi in ddis:
-                sub = tb.query(
-                    f"FIELD_ID=={field_id} && DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2",
-                    sortlist="TIME,ANTENNA1,ANTENNA2",
-                )
+                sub = tb.query(f"FIELD_ID=={field_id} && DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2")
                 try:
                     n = sub.nrows()
                     if n == 0:
@@ -207,8 +217,8 @@ def read_reduced_visibilities(
                     ncorr = None
                     chan_avg = []
                     sums = counts = None
-                    for start in range(0, n, chunk_rows):
-                        nrow = min(chunk_rows, n - start)
+                    per_row = int(np.prod(sub.getcell("FLAG", 0).shape))
+                    for start, nrow in row_chunks(n, per_row):
                         data = sub.getcol("DATA", startrow=start, nrow=nrow)  # [corr, chan, row]
                         flag = sub.getcol("FLAG", startrow=start, nrow=nrow)
                         if ncorr is None:
@@ -217,15 +227,26 @@ def read_reduced_visibilities(
                             counts = np.zeros((len(groups), nbin, ncorr))
                         good = ~flag
                         weighted = np.where(good, data, 0)
-                        n_good = good.sum(axis=1)  # [corr, row]
-                        with np.errstate(invalid="ignore", divide="ignore"):
-                            chan_avg.append((weighted.sum(axis=1) / n_good).T)  # [row, corr]
                         starts = np.arange(0, nchan, width)
                         binned = np.add.reduceat(weighted, starts, axis=1)  # [corr, bin, row]
-                        nbinned = np.add.reduceat(good.astype(np.int64), starts, axis=1)
-                        rows_group = group_of[start : start + nrow]
-                        np.add.at(sums, rows_group, np.transpose(binned, (2, 1, 0)))
-                        np.add.at(counts, rows_group, np.transpose(nbinned, (2, 1, 0)))
+                        nbinned = np.add.reduceat(good, starts, axis=1, dtype=np.int32)
+                        with np.errstate(invalid="ignore", divide="ignore"):
+                            chan_avg.append((binned.sum(axis=1) / nbinned.sum(axis=1)).T)
+                        # per (baseline, scan) group, bin and correlation: one bincount each
+                        cell = (
+                            group_of[start : start + nrow, None, None] * nbin
+                            + np.arange(nbin)[None, :, None]
+                        ) * ncorr + np.arange(ncorr)[None, None, :]  # [row, bin, corr]
+                        cell = cell.ravel()
+                        by_row = np.transpose(binned, (2, 1, 0)).ravel()
+                        size = sums.size
+                        sums += (
+                            np.bincount(cell, by_row.real, size)
+                            + 1j * np.bincount(cell, by_row.imag, size)
+                        ).reshape(sums.shape)
+                        counts += np.bincount(
+                            cell, np.transpose(nbinned, (2, 1, 0)).ravel(), size
+                        ).reshape(counts.shape)
                     uvw = sub.getcol("UVW")
                     with np.errstate(invalid="ignore", divide="ignore"):
                         spectrum = np.where(counts > 0, sums / counts, np.nan)

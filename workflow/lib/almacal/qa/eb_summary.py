@@ -27,7 +27,6 @@ from almacal.solves import SOLVES
 TABLE_FIELDS = {solve.name: solve.fields for solve in SOLVES}
 COMBINE_SCANS = {solve.name for solve in SOLVES if "scan" in solve.combine.split(",")}
 RUNNING_MEDIAN = 9  # channels
-CHUNK_ROWS = 20000
 
 
 def _stages(eb: str, apriori: dict, split: dict, user: dict, cal: dict) -> list[dict]:
@@ -74,12 +73,13 @@ def _flagged_per_row(sub) -> tuple[np.ndarray, float]:
     """Flagged values of each row of a (one-spw) table selection, and the values per row."""
     n = sub.nrows()
     per_row = np.zeros(n)
-    size = 0.0
-    for start in range(0, n, CHUNK_ROWS):  # bounded memory on large MSs
-        flag = sub.getcol("FLAG", startrow=start, nrow=min(CHUNK_ROWS, n - start))
-        per_row[start : start + flag.shape[2]] = flag.sum(axis=(0, 1))
-        size = float(flag.shape[0] * flag.shape[1])  # [corr, chan, row]
-    return per_row, size
+    if n == 0:
+        return per_row, 0.0
+    shape = sub.getcell("FLAG", 0).shape  # [corr, chan]
+    for start, nrow in qa_common.row_chunks(n, int(np.prod(shape))):  # bounded memory
+        flag = sub.getcol("FLAG", startrow=start, nrow=nrow)
+        per_row[start : start + nrow] = flag.sum(axis=(0, 1))
+    return per_row, float(np.prod(shape))
 
 
 def _add_counts(
