@@ -346,7 +346,8 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     args = [str(raw["asdm"]), EB, str(raw["antpos"]), refant(params), str(flux), str(spix)]
     args.append(str(params["ref_freq_ghz"]))
     runner = (
-        "import sys, runpy, almacal; "
+        "import sys, runpy, almacal; from casatasks import casalog; "
+        f"casalog.setlogfile({str(folder / 'script.casa.log')!r}); "
         f"sys.argv = [{str(script)!r}, *{args!r}]; "
         f"runpy.run_path({str(script)!r}, run_name='__main__')"
     )
@@ -354,9 +355,7 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     result["script_disk_gb"] = disk_gb(script_dir)
     result["script_target_jy"] = target_amplitude(script_dir / f"{EB}.ms.split.cal", target)
     result["script_rules"] = io_by_rule(io_log)
-    for casa_log in script_dir.glob("casa-*.log"):
-        shutil.copy(casa_log, folder / "script.casa.log")
-        result["script_tasks"] = task_seconds(casa_log)
+    result["script_tasks"] = task_seconds(folder / "script.casa.log")
     shutil.rmtree(script_dir)
     (folder / "result.json").write_text(json.dumps(result, indent=1))
     return result
