@@ -239,6 +239,7 @@ def all_products():
         products += expand("results/{mous}/{mous}.calibration_summary.json", mous=mous)
         products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
         products += expand("results/{mous}/qa", mous=mous)
+        products += expand("results/{mous}/member.{mous}", mous=mous)
     return products
 
 
@@ -320,7 +321,13 @@ PROCESSING_ORDER = [
 
 # Rules that run on their own on a cluster, outside the SLURM group jobs of an EB: a checkpoint
 # inside a group job can end Snakemake early with exit status 0 (snakemake/snakemake#823).
-UNGROUPED_RULES = {"renorm_factors", "renorm_table", "simulate_demo_eb"}
+# The MOUS's delivery package (workflow/rules/deliver.smk) is one job per MOUS, after every EB.
+UNGROUPED_RULES = {
+    "renorm_factors",
+    "renorm_table",
+    "simulate_demo_eb",
+    "delivery_package",
+}
 
 
 def check_rules(rules, local_rules, qa_rules):

@@ -35,7 +35,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from almacal.delivery.records import Call, Note, Record, RecordError
+from almacal import jsonio
+from almacal.delivery.records import Call, Note, Record, RecordError, read_records
 
 # The argument of a task call that names what it makes.
 OUTPUTS = {
@@ -413,3 +414,37 @@ def calibration_script(
     script = out / f"{eb}.ms.scriptForCalibration.py"
     script.write_text(text)
     return script
+
+
+def eb_calibration_script(
+    *,
+    mous: str,
+    eb: str,
+    steps: list[str],
+    logs: str,
+    results: str,
+    raw: str,
+    antenna_positions: str | None,
+    renorm_table: str | None,
+    fluxscale: str,
+    raw_dir: str,
+    out_dir: str,
+) -> Path:
+    """The script of one EB from the records of its jobs ``steps`` in ``logs`` (the products in
+    ``results``; ``renorm_table`` when the EB has one, else its job is no step);
+    ``raw_dir``/<raw data name> is where the script looks for the raw data by default."""
+    delivered = {"renorm_table": renorm_table} if renorm_table else {}
+    steps = [s for s in steps if s not in DELIVERED or s in delivered]
+    return calibration_script(
+        mous=mous,
+        eb=eb,
+        records=read_records(logs, steps),
+        eb_dir=results,
+        raw=raw,
+        raw_is_ms=Path(raw, "table.dat").exists(),
+        antenna_positions=antenna_positions,
+        delivered=delivered,
+        fluxscale_skipped=jsonio.load(fluxscale).get("skipped"),
+        default_raw=f"{raw_dir.rstrip('/')}/{Path(raw).name}",
+        out_dir=out_dir,
+    )
