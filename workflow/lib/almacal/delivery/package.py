@@ -39,7 +39,8 @@ AUTOMATIC_FLAG_FILES = (
     ".ms.split.lowgainflag.flags.txt",
     ".ms.split.correctedampflag.flags.txt",
 )
-PER_TABLE = ("gaintable", "gainfield", "spwmap", "interp", "calwt")
+# Snakemake's mark in a directory() output: not part of the package.
+SNAKEMAKE_MARKER = ".snakemake_timestamp"
 
 
 @dataclass(frozen=True)
@@ -172,7 +173,8 @@ def deliver_eb(eb: EBFiles, package: Path) -> dict:
         shutil.copy(user, calibration)
         users[Path(user).name] = _flag_lines(Path(user))
     for item in Path(eb.script).iterdir():
-        shutil.copy(item, package / "script")
+        if item.name != SNAKEMAKE_MARKER:
+            shutil.copy(item, package / "script")
     _tgz(package / "log" / f"{eb.eb}.log.tgz", sorted(str(p) for p in Path(eb.logs).glob("*.log")))
     return {
         "automatic_flag_lines": automatic,
@@ -204,7 +206,9 @@ def delivery_package(
         (out / folder).mkdir(parents=True)
     per_eb = {eb.eb: deliver_eb(eb, out) for eb in ebs}
     shutil.copy(flux_file, out / "calibration" / "flux.csv")
-    shutil.copytree(qa_report, out / "qa" / "report")
+    shutil.copytree(
+        qa_report, out / "qa" / "report", ignore=shutil.ignore_patterns(SNAKEMAKE_MARKER)
+    )
     shutil.copy(calibration_summary, out / "qa")
     shutil.copy(casa_commands, out / "log")
     if products:
@@ -358,7 +362,11 @@ def readme(
         text += _table(["EB", "check", "score", "verdict", "subject"], rows)
     else:
         text.append("    every score is in the 'good' band")
-    files = sorted(str(p.relative_to(package)) for p in package.rglob("*") if p.is_file())
+    files = sorted(
+        str(p.relative_to(package))
+        for p in package.rglob("*")
+        if p.is_file() and p.name != SNAKEMAKE_MARKER
+    )
     files = ["README", *[f for f in files if not f.startswith("qa/report/")], "qa/report/..."]
     text += ["", "Files", "-----", *[f"    {f}" for f in files]]
     return "\n".join(text) + "\n"
