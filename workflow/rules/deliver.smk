@@ -11,23 +11,6 @@ localrules:
     calibration_script,
 
 
-def eb_steps(wildcards):
-    """The jobs of PROCESSING_ORDER that run for this EB (its raw data and config)."""
-    skipped = set()
-    if not has_syscal(wildcards):
-        skipped |= {"tsysflag", "gencal_tsys"}
-    if not has_antenna_positions(wildcards):
-        skipped.add("gencal_antpos")
-    if not has_wvr(wildcards):
-        skipped.add("wvrgcal")
-    return [step for step in PROCESSING_ORDER if step not in skipped]
-
-
-def eb_user_flag_files(wildcards):
-    """The reducer's flag files an EB's jobs applied, every stage."""
-    return [f for stage in user_flags.STAGES for f in flag_files(stage)(wildcards)]
-
-
 rule calibration_script:
     """Standalone results/{mous}/{eb}/script/{eb}.ms.scriptForCalibration.py (mysteps, raw ASDM
     to {eb}.ms.split.cal with casatasks alone) from the CASA calls the EB's jobs recorded, and
@@ -46,34 +29,11 @@ rule calibration_script:
     params:
         steps=eb_steps,
         logs="logs/{mous}/{eb}",
-        results="results/{mous}/{eb}",
+        results=lambda w, input: str(Path(input.cal).parent),
         raw=raw_input,
         raw_dir=config["delivery"]["raw_dir"],
     script:
         "../scripts/calibration_script.py"
-
-
-def mous_package_inputs(wildcards):
-    """Every EB's products the package archives (named so that Snakemake orders the jobs)."""
-    ebs = mous_ebs(wildcards.mous)
-    inputs = {
-        "scripts": expand("results/{mous}/{eb}/script", mous=wildcards.mous, eb=ebs),
-        "cal": expand(eb_path(".ms.split.cal.json"), mous=wildcards.mous, eb=ebs),
-        "flag_files": [],
-    }
-    for eb in ebs:
-        w = SimpleNamespace(mous=wildcards.mous, eb=eb)
-        inputs["flag_files"] += eb_user_flag_files(w)
-        inputs["flag_files"] += expand(
-            eb_path(".ms.split.{heuristic}.flags.txt"),
-            mous=wildcards.mous,
-            eb=eb,
-            heuristic=["lowgainflag", "correctedampflag"],
-        )
-        inputs["flag_files"] += expand(
-            list(tsysflag_inputs(w).values()), mous=wildcards.mous, eb=eb
-        )
-    return inputs
 
 
 rule delivery_package:
