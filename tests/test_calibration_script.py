@@ -13,7 +13,9 @@ import pytest
 from truth import DEMO_EBS, MOUS, ROOT, product
 from workdir import assert_same_calibrated, plain_python
 
-pytestmark = pytest.mark.workflow
+from almacal.casa_job import format_call
+from almacal.delivery.calibration_script import Paths, calibration_script, kept_calls
+from almacal.delivery.records import Call, RecordError, read_record
 
 EB = DEMO_EBS[0]  # a 12 m EB: WVR (with the assessment's extra wvrflag), Tsys, renormalisation
 
@@ -44,6 +46,7 @@ def two_part_run(demo_run, tmp_path_factory):
     return work, after_first
 
 
+@pytest.mark.workflow
 def test_the_script_stands_alone(demo_run):
     """No workflow library, no workflow path; every step a job of the workflow, in order."""
     text = script_of(demo_run).read_text()
@@ -65,6 +68,7 @@ def test_the_script_stands_alone(demo_run):
     assert ast.literal_eval(wvrflag) == decision["wvrflag"]
 
 
+@pytest.mark.workflow
 def test_steps_0_1_then_the_rest_make_the_workflows_split_cal(two_part_run, demo_run):
     work, after_first = two_part_run
     # the first part made the import and the a-priori flags, nothing of the later steps
@@ -83,6 +87,7 @@ def test_steps_0_1_then_the_rest_make_the_workflows_split_cal(two_part_run, demo
     print("differences:", found)
 
 
+@pytest.mark.workflow
 def test_all_steps_make_the_workflows_split_cal(demo_run, tmp_path):
     raw = ROOT / "resources/demo_mous/raw" / EB
     plain_python([str(script_of(demo_run)), "--asdm", str(raw)], cwd=tmp_path)
@@ -90,3 +95,102 @@ def test_all_steps_make_the_workflows_split_cal(demo_run, tmp_path):
         tmp_path / f"{EB}.ms.split.cal", product(EB, ".ms.split.cal", root=demo_run)
     )
     print("differences:", found)
+
+
+# The generator on records written as casa_job writes them (fast: no CASA).
+
+WORK = "results/M/E"
+
+
+def write_record(path: Path, title: str, calls: list[tuple[str, dict]], notes=()) -> Path:
+    text = f"# {title}\n" + "".join(f"# {n}\n" for n in notes)
+    text += "".join(format_call(task, kwargs) for task, kwargs in calls)
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.fast
+def test_a_record_reads_back_as_written(tmp_path):
+    calls = [
+        ("flagdata", {"vis": f"{WORK}/E.ms", "mode": "list", "inpfile": ["a='1'", "b=2"]}),
+        ("gaincal", {"vis": f"{WORK}/E.ms.split", "spwmap": [[0, 0], []], "calwt": [True]}),
+    ]
+    record = read_record(write_record(tmp_path / "x.casa_commands.py", "title", calls), "x")
+    assert record.title == "title"
+    assert [(c.task, c.kwargs) for c in record.calls] == calls
+
+
+@pytest.mark.fast
+def test_a_record_with_a_value_that_is_no_literal_is_refused(tmp_path):
+    path = tmp_path / "x.casa_commands.py"
+    path.write_text("# t\ngaincal(\n    minsnr=np.float64(3.0),\n)\n")
+    with pytest.raises(RecordError, match="minsnr of gaincal is not a Python literal"):
+        read_record(path, "x")
+
+
+@pytest.mark.fast
+def test_temporary_superseded_and_report_calls_are_left_out(tmp_path):
+    """The WVR job's form: wvrgcal, the assessment's solves in a temporary folder, rmtables,
+    wvrgcal again with more wvrflag, a flag summary: only the second wvrgcal is kept."""
+    ms, table = f"{WORK}/E.ms", f"{WORK}/E.ms.wvrgcal"
+    calls = [
+        ("wvrgcal", {"vis": ms, "caltable": table, "wvrflag": []}),
+        (
+            "gaincal",
+            {"vis": ms, "caltable": f"{WORK}/E.ms.wvrgcal.assessment/a", "gaintable": [table]},
+        ),
+        ("rmtables", {"tablenames": [table]}),
+        ("wvrgcal", {"vis": ms, "caltable": table, "wvrflag": ["DA45"]}),
+        ("flagdata", {"vis": ms, "mode": "summary"}),
+    ]
+    record = read_record(write_record(tmp_path / "w.casa_commands.py", "wvr", calls), "wvrgcal")
+    kept = [item for item in kept_calls(record, Paths(WORK, "raw/E")) if isinstance(item, Call)]
+    assert kept == [Call("wvrgcal", {"vis": ms, "caltable": table, "wvrflag": ["DA45"]})]
+
+
+@pytest.mark.fast
+def test_a_table_made_twice_and_read_in_between_is_refused(tmp_path):
+    ms, table = f"{WORK}/E.ms", f"{WORK}/E.ms.tsys"
+    calls = [
+        ("gencal", {"vis": ms, "caltable": table}),
+        ("applycal", {"vis": ms, "gaintable": [table]}),
+        ("gencal", {"vis": ms, "caltable": table}),
+    ]
+    record = read_record(write_record(tmp_path / "t.casa_commands.py", "t", calls), "gencal_tsys")
+    with pytest.raises(RecordError, match="made twice and read in between"):
+        kept_calls(record, Paths(WORK, "raw/E"))
+
+
+@pytest.mark.fast
+def test_an_ms_as_raw_data_is_copied_and_a_workflow_path_is_refused(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    record = write_record(
+        logs / "import_eb.casa_commands.py",
+        f"import E -> {WORK}/E.ms",
+        [("listobs", {"vis": f"{WORK}/E.ms", "listfile": f"{WORK}/E.ms.listobs.txt"})],
+        notes=["raw/E.ms is a measurement set: copied, never modified"],
+    )
+    args = dict(
+        mous="M",
+        eb="E",
+        eb_dir=WORK,
+        raw="raw/E.ms",
+        raw_is_ms=True,
+        antenna_positions=None,
+        delivered={},
+        fluxscale_skipped=None,
+        default_raw="../raw/E.ms",
+        out_dir=str(tmp_path / "script"),
+    )
+    script = calibration_script(records=[read_record(record, "import_eb")], **args).read_text()
+    assert "shutil.copytree(asdm, 'E.ms')" in script
+    assert "listfile='E.ms.listobs.txt'" in script
+    compile(script, "script", "exec")
+    other = write_record(
+        logs / "gencal_antpos.casa_commands.py",
+        "antpos",
+        [("gencal", {"vis": f"{WORK}/E.ms", "infile": "resources/elsewhere.json"})],
+    )
+    with pytest.raises(RecordError, match="cannot reach: 'resources/elsewhere.json'"):
+        calibration_script(records=[read_record(other, "gencal_antpos")], **args)
