@@ -117,17 +117,6 @@ def write_calapply(path: Path, vis: str, apps: list[Application]) -> None:
     path.write_text("\n".join(lines) + "\n")
 
 
-def read_calapply(path: str | Path) -> list[dict]:
-    """The applycal arguments of a calapply file (for re-applying the delivered tables)."""
-    from almacal.delivery.records import _parse_call
-
-    return [
-        _parse_call(line, f"{path}").kwargs
-        for line in Path(path).read_text().splitlines()
-        if line.startswith("applycal(")
-    ]
-
-
 def _tgz(archive: Path, members: list[str]) -> None:
     with tarfile.open(archive, "w:gz") as tar:
         for member in members:
