@@ -1,8 +1,10 @@
-"""The standalone per-EB calibration script (rule calibration_script): run from the raw ASDM in
-a plain Python with casatasks, it makes the workflow's <eb>.ms.split.cal; mysteps selects steps.
+"""The standalone per-EB calibration script (rule calibration_script).
 
-Equality: rows, FLAG equal; visibilities and WEIGHT within workdir.SAME_MS_RTOL (1e-6 of the
-column's largest magnitude). Measured on the demo: identical (0 difference).
+On the demo (workflow tier): run from the raw ASDM in a plain Python with casatasks, steps 0-1
+and then the rest, it makes the workflow's <eb>.ms.split.cal: rows and FLAG equal, visibilities
+and WEIGHT within workdir.SAME_MS_RTOL (1e-6 of the column's largest magnitude; measured:
+identical). Fast: the record reader, the generator's rules, and the step selection (mysteps,
+one process per step) with a casatasks that records the calls instead of running them.
 """
 
 import ast
@@ -83,16 +85,6 @@ def test_steps_0_1_then_the_rest_make_the_workflows_split_cal(two_part_run, demo
     assert "apriori" in versions
     found = assert_same_calibrated(
         work / f"{EB}.ms.split.cal", product(EB, ".ms.split.cal", root=demo_run)
-    )
-    print("differences:", found)
-
-
-@pytest.mark.workflow
-def test_all_steps_make_the_workflows_split_cal(demo_run, tmp_path):
-    raw = ROOT / "resources/demo_mous/raw" / EB
-    plain_python([str(script_of(demo_run)), "--asdm", str(raw)], cwd=tmp_path)
-    found = assert_same_calibrated(
-        tmp_path / f"{EB}.ms.split.cal", product(EB, ".ms.split.cal", root=demo_run)
     )
     print("differences:", found)
 
@@ -194,3 +186,111 @@ def test_an_ms_as_raw_data_is_copied_and_a_workflow_path_is_refused(tmp_path):
     )
     with pytest.raises(RecordError, match="cannot reach: 'resources/elsewhere.json'"):
         calibration_script(records=[read_record(other, "gencal_antpos")], **args)
+
+
+FAKE_CASATASKS = """
+import json, os
+class _Log:
+    def post(self, *args, **kwargs):
+        pass
+casalog = _Log()
+def __getattr__(task):
+    def run(**kwargs):
+        with open(os.environ["FAKE_CASA_LOG"], "a") as log:
+            log.write(json.dumps([os.getpid(), task, kwargs.get("caltable") or kwargs.get("vis")]))
+            log.write("\\n")
+    return run
+"""
+
+
+@pytest.fixture()
+def three_step_script(tmp_path) -> Path:
+    """A generated script of three steps (import, a-priori flags, a solve) and a casatasks
+    that only records each call (process, task, what it makes) in $FAKE_CASA_LOG."""
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    ms = f"{WORK}/E.ms"
+    records = [
+        write_record(
+            logs / "import_eb.casa_commands.py",
+            "import",
+            [
+                ("importasdm", {"asdm": "raw/E", "vis": ms}),
+                (
+                    "flagmanager",
+                    {"vis": ms, "mode": "save", "versionname": "Original", "comment": ""},
+                ),
+            ],
+        ),
+        write_record(
+            logs / "flag_apriori.casa_commands.py",
+            "a-priori flags",
+            [
+                ("flagdata", {"vis": ms, "mode": "list", "inpfile": ["mode='shadow'"]}),
+            ],
+        ),
+        write_record(
+            logs / "gaincal_phase_int.casa_commands.py",
+            "phase_int",
+            [
+                ("gaincal", {"vis": f"{ms}.split", "caltable": f"{ms}.split.phase_int"}),
+            ],
+        ),
+    ]
+    script = calibration_script(
+        records=[read_record(r, r.name.split(".")[0]) for r in records],
+        mous="M",
+        eb="E",
+        eb_dir=WORK,
+        raw="raw/E",
+        raw_is_ms=False,
+        antenna_positions=None,
+        delivered={},
+        fluxscale_skipped=None,
+        default_raw="../raw/E",
+        out_dir=str(tmp_path / "script"),
+    )
+    (tmp_path / "fake" / "casatasks").mkdir(parents=True)
+    (tmp_path / "fake" / "casatasks" / "__init__.py").write_text(FAKE_CASATASKS)
+    return script
+
+
+def run_fake(script: Path, *args: str, code: str | None = None) -> list[tuple[int, str, str]]:
+    """Run ``script`` (or ``code``) with the recording casatasks; the calls it made."""
+    import os
+    import subprocess
+    import sys
+
+    fake = script.parents[1] / "fake"
+    log = script.parents[1] / "calls.jsonl"
+    log.unlink(missing_ok=True)
+    env = {**os.environ, "PYTHONPATH": str(fake), "FAKE_CASA_LOG": str(log)}
+    command = [sys.executable, "-c", code] if code else [sys.executable, str(script), *args]
+    run = subprocess.run(command, cwd=script.parents[1], env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-3000:]
+    return [tuple(json.loads(line)) for line in log.read_text().splitlines()]
+
+
+@pytest.mark.fast
+def test_no_mysteps_runs_every_step_in_order_one_process_each(three_step_script):
+    calls = run_fake(three_step_script, "--asdm", "raw/E")
+    assert [(task, made) for _, task, made in calls] == [
+        ("importasdm", "E.ms"),
+        ("flagmanager", "E.ms"),
+        ("flagdata", "E.ms"),
+        ("gaincal", "E.ms.split.phase_int"),
+    ]
+    processes = [pid for pid, _, _ in calls]
+    assert processes[0] == processes[1] and len({processes[0], processes[2], processes[3]}) == 3
+
+
+@pytest.mark.fast
+def test_mysteps_selects_steps(three_step_script):
+    calls = run_fake(three_step_script, "--asdm", "raw/E", "--mysteps", "0,2")
+    assert [task for _, task, _ in calls] == ["importasdm", "flagmanager", "gaincal"]
+    # in CASA: mysteps set, then execfile (here exec): the steps in this one process
+    code = f"mysteps = [1]; exec(open({str(three_step_script)!r}).read())"
+    assert [task for _, task, _ in run_fake(three_step_script, code=code)] == ["flagdata"]
+    code = f"mysteps = []; exec(open({str(three_step_script)!r}).read())"
+    calls = run_fake(three_step_script, code=code)
+    assert len(calls) == 4 and len({pid for pid, _, _ in calls}) == 1

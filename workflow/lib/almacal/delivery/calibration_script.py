@@ -158,7 +158,8 @@ def _unpack(archive, name):
     """A table made by the workflow with casatools, shipped beside the script as a tgz."""
     _remove(name)
     with tarfile.open(archive) as tar:
-        tar.extractall(".", filter="data")
+        safe = dict(filter="data") if hasattr(tarfile, "data_filter") else dict()
+        tar.extractall(".", **safe)
 '''
 
 STEP = """
