@@ -16,7 +16,12 @@ from truth import DEMO_EBS, MOUS, ROOT, product
 from workdir import assert_same_calibrated, plain_python
 
 from almacal.casa_job import format_call
-from almacal.delivery.calibration_script import Paths, calibration_script, kept_calls
+from almacal.delivery.calibration_script import (
+    Paths,
+    build_step,
+    calibration_script,
+    kept_calls,
+)
 from almacal.delivery.records import Call, RecordError, read_record
 
 EB = DEMO_EBS[0]  # a 12 m EB: WVR (with the assessment's extra wvrflag), Tsys, renormalisation
@@ -113,11 +118,17 @@ def test_a_record_reads_back_as_written(tmp_path):
 
 
 @pytest.mark.fast
-def test_a_record_with_a_value_that_is_no_literal_is_refused(tmp_path):
+def test_a_value_that_is_no_literal_is_refused_in_a_kept_call_only(tmp_path):
+    calls = (
+        "gaincal(\n    vis='{0}/E.ms',\n    caltable='{0}/{1}',\n    minsnr=np.float64(3.0),\n)\n"
+    )
     path = tmp_path / "x.casa_commands.py"
-    path.write_text("# t\ngaincal(\n    minsnr=np.float64(3.0),\n)\n")
-    with pytest.raises(RecordError, match="minsnr of gaincal is not a Python literal"):
-        read_record(path, "x")
+    path.write_text("# t\n" + calls.format(WORK, "E.ms.x.tmp/t") + calls.format(WORK, "E.ms.t"))
+    record = read_record(path, "x")
+    with pytest.raises(RecordError, match=r"line 7: .* not a Python literal \(np.float64"):
+        build_step(record, Paths(WORK, "raw/E"), "E", {})
+    path.write_text("# t\n" + calls.format(WORK, "E.ms.x.tmp/t"))  # left out: no matter
+    assert build_step(read_record(path, "x"), Paths(WORK, "raw/E"), "E", {}) is None
 
 
 @pytest.mark.fast

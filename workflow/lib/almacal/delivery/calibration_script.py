@@ -36,7 +36,14 @@ from pathlib import Path
 from typing import Any
 
 from almacal import jsonio
-from almacal.delivery.records import Call, Note, Record, RecordError, read_records
+from almacal.delivery.records import (
+    Call,
+    Note,
+    Record,
+    RecordError,
+    Unreadable,
+    read_records,
+)
 
 # The argument of a task call that names what it makes.
 OUTPUTS = {
@@ -181,10 +188,6 @@ class Expression:
         return self.source
 
 
-class TemporaryPath(Exception):
-    """A call names a file in a job's temporary folder."""
-
-
 @dataclass
 class Paths:
     """How the workflow's paths of one EB become the script's."""
@@ -200,6 +203,11 @@ class Paths:
             return tuple(self.value(v) for v in value)
         if isinstance(value, dict):
             return {k: self.value(v) for k, v in value.items()}
+        if isinstance(value, Unreadable):
+            raise RecordError(
+                f"{value.where}: an argument is not a Python literal ({value.source[:80]}): "
+                "the call cannot go into the script"
+            )
         if not isinstance(value, str):
             return value
         if value == self.raw:
@@ -210,7 +218,7 @@ class Paths:
         if value.startswith(prefix):
             rest = value[len(prefix) :]
             if "/" in rest:
-                raise TemporaryPath(value)
+                raise RecordError(f"a file in a job's own folder the script has not: {value!r}")
             return rest
         if value.startswith(("results/", "resources/", "logs/")) or self.eb_dir in value:
             raise RecordError(f"a path of the workflow the script cannot reach: {value!r}")
@@ -223,11 +231,15 @@ class Paths:
         return text.replace(self.eb_dir.rstrip("/") + "/", "").replace(self.raw, "asdm")
 
     def touches_temporary(self, call: Call) -> bool:
-        try:
-            self.value(call.kwargs)
-        except TemporaryPath:
-            return True
-        return False
+        def strings(value: Any) -> list[str]:
+            if isinstance(value, (list, tuple)):
+                return [s for v in value for s in strings(v)]
+            if isinstance(value, dict):
+                return [s for v in value.values() for s in strings(v)]
+            return [value] if isinstance(value, str) else []
+
+        prefix = self.eb_dir.rstrip("/") + "/"
+        return any(s.startswith(prefix) and "/" in s[len(prefix) :] for s in strings(call.kwargs))
 
 
 def _render(value: Any) -> str:

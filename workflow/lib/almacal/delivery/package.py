@@ -211,6 +211,10 @@ def delivery_package(
     )
 
 
+def _number(value: float | None, digits: int) -> str:
+    return "-" if value is None else f"{value:.{digits}f}"
+
+
 def _table(header: list[str], rows: list[list[str]]) -> list[str]:
     widths = [max(len(str(r[i])) for r in [header, *rows]) for i in range(len(header))]
     lines = [
@@ -303,9 +307,11 @@ def readme(
         rows = []
         for field, entry in flux["fields"].items():
             for spw, s in entry["spws"].items():
-                rows.append([field, spw, f"{s['flux_jy']:.4f}", f"{s['error_jy']:.4f}", ""])
-            spix = entry["fit"].get("spix")
-            rows.append([field, "fit", f"{entry['fit']['flux_jy']:.4f}", "", f"{spix:.3f}"])
+                rows.append([field, spw, _number(s["flux_jy"], 4), _number(s["error_jy"], 4), ""])
+            fit = entry["fit"]
+            rows.append(
+                [field, "fit", _number(fit.get("flux_jy"), 4), "", _number(fit.get("spix"), 3)]
+            )
         text += _table(["field", "spw", "flux (Jy)", "error (Jy)", "spix"], rows)
     text += ["", "WVR and amplitude renormalisation", "-" * 33]
     for eb in ebs:

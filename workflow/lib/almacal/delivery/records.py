@@ -2,8 +2,8 @@
 ``almacal.casa_job.CasaJob``), read back as data: each call with its arguments, each note.
 
 The records are Python: ``task(\\n    key=value,\\n)`` per call (``casa_job.format_call``) and
-``# text`` per note. Every argument value is a Python literal; a value that is not (a repr that
-``ast.literal_eval`` cannot read) stops the reading, naming the file and line.
+``# text`` per note. Every argument value is a Python literal; one that is not (a repr that
+``ast.literal_eval`` cannot read) is kept as ``Unreadable``, naming the file and line.
 """
 
 import ast
@@ -14,6 +14,15 @@ from typing import Any
 
 class RecordError(ValueError):
     """A commands record that is not the form casa_job writes."""
+
+
+@dataclass(frozen=True)
+class Unreadable:
+    """An argument value that is not a Python literal (its source and where it was read): a
+    call holding one cannot go into a script (the generator refuses it), a call left out may."""
+
+    source: str
+    where: str
 
 
 @dataclass(frozen=True)
@@ -58,11 +67,8 @@ def _parse_call(source: str, where: str) -> Call:
     for keyword in node.keywords:
         try:
             kwargs[keyword.arg] = ast.literal_eval(keyword.value)
-        except ValueError as err:
-            raise RecordError(
-                f"{where}: argument {keyword.arg} of {node.func.id} is not a Python literal "
-                f"({ast.unparse(keyword.value)[:80]})"
-            ) from err
+        except ValueError:
+            kwargs[keyword.arg] = Unreadable(ast.unparse(keyword.value), where)
     return Call(node.func.id, kwargs)
 
 
