@@ -114,6 +114,8 @@ def applications(record_path: str) -> tuple[list[Application], list[str]]:
 
 def write_calapply(path: Path, vis: str, apps: list[Application]) -> None:
     lines = [f"# Apply file for {vis}", *[a.line() for a in apps]]
+    if not apps:
+        lines.append(f"# no calibration table was applied to {vis}")
     path.write_text("\n".join(lines) + "\n")
 
 
@@ -146,10 +148,11 @@ def deliver_eb(eb: EBFiles, package: Path) -> dict:
     calibration = package / "calibration"
     for ms, job in APPLY_JOBS.items():
         apps, tables = applications(str(Path(eb.logs, f"{job}.casa_commands.py")))
-        if not apps:
+        if not apps and ms == ".ms.split":
             raise ValueError(f"{eb.logs}/{job}.casa_commands.py: no applycal call")
         write_calapply(calibration / f"{eb.eb}{ms}.calapply.txt", f"{eb.eb}{ms}", apps)
-        _tgz(calibration / f"{eb.eb}{ms}.caltables.tgz", tables)
+        if tables:  # (an EB without Tsys, WVR and positions: no table before the split)
+            _tgz(calibration / f"{eb.eb}{ms}.caltables.tgz", tables)
         versions = f"{eb.product(ms)}.flagversions"
         _tgz(calibration / f"{eb.eb}{ms}.flagversions.tgz", [versions])
     automatic = {}
