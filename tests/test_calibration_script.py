@@ -106,6 +106,23 @@ def write_record(path: Path, title: str, calls: list[tuple[str, dict]], notes=()
     return path
 
 
+def generate(records: list, *, raw: str, raw_is_ms: bool, out_dir: str) -> Path:
+    """The script of EB E of MOUS M (products in WORK) from ``records``."""
+    return calibration_script(
+        records=records,
+        mous="M",
+        eb="E",
+        eb_dir=WORK,
+        raw=raw,
+        raw_is_ms=raw_is_ms,
+        antenna_positions=None,
+        delivered={},
+        fluxscale_skipped=None,
+        default_raw=f"../{raw}",
+        out_dir=out_dir,
+    )
+
+
 @pytest.mark.fast
 def test_a_record_reads_back_as_written(tmp_path):
     calls = [
@@ -174,19 +191,8 @@ def test_an_ms_as_raw_data_is_copied_and_a_workflow_path_is_refused(tmp_path):
         [("listobs", {"vis": f"{WORK}/E.ms", "listfile": f"{WORK}/E.ms.listobs.txt"})],
         notes=["raw/E.ms is a measurement set: copied, never modified"],
     )
-    args = dict(
-        mous="M",
-        eb="E",
-        eb_dir=WORK,
-        raw="raw/E.ms",
-        raw_is_ms=True,
-        antenna_positions=None,
-        delivered={},
-        fluxscale_skipped=None,
-        default_raw="../raw/E.ms",
-        out_dir=str(tmp_path / "script"),
-    )
-    script = calibration_script(records=[read_record(record, "import_eb")], **args).read_text()
+    args = dict(raw="raw/E.ms", raw_is_ms=True, out_dir=str(tmp_path / "script"))
+    script = generate([read_record(record, "import_eb")], **args).read_text()
     assert "shutil.copytree(asdm, 'E.ms')" in script
     assert "listfile='E.ms.listobs.txt'" in script
     compile(script, "script", "exec")
@@ -196,7 +202,7 @@ def test_an_ms_as_raw_data_is_copied_and_a_workflow_path_is_refused(tmp_path):
         [("gencal", {"vis": f"{WORK}/E.ms", "infile": "resources/elsewhere.json"})],
     )
     with pytest.raises(RecordError, match="cannot reach: 'resources/elsewhere.json'"):
-        calibration_script(records=[read_record(other, "gencal_antpos")], **args)
+        generate([read_record(other, "gencal_antpos")], **args)
 
 
 FAKE_CASATASKS = """
@@ -248,17 +254,10 @@ def three_step_script(tmp_path) -> Path:
             ],
         ),
     ]
-    script = calibration_script(
-        records=[read_record(r, r.name.split(".")[0]) for r in records],
-        mous="M",
-        eb="E",
-        eb_dir=WORK,
+    script = generate(
+        [read_record(r, r.name.split(".")[0]) for r in records],
         raw="raw/E",
         raw_is_ms=False,
-        antenna_positions=None,
-        delivered={},
-        fluxscale_skipped=None,
-        default_raw="../raw/E",
         out_dir=str(tmp_path / "script"),
     )
     (tmp_path / "fake" / "casatasks").mkdir(parents=True)
