@@ -27,7 +27,12 @@ QA_OF = {
     "applycal_split_cal": {"qa_plot_calibrated", "qa_check_source"},
     "renorm_factors": {"eb_corrections", "qa_plot_corrections"},
 }
-MOUS_LEVEL = {("mous_summary", None), ("casa_commands", None), ("qa_report", None)}
+MOUS_LEVEL = {
+    ("mous_summary", None),
+    ("casa_commands", None),
+    ("qa_report", None),
+    ("delivery_package", None),
+}
 CALTABLES = (
     ".ap_pre_bandpass",
     ".bandpass",
@@ -40,8 +45,10 @@ CALTABLES = (
 
 
 def chain(rules: set[str], ebs: list[str]) -> set[tuple[str, str | None]]:
-    """Jobs that remaking ``rules`` for ``ebs`` implies: their QA, the EB and MOUS summaries."""
-    with_qa = set(rules).union(*(QA_OF.get(rule, set()) for rule in rules)) | {"qa_eb_summary"}
+    """Jobs that remaking ``rules`` for ``ebs`` implies: their QA, the EB and MOUS summaries, the
+    EB's calibration script and the MOUS's delivery package."""
+    with_qa = set(rules).union(*(QA_OF.get(rule, set()) for rule in rules))
+    with_qa |= {"qa_eb_summary", "calibration_script"}
     return {(rule, eb) for rule in with_qa for eb in ebs} | MOUS_LEVEL
 
 

@@ -20,9 +20,10 @@ pytestmark = pytest.mark.fast
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
 EB1, EB2, EB3 = DEMO_EBS
-MOUS_JOBS = {"qa_report", "casa_commands", "mous_summary"}
+MOUS_JOBS = {"qa_report", "casa_commands", "mous_summary", "delivery_package"}
 # a split-stage flag edit of one EB: its calibration chain and the QA of what that remakes
 SPLIT_EDIT_JOBS = SPLIT_CHAIN | {
+    "calibration_script",
     "eb_corrections",
     "qa_plot_bandpass",
     "qa_plot_phase_int",
@@ -122,6 +123,7 @@ def test_solint_change_names_the_config_value():
         "qa_plot_calibrated",
         "qa_check_source",
         "qa_eb_summary",
+        "calibration_script",
     } | MOUS_JOBS
 
 

@@ -100,3 +100,48 @@ def assert_report_links(work: Path, mous: str, eb: str, suffix: str, words: list
     assert all(word in page for word in words), [w for w in words if w not in page]
     made = work / "results" / mous / eb / name
     assert (report / eb / name).read_text() == made.read_text()
+
+
+# Tolerance of "the same calibrated MS": visibilities and weights within this fraction of the
+# column's largest magnitude (float32 rounding is 6e-8 of a value), flags equal.
+SAME_MS_RTOL = 1e-6
+
+
+def calibrated_columns(ms: Path) -> dict[str, np.ndarray]:
+    """The visibilities (CORRECTED_DATA, or DATA after split), FLAG and WEIGHT of ``ms``, with
+    the row keys (TIME, ANTENNA1, ANTENNA2, DATA_DESC_ID, FIELD_ID)."""
+    keys = ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "FIELD_ID")
+    columns = table_columns(ms, ("CORRECTED_DATA", "DATA", "FLAG", "WEIGHT", *keys))
+    columns["VIS"] = columns.pop("CORRECTED_DATA", None)
+    if columns["VIS"] is None:
+        columns["VIS"] = columns["DATA"]
+    columns.pop("DATA", None)
+    return columns
+
+
+def assert_same_calibrated(ours: Path, workflows: Path) -> dict[str, float]:
+    """``ours`` is the workflow's calibrated MS within SAME_MS_RTOL (same rows in the same
+    order, same flags); returns the largest differences, relative to the column's largest
+    magnitude, and the number of differing flags."""
+    a, b = calibrated_columns(ours), calibrated_columns(workflows)
+    for key in ("TIME", "ANTENNA1", "ANTENNA2", "DATA_DESC_ID", "FIELD_ID"):
+        assert np.array_equal(a[key], b[key]), f"{ours}: rows differ from {workflows} ({key})"
+    found = {"flags_differing": int((a["FLAG"] != b["FLAG"]).sum())}
+    for column in ("VIS", "WEIGHT"):
+        scale = float(np.abs(b[column]).max())
+        found[column] = float(np.abs(a[column] - b[column]).max()) / scale
+    assert found["flags_differing"] == 0, found
+    assert found["VIS"] <= SAME_MS_RTOL and found["WEIGHT"] <= SAME_MS_RTOL, found
+    return found
+
+
+def plain_python(args: list[str], cwd: Path) -> subprocess.CompletedProcess:
+    """The .venv's Python outside the workflow: no workflow/lib on PYTHONPATH (a delivered
+    script needs casatasks alone), offline CASA (CASASITECONFIG)."""
+    import os
+
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["CASASITECONFIG"] = str(ROOT / "envs" / "casasiteconfig.py")
+    run = subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-5000:]
+    return run

@@ -243,6 +243,7 @@ def all_products():
         products += expand("results/{mous}/{mous}.calibration_summary.json", mous=mous)
         products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
         products += expand("results/{mous}/qa", mous=mous)
+        products += expand("results/{mous}/member.{mous}", mous=mous)
     return products
 
 
@@ -324,7 +325,13 @@ PROCESSING_ORDER = [
 
 # Rules that run on their own on a cluster, outside the SLURM group jobs of an EB: a checkpoint
 # inside a group job can end Snakemake early with exit status 0 (snakemake/snakemake#823).
-UNGROUPED_RULES = {"renorm_factors", "renorm_table", "simulate_demo_eb"}
+# The MOUS's delivery package (workflow/rules/deliver.smk) is one job per MOUS, after every EB.
+UNGROUPED_RULES = {
+    "renorm_factors",
+    "renorm_table",
+    "simulate_demo_eb",
+    "delivery_package",
+}
 
 
 def check_rules(rules, local_rules, qa_rules):
@@ -417,3 +424,44 @@ def check_ms_state():
             "measurement sets not in the state of their products (an interrupted run?):\n"
             + "\n".join(problem.message() for problem in problems)
         )
+
+
+# The delivery (workflow/rules/deliver.smk).
+def eb_steps(wildcards):
+    """The jobs of PROCESSING_ORDER that run for this EB (its raw data and config)."""
+    skipped = set()
+    if not has_syscal(wildcards):
+        skipped |= {"tsysflag", "gencal_tsys"}
+    if not has_antenna_positions(wildcards):
+        skipped.add("gencal_antpos")
+    if not has_wvr(wildcards):
+        skipped.add("wvrgcal")
+    return [step for step in PROCESSING_ORDER if step not in skipped]
+
+
+def eb_user_flag_files(wildcards):
+    """The reducer's flag files an EB's jobs applied, every stage."""
+    return [f for stage in user_flags.STAGES for f in flag_files(stage)(wildcards)]
+
+
+def mous_package_inputs(wildcards):
+    """Every EB's products the package archives (named so that Snakemake orders the jobs)."""
+    ebs = mous_ebs(wildcards.mous)
+    inputs = {
+        "scripts": expand("results/{mous}/{eb}/script", mous=wildcards.mous, eb=ebs),
+        "cal": expand(eb_path(".ms.split.cal.json"), mous=wildcards.mous, eb=ebs),
+        "flag_files": [],
+    }
+    for eb in ebs:
+        w = SimpleNamespace(mous=wildcards.mous, eb=eb)
+        inputs["flag_files"] += eb_user_flag_files(w)
+        inputs["flag_files"] += expand(
+            eb_path(".ms.split.{heuristic}.flags.txt"),
+            mous=wildcards.mous,
+            eb=eb,
+            heuristic=["lowgainflag", "correctedampflag"],
+        )
+        inputs["flag_files"] += expand(
+            list(tsysflag_inputs(w).values()), mous=wildcards.mous, eb=eb
+        )
+    return inputs
