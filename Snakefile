@@ -20,6 +20,7 @@ include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/apply.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/qa.smk"
+include: "workflow/rules/image.smk"
 
 
 rule all:
@@ -29,6 +30,10 @@ rule all:
 
 # Before any job runs: the rules are complete (processing order, SLURM groups) and every input
 # is valid (workflow/rules/common.smk).
-check_rules(workflow.rules, {"mous_summary", "casa_commands", "qa_report"}, QA_RULES)
+check_rules(
+    workflow.rules,
+    {"mous_summary", "casa_commands", "qa_report", "imaging_sensitivity"},
+    QA_RULES,
+)
 check_inputs()
 check_ms_state()

@@ -108,6 +108,24 @@ def casa_runtime(wildcards, attempt):
     return int(10 + eb_size_mb(wildcards) / 20) * attempt
 
 
+def mous_size_mb(wildcards):
+    """Size of the raw data of every EB of the MOUS (MB)."""
+    return sum(
+        raw_size_mb(entry["raw"]) for (m, _), entry in EBS.items() if m == wildcards.mous
+    )
+
+
+def mous_casa_mem_mb(wildcards, attempt):
+    """Memory of an MOUS imaging job (MB): about 0.5-0.6 GB measured on the demo, plus room
+    for the images and the data of all EBs; doubled on a retry."""
+    return int(2000 + 2 * mous_size_mb(wildcards)) * attempt
+
+
+def mous_casa_runtime(wildcards, attempt):
+    """Wall-time limit of an MOUS imaging job (minutes): under 2 minutes on the demo."""
+    return int(20 + mous_size_mb(wildcards) / 5) * attempt
+
+
 def eb_entry(wildcards):
     return EBS[(wildcards.mous, wildcards.eb)]
 
@@ -239,6 +257,7 @@ def all_products():
         products += expand("results/{mous}/{mous}.calibration_summary.json", mous=mous)
         products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
         products += expand("results/{mous}/qa", mous=mous)
+        products += expand("results/{mous}/{mous}.sensitivity.json", mous=mous)
     return products
 
 
@@ -316,7 +335,13 @@ PROCESSING_ORDER = [
     "renorm_factors",
     "renorm_table",
     "applycal_split_cal",
+    "targets_ms",
+    "image_calibrators",
 ]
+
+# The CASA jobs of an MOUS (its images, from every EB), listed after the EBs' in
+# casa_commands.log; check_rules() counts them as PROCESSING_ORDER's.
+MOUS_PROCESSING_ORDER = ["image_continuum", "image_cubes"]
 
 # Rules that run on their own on a cluster, outside the SLURM group jobs of an EB: a checkpoint
 # inside a group job can end Snakemake early with exit status 0 (snakemake/snakemake#823).
@@ -332,20 +357,25 @@ def check_rules(rules, local_rules, qa_rules):
             continue
         if (
             "commands" in declared.log.keys()
-            and name not in PROCESSING_ORDER + qa_rules
+            and name not in PROCESSING_ORDER + MOUS_PROCESSING_ORDER + qa_rules
         ):
             errors.append(
                 f"{name} records CASA commands but is in neither PROCESSING_ORDER "
-                "(workflow/rules/common.smk) nor QA_RULES (workflow/rules/qa.smk), so its calls "
+                "(or MOUS_PROCESSING_ORDER, workflow/rules/common.smk) nor QA_RULES (workflow/rules/qa.smk), so its calls "
                 "would be missing from casa_commands.log"
             )
         # the declared group (Rule.group reads None in local runs, where groups are inactive)
         if declared._group is None and name not in UNGROUPED_RULES:
             errors.append(
                 f"{name} has no group, so on SLURM it would run as a job of its own; give it a "
-                "group (prepare, calibrate, apply, corrections) or list it in UNGROUPED_RULES"
+                "group (prepare, calibrate, apply, corrections, image) or list it in "
+                "UNGROUPED_RULES"
             )
-    missing = [name for name in PROCESSING_ORDER if name not in {r.name for r in rules}]
+    missing = [
+        name
+        for name in PROCESSING_ORDER + MOUS_PROCESSING_ORDER
+        if name not in {r.name for r in rules}
+    ]
     if missing:
         errors.append(f"PROCESSING_ORDER names rules that do not exist: {missing}")
     if errors:
