@@ -193,9 +193,14 @@ def export(job: CasaJob, imagename: str, fits_base: Path) -> dict[str, str]:
     return out
 
 
-def thumbnail(pbcor: str, png: str, title: str, cube: bool = False) -> None:
-    """A PNG of ``pbcor`` (a cube: its peak over channels), offsets from the centre in arcsec."""
+def thumbnail(
+    pbcor: str, png: str, title: str, cube: bool = False, beam_b: dict | None = None
+) -> None:
+    """A PNG of ``pbcor`` (a cube: its peak over channels), offsets from the centre in arcsec,
+    the restoring beam drawn in a corner."""
     import matplotlib
+    import matplotlib.colors
+    import matplotlib.patches
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
@@ -213,9 +218,26 @@ def thumbnail(pbcor: str, png: str, title: str, cube: bool = False) -> None:
         data[~np.isfinite(data)] = np.nan
     n = data.shape[0]
     extent = [n / 2 * cell, -n / 2 * cell, -n / 2 * cell, n / 2 * cell]
+    finite = data[np.isfinite(data)]
+    noise = 1.4826 * np.median(np.abs(finite - np.median(finite))) if finite.size else 1.0
+    # asinh-like stretch: linear within 3 x the noise (the noise shows), logarithmic above
+    norm = matplotlib.colors.SymLogNorm(
+        linthresh=max(3e3 * noise, 1e-9), vmin=np.nanmin(data) * 1e3, vmax=np.nanmax(data) * 1e3
+    )
     fig, ax = plt.subplots(figsize=(4.2, 3.6))
-    shown = ax.imshow(data.T * 1e3, origin="lower", extent=extent, cmap="inferno")
+    shown = ax.imshow(data.T * 1e3, origin="lower", extent=extent, cmap="inferno", norm=norm)
     fig.colorbar(shown, ax=ax, label="mJy/beam" + (" (peak over channels)" if cube else ""))
+    if beam_b:
+        ax.add_patch(
+            matplotlib.patches.Ellipse(
+                (extent[0] * 0.8, extent[2] * 0.8),
+                beam_b["minor_arcsec"],
+                beam_b["major_arcsec"],
+                angle=-beam_b["pa_deg"],
+                facecolor="none",
+                edgecolor="cyan",
+            )
+        )
     ax.set_xlabel("RA offset (arcsec)")
     ax.set_ylabel("Dec offset (arcsec)")
     ax.set_title(title, fontsize=8)
@@ -264,7 +286,7 @@ def mfs_image(
     source = fit_source(job, imagename + ".image.pbcor", phase_centre, b)
     files = export(job, imagename, fits_base)
     png = f"{fits_base}.png"
-    thumbnail(imagename + ".image.pbcor", png, title)
+    thumbnail(imagename + ".image.pbcor", png, title, beam_b=b)
     remove(imagename)
     return {
         "field": field,

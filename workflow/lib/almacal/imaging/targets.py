@@ -203,7 +203,13 @@ def _cube(job, vis, target, spw, settings, tmp: Path, out: Path, mous: str) -> d
     rms = images.measured_rms(job, imagename + ".image", p, images.beam_size(b), cube=True)
     freqs, spectrum, pixel = _spectrum(imagename + ".image.pbcor")
     files = images.export(job, imagename, out / base)
-    images.thumbnail(imagename + ".image.pbcor", str(out / f"{base}.png"), f"{target} spw{spw} cube", cube=True)
+    images.thumbnail(
+        imagename + ".image.pbcor",
+        str(out / f"{base}.png"),
+        f"{target} spw{spw} cube",
+        cube=True,
+        beam_b=b,
+    )
     images.remove(imagename)
     return {
         "field": target,
