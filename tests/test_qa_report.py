@@ -140,9 +140,8 @@ def test_report_folder_is_self_contained(report, report_dir):
 def test_every_image_decodes_and_is_not_blank(report, report_dir):
     import matplotlib.image as mpimg
 
-    assert (
-        len(report.images) == len(PLOT_KINDS) * len(demo_ebs()) + 2
-    )  # EB plots + MOUS flux and flagging
+    # EB plots + MOUS flux and flagging + the images (continuum, 2 cubes, 3 phase calibrators)
+    assert len(report.images) == len(PLOT_KINDS) * len(demo_ebs()) + 2 + 6
     for src in report.images:
         pixels = mpimg.imread(report_dir / src)
         assert pixels.shape[0] > 150 and pixels.shape[1] > 400, f"{src}: {pixels.shape}"
@@ -217,6 +216,8 @@ def test_scores_are_stated_in_0_1_worst_first(mous_summary):
     applicable = set(CHECKS) - {
         "check_source_offset",
         "check_source_coherence",
+        "image_check_source_offset",
+        "image_check_source_peak_ratio",
         "fluxscale_spectrum",
     }
     for eb in ebs:
@@ -224,6 +225,29 @@ def test_scores_are_stated_in_0_1_worst_first(mous_summary):
         if not load_truth(eb)["has_wvr"]:  # the 7 m EB: no WVR data, no WVR score
             checks.add("wvr_improvement")
         assert checks == applicable, f"{eb}: checks {sorted(applicable ^ checks)} differ"
+    # the MOUS's science images (continuum, a cube per spw) are scored under the MOUS's name
+    mous_checks = [s["check"] for s in scores if s["eb"] == MOUS]
+    assert sorted(mous_checks) == ["image_rms_ratio"] * 3, mous_checks
+
+
+def test_imaging_section_shows_every_image_its_rms_and_the_verdict(report, report_dir):
+    """The imaging section: a thumbnail per image of <mous>.sensitivity.json (copied into
+    images/), each image's measured and theoretical rms, and the QA2 verdict."""
+    sensitivity = json.loads((report_dir / f"{MOUS}.sensitivity.json").read_text())
+    page = (report_dir / "index.html").read_text()
+    section = page[page.index('<section class="imaging" id="imaging">') :]
+    section = section[: section.index("</section>")]
+    thumbs = re.findall(r'<img src="([^"]+)"', section)
+    assert thumbs == [f"images/{image['png']}" for image in sensitivity["images"]]
+    assert len(thumbs) == 6  # continuum, 2 cubes, a phase calibrator per EB
+    for image in sensitivity["images"]:
+        assert image["file"] in section
+        for key in ("measured_rms_jy", "theoretical_rms_jy"):
+            assert f"{image[key] * 1e3:.4g}" in section, (image["file"], key)
+    verdict = sensitivity["qa2"]["verdict"]
+    assert verdict in ("pass", "semipass", "fail")
+    assert f'<b id="qa2-verdict">{verdict}</b>' in section
+    assert "no check-source image" in section  # the demo EBs have none
 
 
 def test_a_clean_eb_keeps_every_score_at_least_0_90(mous_summary):

@@ -224,7 +224,7 @@ def thumbnail(
     norm = matplotlib.colors.SymLogNorm(
         linthresh=max(3e3 * noise, 1e-9), vmin=np.nanmin(data) * 1e3, vmax=np.nanmax(data) * 1e3
     )
-    fig, ax = plt.subplots(figsize=(4.2, 3.6))
+    fig, ax = plt.subplots(figsize=(4.6, 3.8))
     shown = ax.imshow(data.T * 1e3, origin="lower", extent=extent, cmap="inferno", norm=norm)
     fig.colorbar(shown, ax=ax, label="mJy/beam" + (" (peak over channels)" if cube else ""))
     if beam_b:
@@ -242,7 +242,7 @@ def thumbnail(
     ax.set_ylabel("Dec offset (arcsec)")
     ax.set_title(title, fontsize=8)
     fig.tight_layout()
-    fig.savefig(png, dpi=90)
+    fig.savefig(png, dpi=100)
     plt.close(fig)
 
 

@@ -29,6 +29,9 @@ from almacal.imaging import images, msdata, params
 
 LIGHT_SPEED_KM_S = 299792.458
 LINE_EDGE_SIGMA = 2.0  # the line runs out from its peak channel until below this x rms
+# a line is claimed when the brightest pixel's peak channel exceeds this x rms: a cube of ~1e5
+# independent beams x channels of pure noise reaches about 5 by chance
+LINE_PEAK_SIGMA = 6.0
 LINE_PAD_CHANNELS = 2
 
 
@@ -102,8 +105,12 @@ def line_figures(freq_hz: np.ndarray, spectrum: np.ndarray, rms: float) -> dict:
     that run, its intensity-weighted centre and its FWHM from the second moment."""
     s = np.nan_to_num(np.asarray(spectrum, float))
     peak = int(np.argmax(s))
-    if s[peak] < 5 * rms:
-        return {"detected": False, "peak_jy": float(s[peak]), "reason": "no channel above 5 rms"}
+    if s[peak] < LINE_PEAK_SIGMA * rms:
+        return {
+            "detected": False,
+            "peak_jy": float(s[peak]),
+            "reason": f"no channel above {LINE_PEAK_SIGMA:g} rms",
+        }
     lo = peak
     while lo > 0 and s[lo - 1] > LINE_EDGE_SIGMA * rms:
         lo -= 1
@@ -129,23 +136,32 @@ def line_figures(freq_hz: np.ndarray, spectrum: np.ndarray, rms: float) -> dict:
     }
 
 
-def _spectrum(pbcor: str) -> tuple[np.ndarray, np.ndarray, list[int]]:
-    """Frequencies (Hz) and the spectrum at the brightest pixel (peak over channels) of a cube."""
+def _spectrum(imagename: str) -> tuple[np.ndarray, np.ndarray, list[int], float]:
+    """Frequencies (Hz), the pb-corrected spectrum at the cube's brightest pixel (the peak over
+    channels of the image before pb correction, where the noise is uniform: a signal-to-noise
+    peak, not a noise peak lifted by the correction at the edge) and the primary beam there."""
     from casatools import image
 
     ia = image()
-    ia.open(pbcor)
-    data = ia.getchunk(dropdeg=True)
+    ia.open(imagename + ".image")
+    flat = ia.getchunk(dropdeg=True)
     mask = ia.getchunk(getmask=True, dropdeg=True)
     cs = ia.coordsys()
-    nchan = data.shape[-1]
+    axis = cs.findaxisbyname("Frequency")
     freqs = np.array(
-        [cs.toworld([0, 0, 0, c], "n")["numeric"][cs.findaxisbyname("Frequency")] for c in range(nchan)]
+        [cs.toworld([0, 0, 0, c], "n")["numeric"][axis] for c in range(flat.shape[-1])]
     )
     ia.close()
-    peak_map = np.where(mask, data, -np.inf).max(axis=-1)
+    peak_map = np.where(mask, flat, -np.inf).max(axis=-1)
     x, y = np.unravel_index(int(np.argmax(peak_map)), peak_map.shape)
-    return freqs, np.where(mask[x, y], data[x, y], np.nan), [int(x), int(y)]
+    spectra = {}
+    for suffix in (".image.pbcor", ".pb"):
+        ia.open(imagename + suffix)
+        spectra[suffix] = ia.getchunk(blc=[int(x), int(y)], trc=[int(x), int(y)]).ravel()
+        ia.close()
+    pb = float(np.nanmax(spectra[".pb"]))
+    spectrum = np.where(mask[x, y], spectra[".image.pbcor"], np.nan)
+    return freqs, spectrum, [int(x), int(y)], pb
 
 
 def image_cubes(
@@ -201,7 +217,7 @@ def _cube(job, vis, target, spw, settings, tmp: Path, out: Path, mous: str) -> d
     )
     b = images.beam(job, imagename + ".image")
     rms = images.measured_rms(job, imagename + ".image", p, images.beam_size(b), cube=True)
-    freqs, spectrum, pixel = _spectrum(imagename + ".image.pbcor")
+    freqs, spectrum, pixel, pb = _spectrum(imagename)
     files = images.export(job, imagename, out / base)
     images.thumbnail(
         imagename + ".image.pbcor",
@@ -225,5 +241,6 @@ def _cube(job, vis, target, spw, settings, tmp: Path, out: Path, mous: str) -> d
         "channel_width_mhz": float(np.median(np.abs(np.diff(freqs)))) / 1e6,
         "nchan": int(freqs.size),
         "spectrum_pixel": pixel,
-        "line": line_figures(freqs, spectrum, rms),
+        "spectrum_pb": pb,
+        "line": line_figures(freqs, spectrum, rms / pb),
     }
