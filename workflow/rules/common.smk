@@ -17,6 +17,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join([LIB, *_other_paths]))
 
 from almacal import choices, inputs, jsonio, ms_state, raw_data
 from almacal import flag_files as user_flags
+from almacal.imaging import params as imaging_params
 from almacal.solves import BY_NAME as SOLVE_TABLE
 from almacal.solves import SOLVES
 
@@ -204,6 +205,10 @@ def eb_input_errors(mous, eb, md):
         return errors + [
             f"config: {choice_key(mous, eb, 'field_roles')}: EB {eb}: {err}"
         ]
+    nchan = {s["id"]: s["nchan"] for s in md["spws"]}
+    errors += imaging_params.config_errors(
+        config["imaging"], eb, {spw: nchan[spw] for spw in eb_choices.science_spws}
+    )
     try:
         choices.tsys_field_map(md, choice("tsys_field_map")(wildcards))
     except ValueError as err:

@@ -122,3 +122,24 @@ def derive(
         max_frequency_hz=high,
         origin=origin,
     )
+
+
+def config_errors(imaging: dict, eb: str, nchan: dict[int, int]) -> list[str]:
+    """The ``imaging`` config against an imported EB's science spws (id -> channels), before any
+    job runs: ``cube_spws`` among them, ``continuum_channels`` naming each of them with channels
+    it has."""
+    from almacal.imaging import linefree
+
+    errors = []
+    unknown = sorted(set(imaging["cube_spws"]) - set(nchan))
+    if unknown:
+        errors.append(
+            f"config: imaging.cube_spws: EB {eb}: spw(s) {unknown} are not science spws "
+            f"{sorted(nchan)}"
+        )
+    if imaging["continuum_channels"]:
+        try:
+            linefree.parse_selection(imaging["continuum_channels"], nchan)
+        except ValueError as err:
+            errors.append(f"config: imaging.continuum_channels: EB {eb}: {err}")
+    return errors
