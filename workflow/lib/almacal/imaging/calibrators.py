@@ -67,6 +67,7 @@ def image_calibrators(
                 ),
                 dish_m=msdata.largest_dish_m(copy),
                 settings=settings,
+                mosaic_radius_arcsec=msdata.mosaic_radius_arcsec(copy, field),
             )
             record = images.mfs_image(
                 job,

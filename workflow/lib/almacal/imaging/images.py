@@ -5,10 +5,11 @@ PNG thumbnail. Shared by the calibrator and the target imaging jobs.
   image's weighting: sqrt(sum (W w)^2 / w) / sum (W w) for the data weights w (1/sigma^2 after
   ``statwt``) and imaging weights W, i.e. the natural-weighting point-source sensitivity times
   the weighting's loss factor (``relative_to_natural``). For a cube: of one channel.
-- **Measured rms**: ``imstat`` of the image before primary-beam correction (uniform noise) in an
-  annulus about the phase centre from ``ANNULUS_INNER_BEAMS`` beams to the edge of the
-  pb-limited image, i.e. away from a source at the phase centre; for a cube the median over
-  channels of the per-channel rms.
+- **Measured rms**: of the image before primary-beam correction (uniform noise) over its
+  pb-limited pixels farther than ``ANNULUS_INNER_BEAMS`` beams from every pixel brighter than
+  ``BRIGHT_SIGMA`` x the plane's robust noise (an annulus about a source at the phase centre;
+  every source of a mosaic left out); for a cube the median over channels of the per-channel
+  rms (the line channels lose only the pixels about the line).
 - **Source**: ``imfit`` of one Gaussian component on the primary-beam-corrected image about its
   brightest pixel: integrated and peak flux density, position and its offset from the phase
   centre (arcsec and beams: sqrt(major x minor) of the restoring beam).
@@ -24,7 +25,9 @@ import numpy as np
 
 from almacal.casa_job import CasaJob
 
-ANNULUS_INNER_BEAMS = 5.0
+ANNULUS_INNER_BEAMS = 3.0  # emission-free: this many beams from any bright pixel
+BRIGHT_SIGMA = 20.0  # bright: above this x the plane's robust noise
+MIN_PIXELS = 100
 IMAGE_SUFFIXES = (".image", ".pb", ".psf", ".residual", ".model", ".sumwt", ".mask", ".weight",
                   ".image.pbcor")  # fmt: skip
 
@@ -89,9 +92,26 @@ def clean(
         pbmask=params.pb_level,
         pblimit=params.pb_level,
         pbcor=True,
+        phasecenter=_phasecenter(vis[0], field),
         restoringbeam="common" if specmode == "cube" else [],
         **(cube or {}),
     )
+
+
+def _phasecenter(ms: str, field: str) -> int:
+    from almacal.imaging import msdata
+
+    return msdata.central_field_id(ms, field)
+
+
+def gridder_for(vis: list[str], field: str) -> str:
+    """'mosaic' for a field of several pointings or data of several dish sizes (it grids each
+    baseline with its own primary beam), 'standard' otherwise."""
+    from almacal.imaging import msdata
+
+    dishes = set().union(*(msdata.dish_sizes_m(ms) for ms in vis))
+    pointings = max(msdata.mosaic_radius_arcsec(ms, field) for ms in vis)
+    return "mosaic" if len(dishes) > 1 or pointings > 0 else "standard"
 
 
 def beam(job: CasaJob, image: str) -> dict:
@@ -117,24 +137,47 @@ def beam_size(b: dict) -> float:
     return math.sqrt(b["major_arcsec"] * b["minor_arcsec"])
 
 
-def measured_rms(job: CasaJob, image: str, params, beam_arcsec: float, cube: bool) -> float:
-    """rms of ``image`` (not pb-corrected) in the annulus about the phase centre from
-    ANNULUS_INNER_BEAMS beams to the edge of the image (pixels outside the pb limit are masked)."""
-    centre = params.imsize // 2
-    inner = ANNULUS_INNER_BEAMS * beam_arcsec / params.cell_arcsec
-    outer = params.imsize / 2 - 1
-    if inner >= outer - 2:
+def emission_free(plane: np.ndarray, valid: np.ndarray, radius_pix: float) -> np.ndarray:
+    """The pixels of ``valid`` farther than ``radius_pix`` from every pixel brighter (in
+    absolute value) than BRIGHT_SIGMA x the plane's robust noise (1.4826 MAD)."""
+    values = plane[valid]
+    noise = 1.4826 * np.median(np.abs(values - np.median(values)))
+    bright = valid & (np.abs(plane) > BRIGHT_SIGMA * noise)
+    if not bright.any():
+        return valid
+    ny, nx = plane.shape
+    yy, xx = np.meshgrid(np.arange(ny) - ny // 2, np.arange(nx) - nx // 2, indexing="ij")
+    disk = np.fft.ifftshift((yy**2 + xx**2 <= radius_pix**2).astype(float))
+    near = np.fft.irfft2(np.fft.rfft2(bright.astype(float)) * np.fft.rfft2(disk), s=plane.shape)
+    return valid & (near < 0.5)
+
+
+def measured_rms(image: str, beam_arcsec: float, cell_arcsec: float) -> float:
+    """rms of ``image`` (before pb correction: uniform noise) over its pb-limited pixels away
+    from emission (``emission_free``, ANNULUS_INNER_BEAMS beams about every bright pixel); for a
+    cube the median over channels of each channel's rms."""
+    from casatools import image as casa_image
+
+    ia = casa_image()
+    ia.open(image)
+    data = ia.getchunk(dropdeg=True)
+    mask = ia.getchunk(getmask=True, dropdeg=True)
+    ia.close()
+    if data.ndim == 2:
+        data, mask = data[..., None], mask[..., None]
+    radius = ANNULUS_INNER_BEAMS * beam_arcsec / cell_arcsec
+    rms = []
+    for c in range(data.shape[-1]):
+        plane, valid = data[..., c], mask[..., c] & np.isfinite(data[..., c])
+        if valid.sum() < MIN_PIXELS:
+            continue
+        keep = emission_free(plane, valid, radius)
+        if keep.sum() >= MIN_PIXELS:
+            rms.append(float(np.sqrt(np.mean(plane[keep] ** 2))))
+    if not rms:
         raise RuntimeError(
-            f"{image}: the image ({params.imsize} pixels) is too small for an emission-free "
-            f"annulus beyond {ANNULUS_INNER_BEAMS} beams: raise imaging.imsize"
+            f"{image}: fewer than {MIN_PIXELS} emission-free pixels: raise imaging.imsize"
         )
-    region = f"annulus[[{centre}pix, {centre}pix], [{inner:.2f}pix, {outer:.2f}pix]]"
-    stats = job.task("imstat", imagename=image, region=region, axes=[0, 1] if cube else [-1])
-    rms = np.asarray(stats["rms"], float)
-    npts = np.asarray(stats["npts"], float)
-    rms = rms[npts > 0]
-    if rms.size == 0:
-        raise RuntimeError(f"{image}: no unmasked pixel in the annulus {region}")
     return float(np.median(rms))
 
 
@@ -262,7 +305,6 @@ def mfs_image(
     workdir: Path,
     fits_base: Path,
     title: str,
-    gridder: str = "standard",
 ) -> dict:
     """A continuum (mfs) image of ``field`` with its figures: the theoretical rms first (the
     clean threshold is ``clean_threshold_sigma`` of it), then tclean, the restoring beam, the
@@ -278,10 +320,10 @@ def mfs_image(
         params=params,
         threshold_jy=settings["clean_threshold_sigma"] * theoretical,
         niter=settings["niter"],
-        gridder=gridder,
+        gridder=gridder_for(vis, field),
     )
     b = beam(job, imagename + ".image")
-    rms = measured_rms(job, imagename + ".image", params, beam_size(b), cube=False)
+    rms = measured_rms(imagename + ".image", beam_size(b), params.cell_arcsec)
     phase_centre = _phase_centre(vis, field)
     source = fit_source(job, imagename + ".image.pbcor", phase_centre, b)
     files = export(job, imagename, fits_base)

@@ -1,5 +1,6 @@
 """What the imaging jobs read from a measurement set (casatools): baseline lengths, frequencies,
-dish diameters, phase centres and the vector-averaged spectrum of a field."""
+dish diameters, phase centres (and a mosaic's extent) and the vector-averaged spectrum of a
+field (all its pointings)."""
 
 from __future__ import annotations
 
@@ -14,21 +15,66 @@ def _table():
     return table()
 
 
-def field_ids(ms: str) -> dict[str, int]:
+def field_ids(ms: str) -> dict[str, list[int]]:
+    """Field name -> its field ids (several for the pointings of a mosaic)."""
     tb = _table()
     tb.open(f"{ms}/FIELD")
     names = list(tb.getcol("NAME"))
     tb.close()
-    return {name: i for i, name in enumerate(names)}
+    ids: dict[str, list[int]] = {}
+    for i, name in enumerate(names):
+        ids.setdefault(name, []).append(i)
+    return ids
+
+
+def _pointings_rad(ms: str, field: str) -> np.ndarray:
+    tb = _table()
+    tb.open(f"{ms}/FIELD")
+    dirs = np.array([tb.getcell("PHASE_DIR", i)[:, 0] for i in field_ids(ms)[field]])
+    tb.close()
+    return dirs  # [pointing, (ra, dec)] rad
 
 
 def phase_centre_deg(ms: str, field: str) -> tuple[float, float]:
-    """RA and Dec (deg) of the field's PHASE_DIR."""
+    """RA and Dec (deg) of the field's PHASE_DIR (of a mosaic: the pointing nearest the mean)."""
+    dirs = _pointings_rad(ms, field)
+    centre = dirs[central_pointing(ms, field)]
+    return math.degrees(centre[0]) % 360.0, math.degrees(centre[1])
+
+
+def _offsets_arcsec(dirs: np.ndarray, centre: np.ndarray) -> np.ndarray:
+    dra = (dirs[:, 0] - centre[0] + math.pi) % (2 * math.pi) - math.pi
+    return np.degrees(np.hypot(dra * np.cos(centre[1]), dirs[:, 1] - centre[1])) * 3600
+
+
+def central_pointing(ms: str, field: str) -> int:
+    """Index among the field's ids of the pointing nearest their mean direction."""
+    dirs = _pointings_rad(ms, field)
+    mean = np.array([np.angle(np.exp(1j * dirs[:, 0]).mean()), dirs[:, 1].mean()])
+    return int(np.argmin(_offsets_arcsec(dirs, mean)))
+
+
+def central_field_id(ms: str, field: str) -> int:
+    return field_ids(ms)[field][central_pointing(ms, field)]
+
+
+def mosaic_radius_arcsec(ms: str, field: str) -> float:
+    """Largest offset of the field's pointings from its central one (0 for one pointing)."""
+    dirs = _pointings_rad(ms, field)
+    return float(_offsets_arcsec(dirs, dirs[central_pointing(ms, field)]).max())
+
+
+def dish_sizes_m(ms: str) -> set[float]:
     tb = _table()
-    tb.open(f"{ms}/FIELD")
-    direction = tb.getcell("PHASE_DIR", field_ids(ms)[field])[:, 0]
+    tb.open(f"{ms}/ANTENNA")
+    diameters = tb.getcol("DISH_DIAMETER")
     tb.close()
-    return math.degrees(direction[0]) % 360.0, math.degrees(direction[1])
+    return {float(d) for d in diameters}
+
+
+def _field_query(ms: str, field: str) -> str:
+    ids = ",".join(str(i) for i in field_ids(ms)[field])
+    return f"FIELD_ID IN [{ids}]"
 
 
 def spw_frequencies(ms: str) -> dict[int, np.ndarray]:
@@ -48,18 +94,14 @@ def spw_of_ddi(ms: str) -> dict[int, int]:
 
 
 def largest_dish_m(ms: str) -> float:
-    tb = _table()
-    tb.open(f"{ms}/ANTENNA")
-    diameters = tb.getcol("DISH_DIAMETER")
-    tb.close()
-    return float(np.max(diameters))
+    return max(dish_sizes_m(ms))
 
 
 def uv_distances_m(ms: str, field: str) -> np.ndarray:
     """Projected baseline lengths (m) of the field's cross-correlation rows with unflagged data."""
     tb = _table()
     tb.open(ms)
-    sub = tb.query(f"FIELD_ID=={field_ids(ms)[field]} && ANTENNA1!=ANTENNA2 && !FLAG_ROW")
+    sub = tb.query(f"{_field_query(ms, field)} && ANTENNA1!=ANTENNA2 && !FLAG_ROW")
     try:
         if sub.nrows() == 0:
             return np.zeros(0)
@@ -78,9 +120,7 @@ def field_spectrum(ms: str, field: str, spw: int) -> tuple[np.ndarray, np.ndarra
     ddi = {spw_: ddi_ for ddi_, spw_ in spw_of_ddi(ms).items()}[spw]
     tb = _table()
     tb.open(ms)
-    sub = tb.query(
-        f"FIELD_ID=={field_ids(ms)[field]} && DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2"
-    )
+    sub = tb.query(f"{_field_query(ms, field)} && DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2")
     try:
         data = sub.getcol("DATA")  # [corr, chan, row]
         flag = sub.getcol("FLAG")

@@ -8,7 +8,8 @@
   the lowest imaged frequency (the largest beam), imaged out to where a Gaussian primary beam falls
   to ``pb_level`` (0.2, tclean's pblimit): a diameter of FWHM sqrt(ln(1/level) / ln 2). In a
   12 m + 7 m MOUS the combined primary beam is that of the 12 m dishes, which carry most weight.
-- **Image size**: that diameter in cells, rounded up to an even size whose prime factors are 2, 3
+- **Image size**: that diameter (for a mosaic plus twice its pointings' largest offset from
+  the central one) in cells, rounded up to an even size whose prime factors are 2, 3
   and 5 (a fast FFT, as tclean advises).
 """
 
@@ -84,6 +85,7 @@ def derive(
     frequencies_hz: tuple[float, float],
     dish_m: float,
     settings: dict,
+    mosaic_radius_arcsec: float = 0.0,
 ) -> ImagingParameters:
     """The parameters of one image from its data (baseline lengths of the unflagged rows, the
     frequency range, the largest dish) and the ``imaging`` config (``cell_arcsec`` and
@@ -104,7 +106,8 @@ def derive(
     if settings.get("imsize"):
         imsize, origin["imsize"] = int(settings["imsize"]), "config"
     else:
-        imsize = fft_size(diameter_at_level(pb, settings["pb_level"]) / cell)
+        diameter = diameter_at_level(pb, settings["pb_level"]) + 2 * mosaic_radius_arcsec
+        imsize = fft_size(diameter / cell)
         origin["imsize"] = "data"
     weighting = settings["weighting"]
     return ImagingParameters(

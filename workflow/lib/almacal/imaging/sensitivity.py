@@ -195,9 +195,11 @@ def imaging_sensitivity(
             "mous": mous,
             "method": (
                 "theoretical rms: imager.apparentsens on statwt weights (1/variance of each "
-                "row's line-free channels) with the image's weighting; measured rms: imstat in "
-                f"an annulus from {images.ANNULUS_INNER_BEAMS:g} beams to the edge of the "
-                "image before pb correction (a cube: median over channels); expected: the "
+                "row's line-free channels) with the image's weighting; measured rms: of the "
+                "image before pb correction over its pb-limited pixels farther than "
+                f"{images.ANNULUS_INNER_BEAMS:g} beams from every pixel brighter than "
+                f"{images.BRIGHT_SIGMA:g} x its robust noise (a cube: median over channels); "
+                "expected: the "
                 f"theoretical, or peak / {dynamic_range_limit:g} for a dynamic-range-limited "
                 "mfs image"
             ),

@@ -9,8 +9,8 @@
 
 Both primary-beam corrected, exported as ``.pbcor.fits`` with ``.pb.fits`` beside them, with a
 PNG. Parameters from the data of every EB (``almacal.imaging.params``); the ``mosaic`` gridder
-when the EBs' dishes differ (it grids each baseline with its own primary beam), ``standard``
-otherwise. Cube channels are regridded with ``interpolation='nearest'``, so each keeps the noise
+for a mosaic or dishes of several sizes (``images.gridder_for``), ``standard`` otherwise. Cube
+channels are regridded with ``interpolation='nearest'``, so each keeps the noise
 of one native channel and the theoretical rms of one channel holds for it.
 """
 
@@ -42,10 +42,6 @@ def _targets(summaries: list[dict]) -> list[str]:
     return names
 
 
-def _gridder(vis: list[str]) -> str:
-    return "mosaic" if len({msdata.largest_dish_m(v) for v in vis}) > 1 else "standard"
-
-
 def _parameters(vis: list[str], field: str, spws: list[int], settings: dict) -> params.ImagingParameters:
     freqs = [msdata.spw_frequencies(v) for v in vis]
     return params.derive(
@@ -56,6 +52,7 @@ def _parameters(vis: list[str], field: str, spws: list[int], settings: dict) -> 
         ),
         dish_m=max(msdata.largest_dish_m(v) for v in vis),
         settings=settings,
+        mosaic_radius_arcsec=max(msdata.mosaic_radius_arcsec(v, field) for v in vis),
     )
 
 
@@ -91,7 +88,6 @@ def image_continuum(
                 workdir=Path(tmp),
                 fits_base=out / f"member.{mous}.{target}_sci.{spw_label(spws)}.cont.I",
                 title=f"{target} continuum, {spw_label(spws)}",
-                gridder=_gridder(vis),
             )
             first = use[0][1]["line_free"]
             record["bandwidth_mhz"] = sum(first[str(spw)]["bandwidth_mhz"] for spw in spws)
@@ -212,11 +208,11 @@ def _cube(job, vis, target, spw, settings, tmp: Path, out: Path, mous: str) -> d
         threshold_jy=settings["clean_threshold_sigma"] * theoretical,
         niter=settings["niter"],
         specmode="cube",
-        gridder=_gridder(vis),
+        gridder=images.gridder_for(vis, target),
         cube={"outframe": "LSRK", "interpolation": "nearest", "perchanweightdensity": True},
     )
     b = images.beam(job, imagename + ".image")
-    rms = images.measured_rms(job, imagename + ".image", p, images.beam_size(b), cube=True)
+    rms = images.measured_rms(imagename + ".image", images.beam_size(b), p.cell_arcsec)
     freqs, spectrum, pixel, pb = _spectrum(imagename)
     files = images.export(job, imagename, out / base)
     images.thumbnail(

@@ -200,8 +200,9 @@ CHECKS = {
         "good": 1.2,
         "bad": 2.0,
         "scope": "image",
-        "measure": "measured rms (annulus about the phase centre beyond 5 beams, before pb "
-        "correction; a cube: median over channels) over the expected rms: the theoretical "
+        "measure": "measured rms (before pb correction, pb-limited pixels beyond 3 beams of any "
+        "pixel above 20 x the robust noise; a cube: median over channels) over the expected "
+        "rms: the theoretical "
         "(imager.apparentsens on statwt weights, the weighting's loss included), or for an mfs "
         "image brighter than imaging.dynamic_range_limit x the theoretical, peak / that limit",
     },
