@@ -10,7 +10,7 @@
   imager.apparentsens) and the cubes' measured rms against it;
 - a flag edit in one EB remakes that EB's imaging jobs and the MOUS images, nothing else.
 
-The demo has no check source; tests/test_imaging_check_source.py images one that has.
+The demo has no check source: tests/test_real_layout.py images the real-layout MOUS's.
 """
 
 import json
