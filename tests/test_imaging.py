@@ -166,9 +166,7 @@ def test_cube_rms_against_the_injected_noise(demo_run, mous_dir, spw):
     assert 1.0 < cube["weighting_loss_factor"] < 1.5  # briggs 0.5: a loss over natural
     assert cube["theoretical_rms_jy"] == pytest.approx(expected, rel=0.05)
     assert cube["measured_rms_jy"] == pytest.approx(expected, rel=0.20)
-    assert cube["rms_ratio"] == pytest.approx(
-        cube["measured_rms_jy"] / cube["theoretical_rms_jy"]
-    )
+    assert cube["rms_ratio"] == pytest.approx(cube["measured_rms_jy"] / cube["theoretical_rms_jy"])
 
 
 def test_continuum_rms_is_dynamic_range_limited(mous_dir, target):

@@ -112,7 +112,9 @@ def casa_runtime(wildcards, attempt):
 def mous_size_mb(wildcards):
     """Size of the raw data of every EB of the MOUS (MB)."""
     return sum(
-        raw_size_mb(entry["raw"]) for (m, _), entry in EBS.items() if m == wildcards.mous
+        raw_size_mb(entry["raw"])
+        for (m, _), entry in EBS.items()
+        if m == wildcards.mous
     )
 
 

@@ -26,7 +26,8 @@ def mous_eb_products(pattern):
 
 rule targets_ms:
     """The imaging data of one EB: its targets (science spws) with statwt weights over the
-    line-free channels, found on each target's spectrum, and the continuum-subtracted copy."""
+    line-free channels, found on each target's spectrum, and the continuum-subtracted copy.
+    """
     input:
         cal=eb_path(".ms.split.cal"),
         cal_summary=eb_path(".ms.split.cal.json"),

@@ -41,7 +41,9 @@ rule casa_commands:
         ),
         # the imaging jobs' calls too (rules in image.smk)
         targets=lambda w: expand(
-            "results/{mous}/{eb}/{eb}_targets.ms.json", mous=w.mous, eb=mous_ebs(w.mous)
+            "results/{mous}/{eb}/{eb}_targets.ms.json",
+            mous=w.mous,
+            eb=mous_ebs(w.mous),
         ),
         calibrator_images=lambda w: expand(
             "results/{mous}/{eb}/{eb}.calibrator_images.json",

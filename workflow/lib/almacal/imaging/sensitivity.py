@@ -97,9 +97,12 @@ def qa2_verdict(request: dict | None, continuum: list[dict], cubes: list[dict]) 
     bandwidth = request.get("bandwidth_mhz")
     if bandwidth:
         if not cubes:
-            raise ValueError("mous.<mous>.qa2.bandwidth_mhz asks for a line rms, but no cube was made")
+            raise ValueError(
+                "mous.<mous>.qa2.bandwidth_mhz asks for a line rms, but no cube was made"
+            )
         rms_of = {
-            id(c): c["measured_rms_jy"] * math.sqrt(c["channel_width_mhz"] / bandwidth) for c in cubes
+            id(c): c["measured_rms_jy"] * math.sqrt(c["channel_width_mhz"] / bandwidth)
+            for c in cubes
         }
         used = max(cubes, key=lambda c: rms_of[id(c)])
         rms, what = rms_of[id(used)], f"line: cube channel rms scaled to {bandwidth:g} MHz"

@@ -42,7 +42,9 @@ def _targets(summaries: list[dict]) -> list[str]:
     return names
 
 
-def _parameters(vis: list[str], field: str, spws: list[int], settings: dict) -> params.ImagingParameters:
+def _parameters(
+    vis: list[str], field: str, spws: list[int], settings: dict
+) -> params.ImagingParameters:
     freqs = [msdata.spw_frequencies(v) for v in vis]
     return params.derive(
         uv_distances_m=np.concatenate([msdata.uv_distances_m(v, field) for v in vis]),
@@ -184,9 +186,7 @@ def image_cubes(
                     f"imaging.cube_spws: spw(s) {unknown} are not science spws {science} of {target}"
                 )
             for spw in wanted:
-                records.append(
-                    _cube(job, vis, target, spw, settings, Path(tmp), out, mous)
-                )
+                records.append(_cube(job, vis, target, spw, settings, Path(tmp), out, mous))
     jsonio.write(summary, {"mous": mous, "images_dir": out.name, "images": records})
 
 

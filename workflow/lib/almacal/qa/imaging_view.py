@@ -65,23 +65,22 @@ def imaging_context(sensitivity: dict, records: dict[str, list[dict]], copied: d
             ]
         )
     sources = []
-    for kind, items in (("continuum", records["continuum"]), ("calibrators", records["calibrators"])):
-        for record in items:
-            s = record["source"]
-            if not s.get("fitted"):
-                continue
-            sources.append(
-                [
-                    record["field"],
-                    record.get("role", "target"),
-                    record.get("eb", "MOUS"),
-                    s["integrated_jy"],
-                    s["peak_jy_per_beam"],
-                    s["peak_over_integrated"],
-                    s["offset_arcsec"],
-                    s["offset_beams"],
-                ]
-            )
+    for record in records["continuum"] + records["calibrators"]:
+        s = record["source"]
+        if not s.get("fitted"):
+            continue
+        sources.append(
+            [
+                record["field"],
+                record.get("role", "target"),
+                record.get("eb", "MOUS"),
+                s["integrated_jy"],
+                s["peak_jy_per_beam"],
+                s["peak_over_integrated"],
+                s["offset_arcsec"],
+                s["offset_beams"],
+            ]
+        )
     qa2 = sensitivity["qa2"]
     return {
         "method": sensitivity["method"],
@@ -89,15 +88,25 @@ def imaging_context(sensitivity: dict, records: dict[str, list[dict]], copied: d
         "figures": figures,
         "lines": lines,
         "sources": sources,
-        "check_sources": [
-            r for r in records["calibrators"] if r.get("role") == "check"
-        ],
+        "check_sources": [r for r in records["calibrators"] if r.get("role") == "check"],
         "qa2": qa2,
         "qa2_rows": []
         if qa2["verdict"] is None
         else [
-            ["rms (mJy/beam)", _mjy(qa2["requested_rms_jy"]), _mjy(qa2["rms_jy"]), qa2["rms_over_requested"], "yes" if qa2["rms_ok"] else "no"],
-            ["beam sqrt(major x minor) (arcsec)", " – ".join(f"{x:g}" for x in qa2["requested_resolution_arcsec"]), qa2["beam_arcsec"], None, "yes" if qa2["beam_ok"] else "no"],
+            [
+                "rms (mJy/beam)",
+                _mjy(qa2["requested_rms_jy"]),
+                _mjy(qa2["rms_jy"]),
+                qa2["rms_over_requested"],
+                "yes" if qa2["rms_ok"] else "no",
+            ],
+            [
+                "beam sqrt(major x minor) (arcsec)",
+                " – ".join(f"{x:g}" for x in qa2["requested_resolution_arcsec"]),
+                qa2["beam_arcsec"],
+                None,
+                "yes" if qa2["beam_ok"] else "no",
+            ],
         ],  # fmt: skip
     }
 

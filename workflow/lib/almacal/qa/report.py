@@ -732,9 +732,7 @@ def qa_report(
                 scores_by_eb[s["eb"]] = qa_scores.worst_first(scores_by_eb[s["eb"]] + [s])
             else:  # the MOUS's science images
                 mous_scores.append(s)
-    all_scores = qa_scores.worst_first(
-        [s for eb in ebs for s in scores_by_eb[eb]] + mous_scores
-    )
+    all_scores = qa_scores.worst_first([s for eb in ebs for s in scores_by_eb[eb]] + mous_scores)
     _plot_flux(flux_table, ebs, out / "flux_consistency.png")
     _plot_flagging(ebs, data, out / "flagging.png")
     jsonio.write(
