@@ -70,6 +70,24 @@ def eb_path(suffix):
     return f"results/{{mous}}/{{eb}}/{{eb}}{suffix}"
 
 
+def imaging_settings():
+    """The imaging section of config, as the jobs take it (a change reruns them)."""
+    return dict(config["imaging"])
+
+
+def mous_logs(step):
+    """The CASA log and task calls of an MOUS-level job."""
+    return {
+        "casa": f"logs/{{mous}}/{step}.casa.log",
+        "commands": f"logs/{{mous}}/{step}.casa_commands.py",
+    }
+
+
+def mous_eb_products(pattern):
+    """``pattern`` (an eb_path-like string) for every EB of the MOUS."""
+    return lambda w: expand(pattern, mous=w.mous, eb=mous_ebs(w.mous))
+
+
 def casa_logs(step):
     """The CASA log and the recorded task calls of one job (fails on SEVERE lines)."""
     return {

@@ -6,24 +6,6 @@
 # calibrator images and the MOUS images, nothing of the other EBs.
 
 
-def imaging_settings():
-    """The imaging section of config, as the jobs take it (a change reruns them)."""
-    return dict(config["imaging"])
-
-
-def mous_logs(step):
-    """The CASA log and task calls of an MOUS-level job."""
-    return {
-        "casa": f"logs/{{mous}}/{step}.casa.log",
-        "commands": f"logs/{{mous}}/{step}.casa_commands.py",
-    }
-
-
-def mous_eb_products(pattern):
-    """``pattern`` (an eb_path-like string) for every EB of the MOUS."""
-    return lambda w: expand(pattern, mous=w.mous, eb=mous_ebs(w.mous))
-
-
 rule targets_ms:
     """The imaging data of one EB: its targets (science spws) with statwt weights over the
     line-free channels, found on each target's spectrum, and the continuum-subtracted copy.
