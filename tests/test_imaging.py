@@ -15,7 +15,6 @@ The demo has no check source: tests/test_real_layout.py images the real-layout M
 
 import json
 import math
-import os
 import re
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import numpy as np
 import pytest
 import yaml
 from truth import DEMO_EBS, MOUS, field_truth, load_truth, product
-from workdir import planned, table_columns
+from workdir import planned_after_comment, table_columns
 
 pytestmark = pytest.mark.workflow
 
@@ -220,23 +219,7 @@ def test_phase_calibrator_images_of_every_eb(mous_dir):
 def test_flag_edit_in_one_eb_remakes_its_images_and_the_mous_images(demo_run):
     """A comment-only edit of one EB's split flag file (restored afterwards, mtime included)."""
     eb = DEMO_EBS[1]
-    flags_dir = yaml.safe_load((demo_run / "config/config.yaml").read_text())["mous"][MOUS][
-        "flags_dir"
-    ]
-    flag_file = demo_run / flags_dir / f"{eb}.split.flags.txt"
-    existed = flag_file.exists()
-    before = flag_file.read_bytes() if existed else None
-    stat = flag_file.stat() if existed else None
-    try:
-        with flag_file.open("a") as out:
-            out.write("# imaging test: a comment-only edit\n")
-        jobs = planned(demo_run, f"results/{MOUS}/{MOUS}.sensitivity.json")
-    finally:
-        if existed:
-            flag_file.write_bytes(before)
-            os.utime(flag_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        else:
-            flag_file.unlink()
+    jobs = planned_after_comment(demo_run, MOUS, eb, f"results/{MOUS}/{MOUS}.sensitivity.json")
     imaging = {job for job in jobs if job[0] in IMAGING_RULES}
     assert imaging == {
         ("targets_ms", eb),

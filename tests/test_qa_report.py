@@ -10,7 +10,6 @@ tests fail, they do not skip.
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 from truth import MOUS, PLOT_KINDS, ROOT, load_truth
-from workdir import planned
+from workdir import planned, planned_after_comment
 
 from almacal.qa.scores import CHECKS, score
 
@@ -312,24 +311,7 @@ def test_flag_edit_in_one_eb_remakes_only_its_qa_and_the_report(report, demo_run
     mtime included); the rerun plan (workflow/tools/plan_rerun.py) of a dry run."""
     ebs = demo_ebs()
     eb = ebs[0]
-    flags_dir = yaml.safe_load((demo_run / "config" / "config.yaml").read_text())["mous"][MOUS][
-        "flags_dir"
-    ]
-    flag_file = demo_run / flags_dir / f"{eb}.split.flags.txt"
-    existed = flag_file.exists()
-    before = flag_file.read_bytes() if existed else None
-    stat = flag_file.stat() if existed else None
-    try:
-        flag_file.parent.mkdir(parents=True, exist_ok=True)
-        with flag_file.open("a") as out:
-            out.write("# QA test: a comment-only edit\n")
-        jobs = planned(demo_run, f"results/{MOUS}/qa")
-    finally:
-        if existed:
-            flag_file.write_bytes(before)
-            os.utime(flag_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        else:
-            flag_file.unlink()
+    jobs = planned_after_comment(demo_run, MOUS, eb, f"results/{MOUS}/qa")
     assert ("qa_report", None) in jobs, sorted(jobs)
     assert {e for _, e in jobs if e} == {eb}, f"jobs of other EBs planned: {sorted(jobs)}"
     qa_jobs = {rule for rule, _ in jobs if rule.startswith("qa_")}

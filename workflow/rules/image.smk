@@ -68,7 +68,7 @@ rule image_calibrators:
 rule image_continuum:
     """Per target of the MOUS the continuum (mfs) image of every EB's line-free channels."""
     input:
-        targets=mous_eb_products("results/{mous}/{eb}/{eb}_targets.ms"),
+        vis=mous_eb_products("results/{mous}/{eb}/{eb}_targets.ms"),
         summaries=mous_eb_products("results/{mous}/{eb}/{eb}_targets.ms.json"),
     output:
         images=directory("results/{mous}/images/continuum"),
@@ -88,14 +88,14 @@ rule image_continuum:
     params:
         settings=imaging_settings(),
     script:
-        "../scripts/image_continuum.py"
+        "../scripts/image_targets.py"
 
 
 rule image_cubes:
     """Per target and cube spw of the MOUS a cube of the continuum-subtracted data, with the
     spectrum and line at its brightest pixel."""
     input:
-        line=mous_eb_products("results/{mous}/{eb}/{eb}_targets_line.ms"),
+        vis=mous_eb_products("results/{mous}/{eb}/{eb}_targets_line.ms"),
         summaries=mous_eb_products("results/{mous}/{eb}/{eb}_targets.ms.json"),
     output:
         images=directory("results/{mous}/images/cubes"),
@@ -115,7 +115,7 @@ rule image_cubes:
     params:
         settings=imaging_settings(),
     script:
-        "../scripts/image_cubes.py"
+        "../scripts/image_targets.py"
 
 
 rule imaging_sensitivity:

@@ -62,39 +62,50 @@ def spw_label(spws: list[int]) -> str:
     return "spw" + "_".join(map(str, spws))
 
 
-def image_continuum(
-    *, mous: str, targets_ms: list[str], summaries: list[str], settings: dict, images_dir: str,
-    summary: str, log: str, commands: str,
+def _image_targets(
+    *, what: str, mous: str, vis: list[str], summaries: list[str], images_dir: str, summary: str,
+    log: str, commands: str, make,
 ) -> None:  # fmt: skip
+    """One MOUS job: per target, ``make(job, tmp, out, target, use)`` with ``use`` the (MS,
+    targets_ms summary) of the EBs that observed it, returning the target's image records."""
     info = [jsonio.load(s) for s in summaries]
     out = Path(images_dir)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
     records = []
     with (
-        CasaJob(log=log, commands=commands, title=f"continuum images of {mous}") as job,
-        tempfile.TemporaryDirectory(prefix="cont.", dir=out.parent) as tmp,
+        CasaJob(log=log, commands=commands, title=f"{what} of {mous}") as job,
+        tempfile.TemporaryDirectory(prefix=f"{out.name}.", dir=out.parent) as tmp,
     ):
         for target in _targets(info):
-            use = [(ms, s) for ms, s in zip(targets_ms, info) if target in s["targets"]]
-            vis = [ms for ms, _ in use]
-            spws = sorted({spw for _, s in use for spw in s["science_spws"]})
-            p = _parameters(vis, target, spws, settings)
-            record = images.mfs_image(
-                job,
-                vis=vis,
-                spws=[s["continuum_selection"] for _, s in use],
-                field=target,
-                params=p,
-                settings=settings,
-                workdir=Path(tmp),
-                fits_base=out / f"member.{mous}.{target}_sci.{spw_label(spws)}.cont.I",
-                title=f"{target} continuum, {spw_label(spws)}",
-            )
-            first = use[0][1]["line_free"]
-            record["bandwidth_mhz"] = sum(first[str(spw)]["bandwidth_mhz"] for spw in spws)
-            records.append({"role": "target", "ebs": [s["eb"] for _, s in use], **record})
+            use = [(ms, s) for ms, s in zip(vis, info) if target in s["targets"]]
+            records += make(job, Path(tmp), out, target, use)
     jsonio.write(summary, {"mous": mous, "images_dir": out.name, "images": records})
+
+
+def image_continuum(*, mous: str, settings: dict, **paths) -> None:
+    """Per target the continuum image of every EB's line-free channels (``paths``: vis, the
+    EBs' ``<eb>_targets.ms``; summaries, their JSON; images_dir, summary, log, commands)."""
+
+    def make(job, tmp, out, target, use):
+        vis = [ms for ms, _ in use]
+        spws = sorted({spw for _, s in use for spw in s["science_spws"]})
+        record = images.mfs_image(
+            job,
+            vis=vis,
+            spws=[s["continuum_selection"] for _, s in use],
+            field=target,
+            params=_parameters(vis, target, spws, settings),
+            settings=settings,
+            workdir=tmp,
+            fits_base=out / f"member.{mous}.{target}_sci.{spw_label(spws)}.cont.I",
+            title=f"{target} continuum, {spw_label(spws)}",
+        )
+        first = use[0][1]["line_free"]
+        record["bandwidth_mhz"] = sum(first[str(spw)]["bandwidth_mhz"] for spw in spws)
+        return [{"role": "target", "ebs": [s["eb"] for _, s in use], **record}]
+
+    _image_targets(what="continuum images", mous=mous, make=make, **paths)
 
 
 def line_figures(freq_hz: np.ndarray, spectrum: np.ndarray, rms: float) -> dict:
@@ -162,32 +173,22 @@ def _spectrum(imagename: str) -> tuple[np.ndarray, np.ndarray, list[int], float]
     return freqs, spectrum, [int(x), int(y)], pb
 
 
-def image_cubes(
-    *, mous: str, line_ms: list[str], summaries: list[str], settings: dict, images_dir: str,
-    summary: str, log: str, commands: str,
-) -> None:  # fmt: skip
-    info = [jsonio.load(s) for s in summaries]
-    out = Path(images_dir)
-    shutil.rmtree(out, ignore_errors=True)
-    out.mkdir(parents=True)
-    records = []
-    with (
-        CasaJob(log=log, commands=commands, title=f"cubes of {mous}") as job,
-        tempfile.TemporaryDirectory(prefix="cubes.", dir=out.parent) as tmp,
-    ):
-        for target in _targets(info):
-            use = [(ms, s) for ms, s in zip(line_ms, info) if target in s["targets"]]
-            vis = [ms for ms, _ in use]
-            science = sorted({spw for _, s in use for spw in s["science_spws"]})
-            wanted = settings["cube_spws"] or science
-            unknown = sorted(set(wanted) - set(science))
-            if unknown:
-                raise ValueError(
-                    f"imaging.cube_spws: spw(s) {unknown} are not science spws {science} of {target}"
-                )
-            for spw in wanted:
-                records.append(_cube(job, vis, target, spw, settings, Path(tmp), out, mous))
-    jsonio.write(summary, {"mous": mous, "images_dir": out.name, "images": records})
+def image_cubes(*, mous: str, settings: dict, **paths) -> None:
+    """Per target and cube spw a cube of the continuum-subtracted data (``paths``: vis, the EBs'
+    ``<eb>_targets_line.ms``; summaries, images_dir, summary, log, commands)."""
+
+    def make(job, tmp, out, target, use):
+        vis = [ms for ms, _ in use]
+        science = sorted({spw for _, s in use for spw in s["science_spws"]})
+        wanted = settings["cube_spws"] or science
+        unknown = sorted(set(wanted) - set(science))
+        if unknown:
+            raise ValueError(
+                f"imaging.cube_spws: spw(s) {unknown} are not science spws {science} of {target}"
+            )
+        return [_cube(job, vis, target, spw, settings, tmp, out, mous) for spw in wanted]
+
+    _image_targets(what="cubes", mous=mous, make=make, **paths)
 
 
 def _cube(job, vis, target, spw, settings, tmp: Path, out: Path, mous: str) -> dict:
