@@ -248,3 +248,14 @@ def test_statwt_weights_match_the_injected_noise(demo_run):
         weights = columns["WEIGHT"][:, ~columns["FLAG_ROW"]]
         sigma = float(np.median(1 / np.sqrt(weights[weights > 0])))
         assert sigma == pytest.approx(load_truth(eb)["noise_sigma_jy"], rel=0.05), eb
+
+
+def test_casa_commands_log_lists_the_imaging_calls(mous_dir):
+    """Per EB its imaging jobs' calls after its calibration, then the MOUS's images."""
+    log = (mous_dir / f"{MOUS}.casa_commands.log").read_text()
+    eb_part, mous_part = log.split("# ===== MOUS =====\n")
+    for eb in DEMO_EBS:
+        section = eb_part.split(f"# ===== EB {eb} =====\n")[1].split("# ===== EB")[0]
+        assert section.index("applycal(") < section.index("statwt(") < section.index("tclean(")
+    assert mous_part.count("tclean(") == 3  # the continuum image and two cubes
+    assert "specmode='cube'" in mous_part and "exportfits(" in mous_part

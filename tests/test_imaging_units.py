@@ -93,6 +93,13 @@ def test_configured_line_free_channels_are_checked():
             linefree.parse_selection(text, nchan)
 
 
+def test_a_resolution_range_must_be_min_max():
+    assert params.request_errors("M", {"sensitivity_mjy": 1, "resolution_arcsec": [0.5, 1]}) == []
+    assert params.request_errors("M", None) == []
+    (error,) = params.request_errors("M", {"sensitivity_mjy": 1, "resolution_arcsec": [2, 1]})
+    assert error == "config: mous.M.qa2.resolution_arcsec: [2, 1] is not [min, max]"
+
+
 def test_config_errors_name_the_key_and_the_eb():
     imaging = {"cube_spws": [1, 9], "continuum_channels": "1:0~999,3"}
     errors = params.config_errors(imaging, "uid___A002_X1", {1: 128, 3: 128})

@@ -265,6 +265,7 @@ def check_inputs():
         metadata = {eb: imported_metadata(mous, eb) for eb in ebs}
         known = {eb: md for eb, md in metadata.items() if md is not None}
         errors += inputs.flux_file_errors(entry["flux_file"], ebs, known)
+        errors += imaging_params.request_errors(mous, entry.get("qa2"))
         for eb in ebs:
             errors += eb_input_errors(mous, eb, metadata[eb])
     if errors:

@@ -146,3 +146,13 @@ def config_errors(imaging: dict, eb: str, nchan: dict[int, int]) -> list[str]:
         except ValueError as err:
             errors.append(f"config: imaging.continuum_channels: EB {eb}: {err}")
     return errors
+
+
+def request_errors(mous: str, request: dict | None) -> list[str]:
+    """The PI's request of an MOUS (``mous.<mous>.qa2``): a resolution range [min, max]."""
+    if not request:
+        return []
+    low, high = request["resolution_arcsec"]
+    if low > high:
+        return [f"config: mous.{mous}.qa2.resolution_arcsec: [{low}, {high}] is not [min, max]"]
+    return []
