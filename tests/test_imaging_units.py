@@ -156,3 +156,4 @@ def test_qa2_verdict_line_scales_the_channel_rms_to_the_requested_bandwidth():
     assert result["rms_jy"] == pytest.approx(0.2e-3)
     assert result["verdict"] == "pass"
     assert sensitivity.qa2_verdict(None, [], cubes)["verdict"] is None
+    assert sensitivity.qa2_verdict(request, [], [])["reason"].startswith("no science image")

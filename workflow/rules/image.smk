@@ -15,8 +15,8 @@ rule targets_ms:
         cal_summary=eb_path(".ms.split.cal.json"),
         choices=eb_path(".ms.choices.json"),
     output:
-        targets=directory("results/{mous}/{eb}/{eb}_targets.ms"),
-        line=directory("results/{mous}/{eb}/{eb}_targets_line.ms"),
+        # written last, naming the two MSes (<eb>_targets.ms, <eb>_targets_line.ms) it made, or
+        # that the EB has no target to image
         summary="results/{mous}/{eb}/{eb}_targets.ms.json",
     log:
         **casa_logs("targets_ms"),
@@ -31,6 +31,8 @@ rule targets_ms:
         mem_mb=casa_mem_mb,
         runtime=casa_runtime,
     params:
+        targets="results/{mous}/{eb}/{eb}_targets.ms",
+        line="results/{mous}/{eb}/{eb}_targets_line.ms",
         continuum_channels=config["imaging"]["continuum_channels"],
         detection_sigma=config["imaging"]["line_detection_sigma"],
     script:
@@ -68,7 +70,6 @@ rule image_calibrators:
 rule image_continuum:
     """Per target of the MOUS the continuum (mfs) image of every EB's line-free channels."""
     input:
-        vis=mous_eb_products("results/{mous}/{eb}/{eb}_targets.ms"),
         summaries=mous_eb_products("results/{mous}/{eb}/{eb}_targets.ms.json"),
     output:
         images=directory("results/{mous}/images/continuum"),
@@ -95,7 +96,6 @@ rule image_cubes:
     """Per target and cube spw of the MOUS a cube of the continuum-subtracted data, with the
     spectrum and line at its brightest pixel."""
     input:
-        vis=mous_eb_products("results/{mous}/{eb}/{eb}_targets_line.ms"),
         summaries=mous_eb_products("results/{mous}/{eb}/{eb}_targets.ms.json"),
     output:
         images=directory("results/{mous}/images/cubes"),

@@ -7,7 +7,6 @@ IMAGES = {"image_continuum": image_continuum, "image_cubes": image_cubes}
 
 IMAGES[snakemake.rule](
     mous=snakemake.wildcards.mous,
-    vis=list(snakemake.input.vis),
     summaries=list(snakemake.input.summaries),
     settings=dict(snakemake.params.settings),
     images_dir=snakemake.output.images,

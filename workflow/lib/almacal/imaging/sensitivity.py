@@ -94,6 +94,8 @@ def qa2_verdict(request: dict | None, continuum: list[dict], cubes: list[dict]) 
     """The QA2 verdict of the request against the science images (figures of image_figures)."""
     if not request:
         return {"verdict": None, "reason": "no request in config (mous.<mous>.qa2)"}
+    if not continuum and not cubes:
+        return {"verdict": None, "reason": "no science image: no EB of the MOUS has a target"}
     bandwidth = request.get("bandwidth_mhz")
     if bandwidth:
         if not cubes:

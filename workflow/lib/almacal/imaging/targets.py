@@ -63,12 +63,15 @@ def spw_label(spws: list[int]) -> str:
 
 
 def _image_targets(
-    *, what: str, mous: str, vis: list[str], summaries: list[str], images_dir: str, summary: str,
+    *, what: str, data: str, mous: str, summaries: list[str], images_dir: str, summary: str,
     log: str, commands: str, make,
 ) -> None:  # fmt: skip
     """One MOUS job: per target, ``make(job, tmp, out, target, use)`` with ``use`` the (MS,
-    targets_ms summary) of the EBs that observed it, returning the target's image records."""
+    targets_ms summary) of the EBs that observed it, returning the target's image records;
+    the MS is the summary's ``data`` ("ms" or "line_ms"). Without a target in any EB the
+    record says so and holds no image."""
     info = [jsonio.load(s) for s in summaries]
+    vis = [s.get(data) for s in info]
     out = Path(images_dir)
     shutil.rmtree(out, ignore_errors=True)
     out.mkdir(parents=True)
@@ -80,12 +83,16 @@ def _image_targets(
         for target in _targets(info):
             use = [(ms, s) for ms, s in zip(vis, info) if target in s["targets"]]
             records += make(job, Path(tmp), out, target, use)
-    jsonio.write(summary, {"mous": mous, "images_dir": out.name, "images": records})
+    record = {"mous": mous, "images_dir": out.name, "images": records}
+    if not _targets(info):
+        record["not_applicable"] = "no EB of the MOUS has a target field: no science image"
+    jsonio.write(summary, record)
 
 
 def image_continuum(*, mous: str, settings: dict, **paths) -> None:
-    """Per target the continuum image of every EB's line-free channels (``paths``: vis, the
-    EBs' ``<eb>_targets.ms``; summaries, their JSON; images_dir, summary, log, commands)."""
+    """Per target the continuum image of every EB's line-free channels (``paths``: summaries,
+    the EBs' targets_ms JSON naming their ``<eb>_targets.ms``; images_dir, summary, log,
+    commands)."""
 
     def make(job, tmp, out, target, use):
         vis = [ms for ms, _ in use]
@@ -105,7 +112,7 @@ def image_continuum(*, mous: str, settings: dict, **paths) -> None:
         record["bandwidth_mhz"] = sum(first[str(spw)]["bandwidth_mhz"] for spw in spws)
         return [{"role": "target", "ebs": [s["eb"] for _, s in use], **record}]
 
-    _image_targets(what="continuum images", mous=mous, make=make, **paths)
+    _image_targets(what="continuum images", data="ms", mous=mous, make=make, **paths)
 
 
 def line_figures(freq_hz: np.ndarray, spectrum: np.ndarray, rms: float) -> dict:
@@ -174,8 +181,9 @@ def _spectrum(imagename: str) -> tuple[np.ndarray, np.ndarray, list[int], float]
 
 
 def image_cubes(*, mous: str, settings: dict, **paths) -> None:
-    """Per target and cube spw a cube of the continuum-subtracted data (``paths``: vis, the EBs'
-    ``<eb>_targets_line.ms``; summaries, images_dir, summary, log, commands)."""
+    """Per target and cube spw a cube of the continuum-subtracted data (``paths``: summaries,
+    the EBs' targets_ms JSON naming their ``<eb>_targets_line.ms``; images_dir, summary, log,
+    commands)."""
 
     def make(job, tmp, out, target, use):
         vis = [ms for ms, _ in use]
@@ -188,7 +196,7 @@ def image_cubes(*, mous: str, settings: dict, **paths) -> None:
             )
         return [_cube(job, vis, target, spw, settings, tmp, out, mous) for spw in wanted]
 
-    _image_targets(what="cubes", mous=mous, make=make, **paths)
+    _image_targets(what="cubes", data="line_ms", mous=mous, make=make, **paths)
 
 
 def _cube(job, vis, target, spw, settings, tmp: Path, out: Path, mous: str) -> dict:

@@ -11,6 +11,9 @@ hif_findcont, hif_statwt and hif_uvcontsub make them:
 4. ``<eb>_targets_line.ms``: the continuum subtracted (``uvcontsub``, a straight line fitted
    to the line-free channels of each row), for the cubes.
 
+The JSON (``<eb>_targets.ms.json``, the rule's output, written last) names the two MSes; an EB
+without a target field (a calibrator-only EB) gets neither, and its JSON says so.
+
 Why statwt and not Tsys: the calibrated WEIGHT column (applycal calwt=True) is 1/sigma^2 only up
 to a scale the correlator and the calibration leave unknown, and a Tsys-based radiometer estimate
 assumes a noise the data may not have (the demo's noise is injected in Jy, ``noise_sigma_jy``).
@@ -61,12 +64,24 @@ def targets_ms(
     commands: str,
 ) -> None:
     eb = choices.load(eb_choices)
-    if not eb.targets:
-        raise RuntimeError(f"{cal}: no science target to image (field roles {eb.roles})")
     spws = eb.science_spws
     for path in (targets, line):
         shutil.rmtree(path, ignore_errors=True)
         shutil.rmtree(f"{path}.flagversions", ignore_errors=True)
+    name = Path(cal).name.removesuffix(".ms.split.cal")
+    if not eb.targets:  # a calibrator-only EB: no science image (said, and in the report)
+        with CasaJob(log=log, commands=commands, title=f"imaging data of {Path(cal).name}") as job:
+            job.note(f"not applicable: the EB has no target field (field roles {eb.roles})")
+        jsonio.write(
+            summary,
+            {
+                "eb": name,
+                "targets": [],
+                "science_spws": spws,
+                "not_applicable": "the EB has no target field: no imaging data",
+            },
+        )
+        return
     with CasaJob(log=log, commands=commands, title=f"imaging data of {Path(cal).name}") as job:
         job.task(
             "mstransform",
@@ -103,8 +118,10 @@ def targets_ms(
     jsonio.write(
         summary,
         {
-            "eb": Path(cal).name.removesuffix(".ms.split.cal"),
+            "eb": name,
             "targets": eb.targets,
+            "ms": targets,
+            "line_ms": line,
             "science_spws": spws,
             "continuum_selection": fitspw,
             "origin": origin,
