@@ -65,11 +65,16 @@ def mosaic_radius_arcsec(ms: str, field: str) -> float:
 
 
 def dish_sizes_m(ms: str) -> set[float]:
+    """Dish diameters of the antennas with data in the MS (an ANTENNA table may list
+    placeholders, e.g. the EVLA's empty pads with diameter 0)."""
     tb = _table()
+    tb.open(ms)
+    used = np.unique(np.concatenate([tb.getcol("ANTENNA1"), tb.getcol("ANTENNA2")]))
+    tb.close()
     tb.open(f"{ms}/ANTENNA")
     diameters = tb.getcol("DISH_DIAMETER")
     tb.close()
-    return {float(d) for d in diameters}
+    return {float(diameters[a]) for a in used if diameters[a] > 0}
 
 
 def _field_query(ms: str, field: str) -> str:
