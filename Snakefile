@@ -20,6 +20,7 @@ include: "workflow/rules/calibrate.smk"
 include: "workflow/rules/apply.smk"
 include: "workflow/rules/report.smk"
 include: "workflow/rules/qa.smk"
+include: "workflow/rules/image.smk"
 include: "workflow/rules/deliver.smk"
 
 
@@ -32,7 +33,7 @@ rule all:
 # is valid (workflow/rules/common.smk).
 check_rules(
     workflow.rules,
-    {"mous_summary", "casa_commands", "qa_report", "calibration_script"},
+    {"mous_summary", "casa_commands", "qa_report", "imaging_sensitivity", "calibration_script"},
     QA_RULES,
 )
 check_inputs()

@@ -259,6 +259,21 @@ CASES = [
         ("config: calibration.field_roles", "phase field(s) ['NoSuchField'] not in the data"),
     ),
     BadInput(
+        "cube of a spw that is not a science spw",
+        edit_config(set_key("imaging.cube_spws", [1, 7])),
+        ("config: imaging.cube_spws", f"EB {EB1}", "spw(s) [7] are not science spws [1, 3]"),
+    ),
+    BadInput(
+        "line-free channels outside the spw",
+        edit_config(set_key("imaging.continuum_channels", "1:0~20;60~200,3")),
+        ("config: imaging.continuum_channels", f"EB {EB1}", "channels 60~200 of spw 1"),
+    ),
+    BadInput(
+        "QA2 request without its resolution",
+        edit_config(set_key(f"mous.{MOUS}.qa2", {"sensitivity_mjy": 0.1})),
+        ("'resolution_arcsec' is a required property", "qa2"),
+    ),
+    BadInput(
         "Tsys flag line outside the Tsys spws",
         append_flag_line(f"{EB2}.tsys.flags.txt", "spw='1:10~20'\n"),
         (f"{EB2}.tsys.flags.txt, line", f"EB {EB2}"),

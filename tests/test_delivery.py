@@ -70,9 +70,16 @@ def test_the_package_has_almas_layout(demo_run):
         for p in made.rglob("*")
         if p.is_file() and p.name != marker
     }
-    # no product/: no image is made by the workflow yet (deliver.smk, PACKAGE_PRODUCTS)
     top = {p.name for p in package.iterdir()} - {marker}
-    assert top == {"README", "calibration", "script", "qa", "log"}
+    assert top == {"README", "calibration", "script", "qa", "log", "product"}
+    # product/: the FITS images of the MOUS's targets (deliver.smk, PACKAGE_PRODUCTS)
+    images = demo_run / "results" / MOUS / "images"
+    fits = {f"product/{p.name}" for p in images.glob("*/member.*.fits")}
+    assert {f for f in files if f.startswith("product/")} == fits
+    assert any(f.endswith(".cont.I.pbcor.fits") for f in fits)
+    assert any(f.endswith(".cube.I.pb.fits") for f in fits)
+    files -= fits
+    found -= fits
     assert found == expected_files(demo_run), (
         sorted(found - expected_files(demo_run)),
         sorted(expected_files(demo_run) - found),

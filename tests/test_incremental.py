@@ -24,7 +24,13 @@ QA_OF = {
     "gaincal_phase_int": {"qa_plot_phase_int"},
     "gaincal_phase_inf": {"qa_plot_phase_inf"},
     "fluxscale": {"qa_plot_flux_inf"},
-    "applycal_split_cal": {"qa_plot_calibrated", "qa_check_source"},
+    # and the EB's imaging data and calibrator images (image.smk)
+    "applycal_split_cal": {
+        "qa_plot_calibrated",
+        "qa_check_source",
+        "targets_ms",
+        "image_calibrators",
+    },
     "renorm_factors": {"eb_corrections", "qa_plot_corrections"},
 }
 MOUS_LEVEL = {
@@ -32,6 +38,9 @@ MOUS_LEVEL = {
     ("casa_commands", None),
     ("qa_report", None),
     ("delivery_package", None),
+    ("image_continuum", None),
+    ("image_cubes", None),
+    ("imaging_sensitivity", None),
 }
 CALTABLES = (
     ".ap_pre_bandpass",

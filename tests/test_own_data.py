@@ -73,10 +73,12 @@ def test_configfile_alone_plans_only_your_mous(own_config):
 
 
 def test_replacing_the_workflow_config_plans_the_same(own_config):
-    """--replace-workflow-config with the template plus the calibration section of
+    """--replace-workflow-config with the template plus the calibration and imaging sections of
     config/config.yaml: the same jobs as --configfile alone."""
     full = yaml.safe_load((own_config / "my.yaml").read_text())
-    full["calibration"] = yaml.safe_load((ROOT / "config/config.yaml").read_text())["calibration"]
+    workflow_config = yaml.safe_load((ROOT / "config/config.yaml").read_text())
+    full["calibration"] = workflow_config["calibration"]
+    full["imaging"] = workflow_config["imaging"]
     (own_config / "full.yaml").write_text(yaml.safe_dump(full))
     alone = dry_run(own_config, "--configfile", str(own_config / "my.yaml"))
     replaced = dry_run(

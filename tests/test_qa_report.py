@@ -10,7 +10,6 @@ tests fail, they do not skip.
 
 import html
 import json
-import os
 import re
 import shutil
 import subprocess
@@ -21,7 +20,7 @@ import numpy as np
 import pytest
 import yaml
 from truth import MOUS, PLOT_KINDS, ROOT, load_truth
-from workdir import planned
+from workdir import planned, planned_after_comment
 
 from almacal.qa.scores import CHECKS, score
 
@@ -140,9 +139,8 @@ def test_report_folder_is_self_contained(report, report_dir):
 def test_every_image_decodes_and_is_not_blank(report, report_dir):
     import matplotlib.image as mpimg
 
-    assert (
-        len(report.images) == len(PLOT_KINDS) * len(demo_ebs()) + 2
-    )  # EB plots + MOUS flux and flagging
+    # EB plots + MOUS flux and flagging + the images (continuum, 2 cubes, 3 phase calibrators)
+    assert len(report.images) == len(PLOT_KINDS) * len(demo_ebs()) + 2 + 6
     for src in report.images:
         pixels = mpimg.imread(report_dir / src)
         assert pixels.shape[0] > 150 and pixels.shape[1] > 400, f"{src}: {pixels.shape}"
@@ -217,6 +215,8 @@ def test_scores_are_stated_in_0_1_worst_first(mous_summary):
     applicable = set(CHECKS) - {
         "check_source_offset",
         "check_source_coherence",
+        "image_check_source_offset",
+        "image_check_source_peak_ratio",
         "fluxscale_spectrum",
     }
     for eb in ebs:
@@ -224,6 +224,29 @@ def test_scores_are_stated_in_0_1_worst_first(mous_summary):
         if not load_truth(eb)["has_wvr"]:  # the 7 m EB: no WVR data, no WVR score
             checks.add("wvr_improvement")
         assert checks == applicable, f"{eb}: checks {sorted(applicable ^ checks)} differ"
+    # the MOUS's science images (continuum, a cube per spw) are scored under the MOUS's name
+    mous_checks = [s["check"] for s in scores if s["eb"] == MOUS]
+    assert sorted(mous_checks) == ["image_rms_ratio"] * 3, mous_checks
+
+
+def test_imaging_section_shows_every_image_its_rms_and_the_verdict(report, report_dir):
+    """The imaging section: a thumbnail per image of <mous>.sensitivity.json (copied into
+    images/), each image's measured and theoretical rms, and the QA2 verdict."""
+    sensitivity = json.loads((report_dir / f"{MOUS}.sensitivity.json").read_text())
+    page = (report_dir / "index.html").read_text()
+    section = page[page.index('<section class="imaging" id="imaging">') :]
+    section = section[: section.index("</section>")]
+    thumbs = re.findall(r'<img src="([^"]+)"', section)
+    assert thumbs == [f"images/{image['png']}" for image in sensitivity["images"]]
+    assert len(thumbs) == 6  # continuum, 2 cubes, a phase calibrator per EB
+    for image in sensitivity["images"]:
+        assert image["file"] in section
+        for key in ("measured_rms_jy", "theoretical_rms_jy"):
+            assert f"{image[key] * 1e3:.4g}" in section, (image["file"], key)
+    verdict = sensitivity["qa2"]["verdict"]
+    assert verdict in ("pass", "semipass", "fail")
+    assert f'<b id="qa2-verdict">{verdict}</b>' in section
+    assert "no check-source image" in section  # the demo EBs have none
 
 
 def test_a_clean_eb_keeps_every_score_at_least_0_90(mous_summary):
@@ -288,24 +311,7 @@ def test_flag_edit_in_one_eb_remakes_only_its_qa_and_the_report(report, demo_run
     mtime included); the rerun plan (workflow/tools/plan_rerun.py) of a dry run."""
     ebs = demo_ebs()
     eb = ebs[0]
-    flags_dir = yaml.safe_load((demo_run / "config" / "config.yaml").read_text())["mous"][MOUS][
-        "flags_dir"
-    ]
-    flag_file = demo_run / flags_dir / f"{eb}.split.flags.txt"
-    existed = flag_file.exists()
-    before = flag_file.read_bytes() if existed else None
-    stat = flag_file.stat() if existed else None
-    try:
-        flag_file.parent.mkdir(parents=True, exist_ok=True)
-        with flag_file.open("a") as out:
-            out.write("# QA test: a comment-only edit\n")
-        jobs = planned(demo_run, f"results/{MOUS}/qa")
-    finally:
-        if existed:
-            flag_file.write_bytes(before)
-            os.utime(flag_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
-        else:
-            flag_file.unlink()
+    jobs = planned_after_comment(demo_run, MOUS, eb, f"results/{MOUS}/qa")
     assert ("qa_report", None) in jobs, sorted(jobs)
     assert {e for _, e in jobs if e} == {eb}, f"jobs of other EBs planned: {sorted(jobs)}"
     qa_jobs = {rule for rule, _ in jobs if rule.startswith("qa_")}

@@ -216,3 +216,41 @@ def test_the_automatic_tsys_flags_leave_the_clean_real_layout_alone(real_run):
     work, _ = real_run
     found = json.loads(results(work, ".ms.tsysflag.json").read_text())
     assert found["flagged_fraction"] < 0.005, found["flags"]
+
+
+def test_check_source_image_recovers_the_injected_offset_and_flux(real_run):
+    """image_calibrators: the check source's mfs image (imfit) against the injected source:
+    flux density at the image's mean frequency, offset east and north of its catalogue
+    position, peak over integrated (a point source: 1); both scored by imaging_sensitivity."""
+    work, truth = real_run
+    (injected,) = truth["check_sources"]
+    record = json.loads((work / "results" / MOUS / EB / f"{EB}.calibrator_images.json").read_text())
+    assert record["check_sources"] == [injected["name"]]
+    (image,) = [i for i in record["images"] if i["role"] == "check"]
+    assert image["files"]["pbcor"] == (
+        f"{EB}.{injected['name']}_check.spw17_19_21_23.mfs.I.pbcor.fits"
+    )
+    assert (work / "results" / MOUS / EB / "images" / image["files"]["pbcor"]).exists()
+    p = image["parameters"]
+    frequency = (p["min_frequency_hz"] + p["max_frequency_hz"]) / 2
+    want = injected["S0_jy"] * (frequency / injected["nu0_hz"]) ** injected["spix"]
+    source = image["source"]
+    east, north = injected["position_offset_arcsec"]
+    print(
+        f"check source image: {source['integrated_jy']:.5f} Jy = "
+        f"{source['integrated_jy'] / want:.4f} x truth; offset ({source['offset_east_arcsec']:.4f}, "
+        f"{source['offset_north_arcsec']:.4f}) vs ({east}, {north}) arcsec, "
+        f"{source['offset_beams']:.3f} beam; peak/integrated {source['peak_over_integrated']:.4f}"
+    )
+    assert source["integrated_jy"] / want == pytest.approx(1.0, abs=0.03)
+    assert source["offset_east_arcsec"] == pytest.approx(east, abs=0.02)
+    assert source["offset_north_arcsec"] == pytest.approx(north, abs=0.02)
+    assert source["peak_over_integrated"] > 0.95
+    sensitivity = json.loads((work / "results" / MOUS / f"{MOUS}.sensitivity.json").read_text())
+    scored = {s["check"]: s for s in sensitivity["scores"] if s["eb"] == EB}
+    assert scored["image_check_source_offset"]["value"] == pytest.approx(
+        source["offset_beams"], abs=1e-6
+    )
+    assert scored["image_check_source_peak_ratio"]["value"] == pytest.approx(
+        source["peak_over_integrated"], abs=1e-6
+    )

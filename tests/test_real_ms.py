@@ -126,6 +126,18 @@ def test_what_the_data_lack_is_skipped_and_said(evla_run):
         "antennas": 28,
     }
     assert (evla_run / "results" / MOUS / "qa" / "index.html").exists()
+    # no target: no imaging data and no science image, said; the calibrator is imaged
+    targets = json.loads(product(evla_run, "_targets.ms.json").read_text())
+    assert targets["targets"] == [] and targets["not_applicable"].startswith("the EB has no target")
+    assert not product(evla_run, "_targets.ms").exists()
+    mous_dir = evla_run / "results" / MOUS
+    continuum = json.loads((mous_dir / f"{MOUS}.continuum_images.json").read_text())
+    assert continuum["images"] == [] and continuum["not_applicable"].startswith("no EB")
+    sensitivity = json.loads((mous_dir / f"{MOUS}.sensitivity.json").read_text())
+    assert sensitivity["qa2"]["verdict"] is None
+    (image,) = json.loads(product(evla_run, ".calibrator_images.json").read_text())["images"]
+    assert image["field"] == FIELD and image["role"] == "phase"
+    assert image["source"]["integrated_jy"] == pytest.approx(FLUX_JY, rel=0.03)
 
 
 def test_reference_antennas_start_at_the_centre_of_the_vla(evla_run):

@@ -20,7 +20,15 @@ pytestmark = pytest.mark.fast
 DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).resolve().parents[1]
 EB1, EB2, EB3 = DEMO_EBS
-MOUS_JOBS = {"qa_report", "casa_commands", "mous_summary", "delivery_package"}
+MOUS_JOBS = {
+    "qa_report",
+    "casa_commands",
+    "mous_summary",
+    "image_continuum",
+    "image_cubes",
+    "imaging_sensitivity",
+    "delivery_package",
+}
 # a split-stage flag edit of one EB: its calibration chain and the QA of what that remakes
 SPLIT_EDIT_JOBS = SPLIT_CHAIN | {
     "calibration_script",
@@ -33,6 +41,8 @@ SPLIT_EDIT_JOBS = SPLIT_CHAIN | {
     "qa_plot_calibrated",
     "qa_check_source",
     "qa_eb_summary",
+    "targets_ms",
+    "image_calibrators",
 }
 
 
@@ -124,6 +134,8 @@ def test_solint_change_names_the_config_value():
         "qa_check_source",
         "qa_eb_summary",
         "calibration_script",
+        "targets_ms",
+        "image_calibrators",
     } | MOUS_JOBS
 
 

@@ -66,8 +66,9 @@ def test_slurm_run_of_two_mouses_equals_local_run(tmp_path, demo_run):
     ours = {job: state for job, state in slurm_jobs().items() if job not in before}
     # per EB: its preparation, its calibration solves, renorm_factors, renorm_table (every demo
     # EB's target has the line), the final applycal with its QA, the corrections file with its
-    # plot: each one SLURM job; per MOUS its delivery package
-    assert len(ours) == 6 * (len(DEMO_EBS) + 1) + 2, ours
+    # plot: each one SLURM job; per MOUS its continuum images, its cubes (the "image" group: two
+    # jobs, the rules do not depend on each other) and its delivery package
+    assert len(ours) == 6 * (len(DEMO_EBS) + 1) + 2 * 3, ours
     assert set(ours.values()) == {"COMPLETED"}, ours
     for eb in DEMO_EBS:
         assert_identical(products(work, eb), products(demo_run, eb))  # the local run's

@@ -1,6 +1,7 @@
 """A scratch working directory for the workflow: its own config and results, shared raw data."""
 
 import json
+import os
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,30 @@ def planned(workdir: Path, *args: str) -> set[tuple[str, str | None]]:
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     return {(job["rule"], job["eb"]) for job in json.loads(run.stdout)}
+
+
+def planned_after_comment(workdir: Path, mous: str, eb: str, target: str) -> set:
+    """The rerun plan (``planned``) of ``target`` after a comment-only edit of the EB's split
+    flag file in ``workdir`` (its flags_dir in the workdir's config); the file is restored
+    afterwards, time stamps included (or removed if it did not exist)."""
+    import yaml
+
+    config = yaml.safe_load((workdir / "config" / "config.yaml").read_text())
+    flag_file = workdir / config["mous"][mous]["flags_dir"] / f"{eb}.split.flags.txt"
+    existed = flag_file.exists()
+    before = flag_file.read_bytes() if existed else None
+    stat = flag_file.stat() if existed else None
+    try:
+        flag_file.parent.mkdir(parents=True, exist_ok=True)
+        with flag_file.open("a") as out:
+            out.write("# test: a comment-only edit\n")
+        return planned(workdir, target)
+    finally:
+        if existed:
+            flag_file.write_bytes(before)
+            os.utime(flag_file, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+        else:
+            flag_file.unlink()
 
 
 def table_columns(path: Path, columns: tuple[str, ...]) -> dict[str, np.ndarray]:

@@ -17,6 +17,7 @@ os.environ.update(PYTHONPATH=os.pathsep.join([LIB, *_other_paths]))
 
 from almacal import choices, inputs, job_resources, jsonio, ms_state, raw_data
 from almacal import flag_files as user_flags
+from almacal.imaging import params as imaging_params
 from almacal.solves import BY_NAME as SOLVE_TABLE
 from almacal.solves import SOLVES
 
@@ -69,6 +70,24 @@ def eb_path(suffix):
     return f"results/{{mous}}/{{eb}}/{{eb}}{suffix}"
 
 
+def imaging_settings():
+    """The imaging section of config, as the jobs take it (a change reruns them)."""
+    return dict(config["imaging"])
+
+
+def mous_logs(step):
+    """The CASA log and task calls of an MOUS-level job."""
+    return {
+        "casa": f"logs/{{mous}}/{step}.casa.log",
+        "commands": f"logs/{{mous}}/{step}.casa_commands.py",
+    }
+
+
+def mous_eb_products(pattern):
+    """``pattern`` (an eb_path-like string) for every EB of the MOUS."""
+    return lambda w: expand(pattern, mous=w.mous, eb=mous_ebs(w.mous))
+
+
 def casa_logs(step):
     """The CASA log and the recorded task calls of one job (fails on SEVERE lines)."""
     return {
@@ -110,6 +129,26 @@ def job_runtime(rule_name):
     return lambda wildcards, attempt: job_resources.runtime_min(
         rule_name, eb_size_mb(wildcards) / 1e3, attempt
     )
+
+
+def mous_size_mb(wildcards):
+    """Size of the raw data of every EB of the MOUS (MB)."""
+    return sum(
+        raw_size_mb(entry["raw"])
+        for (m, _), entry in EBS.items()
+        if m == wildcards.mous
+    )
+
+
+def mous_casa_mem_mb(wildcards, attempt):
+    """Memory of an MOUS imaging job (MB): about 0.5-0.6 GB measured on the demo, plus room
+    for the images and the data of all EBs; doubled on a retry."""
+    return int(2000 + 2 * mous_size_mb(wildcards)) * attempt
+
+
+def mous_casa_runtime(wildcards, attempt):
+    """Wall-time limit of an MOUS imaging job (minutes): under 2 minutes on the demo."""
+    return int(20 + mous_size_mb(wildcards) / 5) * attempt
 
 
 def eb_entry(wildcards):
@@ -190,6 +229,10 @@ def eb_input_errors(mous, eb, md):
         return errors + [
             f"config: {choice_key(mous, eb, 'field_roles')}: EB {eb}: {err}"
         ]
+    nchan = {s["id"]: s["nchan"] for s in md["spws"]}
+    errors += imaging_params.config_errors(
+        config["imaging"], eb, {spw: nchan[spw] for spw in eb_choices.science_spws}
+    )
     try:
         choices.tsys_field_map(md, choice("tsys_field_map")(wildcards))
     except ValueError as err:
@@ -226,6 +269,7 @@ def check_inputs():
         metadata = {eb: imported_metadata(mous, eb) for eb in ebs}
         known = {eb: md for eb, md in metadata.items() if md is not None}
         errors += inputs.flux_file_errors(entry["flux_file"], ebs, known)
+        errors += imaging_params.request_errors(mous, entry.get("qa2"))
         for eb in ebs:
             errors += eb_input_errors(mous, eb, metadata[eb])
     if errors:
@@ -244,6 +288,7 @@ def all_products():
         products += expand("results/{mous}/{mous}.casa_commands.log", mous=mous)
         products += expand("results/{mous}/qa", mous=mous)
         products += expand("results/{mous}/member.{mous}", mous=mous)
+        products += expand("results/{mous}/{mous}.sensitivity.json", mous=mous)
     return products
 
 
@@ -321,7 +366,13 @@ PROCESSING_ORDER = [
     "renorm_factors",
     "renorm_table",
     "applycal_split_cal",
+    "targets_ms",
+    "image_calibrators",
 ]
+
+# The CASA jobs of an MOUS (its images, from every EB), listed after the EBs' in
+# casa_commands.log; check_rules() counts them as PROCESSING_ORDER's.
+MOUS_PROCESSING_ORDER = ["image_continuum", "image_cubes"]
 
 # Rules that run on their own on a cluster, outside the SLURM group jobs of an EB: a checkpoint
 # inside a group job can end Snakemake early with exit status 0 (snakemake/snakemake#823).
@@ -343,20 +394,25 @@ def check_rules(rules, local_rules, qa_rules):
             continue
         if (
             "commands" in declared.log.keys()
-            and name not in PROCESSING_ORDER + qa_rules
+            and name not in PROCESSING_ORDER + MOUS_PROCESSING_ORDER + qa_rules
         ):
             errors.append(
                 f"{name} records CASA commands but is in neither PROCESSING_ORDER "
-                "(workflow/rules/common.smk) nor QA_RULES (workflow/rules/qa.smk), so its calls "
+                "(or MOUS_PROCESSING_ORDER, workflow/rules/common.smk) nor QA_RULES (workflow/rules/qa.smk), so its calls "
                 "would be missing from casa_commands.log"
             )
         # the declared group (Rule.group reads None in local runs, where groups are inactive)
         if declared._group is None and name not in UNGROUPED_RULES:
             errors.append(
                 f"{name} has no group, so on SLURM it would run as a job of its own; give it a "
-                "group (prepare, calibrate, apply, corrections) or list it in UNGROUPED_RULES"
+                "group (prepare, calibrate, apply, corrections, image) or list it in "
+                "UNGROUPED_RULES"
             )
-    missing = [name for name in PROCESSING_ORDER if name not in {r.name for r in rules}]
+    missing = [
+        name
+        for name in PROCESSING_ORDER + MOUS_PROCESSING_ORDER
+        if name not in {r.name for r in rules}
+    ]
     if missing:
         errors.append(f"PROCESSING_ORDER names rules that do not exist: {missing}")
     if errors:

@@ -1,9 +1,9 @@
 # The delivery: per EB a standalone calibration script made from the CASA calls its jobs made,
 # per MOUS the package in ALMA's layout (calibration/, script/, qa/, product/, log/, README).
 
-# What goes into the package's product/ folder: the MOUS's images, as paths with {mous}. None
-# yet: imaging is not part of this workflow (add the image products here, one line each).
-PACKAGE_PRODUCTS = []
+# What goes into the package's product/ folder, as paths with {mous}: the FITS images (.pbcor.fits
+# and .pb.fits) of the MOUS's target images (workflow/rules/image.smk), as ALMA delivers them.
+PACKAGE_PRODUCTS = ["results/{mous}/images/continuum", "results/{mous}/images/cubes"]
 
 
 # The script reads small text records and copies small files: on a cluster, the submitting node.

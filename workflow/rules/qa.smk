@@ -264,6 +264,20 @@ rule qa_report:
             mous=w.mous,
             eb=mous_ebs(w.mous),
         ),
+        # the imaging section (image.smk)
+        sensitivity="results/{mous}/{mous}.sensitivity.json",
+        continuum="results/{mous}/{mous}.continuum_images.json",
+        cubes="results/{mous}/{mous}.cube_images.json",
+        calibrator_images=lambda w: expand(
+            "results/{mous}/{eb}/{eb}.calibrator_images.json",
+            mous=w.mous,
+            eb=mous_ebs(w.mous),
+        ),
+        image_dirs=lambda w: [
+            f"results/{w.mous}/images/continuum",
+            f"results/{w.mous}/images/cubes",
+            *expand("results/{mous}/{eb}/images", mous=w.mous, eb=mous_ebs(w.mous)),
+        ],
         # the page's templates: an edit re-renders the report
         templates=sorted(str(p) for p in Path(LIB, "almacal/qa/templates").iterdir()),
     output:

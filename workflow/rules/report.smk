@@ -3,6 +3,7 @@ localrules:
     mous_summary,
     casa_commands,
     qa_report,
+    imaging_sensitivity,
 
 
 rule mous_summary:
@@ -38,6 +39,21 @@ rule casa_commands:
         cal=lambda w: expand(
             eb_path(".ms.split.cal.json"), mous=w.mous, eb=mous_ebs(w.mous)
         ),
+        # the imaging jobs' calls too (rules in image.smk)
+        targets=lambda w: expand(
+            "results/{mous}/{eb}/{eb}_targets.ms.json",
+            mous=w.mous,
+            eb=mous_ebs(w.mous),
+        ),
+        calibrator_images=lambda w: expand(
+            "results/{mous}/{eb}/{eb}.calibrator_images.json",
+            mous=w.mous,
+            eb=mous_ebs(w.mous),
+        ),
+        images=[
+            "results/{mous}/{mous}.continuum_images.json",
+            "results/{mous}/{mous}.cube_images.json",
+        ],
     output:
         commands="results/{mous}/{mous}.casa_commands.log",
     log:
@@ -47,6 +63,7 @@ rule casa_commands:
     params:
         ebs=lambda w: mous_ebs(w.mous),
         steps=PROCESSING_ORDER,
+        mous_steps=MOUS_PROCESSING_ORDER,
         logs="logs/{mous}",
     script:
         "../scripts/collect_casa_commands.py"

@@ -10,4 +10,11 @@ qa_report(
     corrections=list(snakemake.input.corrections),
     report=snakemake.output.report,
     log=snakemake.log[0],
+    imaging={
+        "sensitivity": snakemake.input.sensitivity,
+        "continuum": snakemake.input.continuum,
+        "cubes": snakemake.input.cubes,
+        "calibrators": list(snakemake.input.calibrator_images),
+        "image_dirs": list(snakemake.input.image_dirs),
+    },
 )

@@ -12,7 +12,8 @@ As an ALMA QA2 package (docs/design.md, "Delivery"):
   file;
 - ``script/``: each EB's ``<eb>.ms.scriptForCalibration.py`` and the files it reads;
 - ``qa/``: the QA report folder and the MOUS calibration summary;
-- ``product/``: the MOUS products given (left out when there are none);
+- ``product/``: the MOUS products given, the FITS files of an image folder (left out when
+  there are none);
 - ``log/``: ``<mous>.casa_commands.log`` and per EB its jobs' CASA logs, ``<eb>.log.tgz``;
 - ``README``: the MOUS, its EBs, flags per EB, fluxscale results, WVR and renormalisation
   decisions and the QA scores, from the run's products.
@@ -205,9 +206,10 @@ def delivery_package(
     shutil.copy(casa_commands, out / "log")
     if products:
         (out / "product").mkdir()
-        for product in products:
-            copy = shutil.copytree if Path(product).is_dir() else shutil.copy
-            copy(product, out / "product" / Path(product).name)
+        for product in products:  # a folder of images: its FITS files, as ALMA delivers them
+            files = sorted(Path(product).glob("*.fits")) if Path(product).is_dir() else [product]
+            for file in files:
+                shutil.copy(file, out / "product")
     summary = jsonio.load(Path(qa_report, f"{mous}.qa_summary.json"))
     (out / "README").write_text(
         readme(mous, [eb.eb for eb in ebs], per_eb, summary, products, casa_version, out)

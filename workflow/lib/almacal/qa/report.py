@@ -23,6 +23,7 @@ from almacal.qa import common as qa_common
 from almacal.qa import scores as qa_scores
 from almacal.qa.antennas import CHECK_OF
 from almacal.qa.eb_summary import RUNNING_MEDIAN
+from almacal.qa.imaging_view import copy_images, imaging_context, load_records
 from almacal.solves import SOLVES, Solve
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -639,8 +640,9 @@ def page_context(
     flux_table: dict,
     scores_by_eb: dict,
     all_scores: list[dict],
+    imaging: dict | None = None,
 ) -> dict:
-    """Everything report.html.j2 shows."""
+    """Everything report.html.j2 shows (``imaging``: the imaging section, imaging_view)."""
     flagging = _flagging_per_eb(ebs, data)
     return {
         "mous": mous,
@@ -660,6 +662,7 @@ def page_context(
         "all_scores": all_scores,
         "checks": qa_scores.CHECKS,
         "running_median": RUNNING_MEDIAN,
+        "imaging": imaging,
         "sections": [
             eb_context(eb, data[eb], plots_of[eb], scores_by_eb[eb], corrections[eb]) for eb in ebs
         ],
@@ -691,7 +694,11 @@ def qa_report(
     corrections: list[str],
     report: str,
     log: str,
+    imaging: dict | None = None,
 ) -> None:
+    """The report folder. ``imaging``: the imaging products (keys ``sensitivity``,
+    ``continuum``, ``cubes``, ``calibrators``, ``image_dirs``), shown in the imaging section
+    with their scores."""
     out = Path(report)
     out.mkdir(parents=True, exist_ok=True)
     data = {eb: jsonio.load(path) for eb, path in zip(ebs, summaries)}
@@ -710,7 +717,22 @@ def qa_report(
         eb: qa_scores.worst_first(data[eb]["scores"] + [s for s in flux_scores if s["eb"] == eb])
         for eb in ebs
     }
-    all_scores = qa_scores.worst_first([s for eb in ebs for s in scores_by_eb[eb]])
+    imaging_view = None
+    mous_scores = []
+    if imaging:
+        sensitivity = jsonio.load(imaging["sensitivity"])
+        pngs = copy_images(out, sensitivity, imaging["image_dirs"])
+        copied += list(pngs.values())
+        jsonio.write(out / Path(imaging["sensitivity"]).name, sensitivity)
+        records = load_records(imaging["continuum"], imaging["cubes"], imaging["calibrators"])
+        imaging_view = imaging_context(sensitivity, records, pngs)
+        imaging_view["json"] = Path(imaging["sensitivity"]).name
+        for s in sensitivity["scores"]:
+            if s["eb"] in scores_by_eb:
+                scores_by_eb[s["eb"]] = qa_scores.worst_first(scores_by_eb[s["eb"]] + [s])
+            else:  # the MOUS's science images
+                mous_scores.append(s)
+    all_scores = qa_scores.worst_first([s for eb in ebs for s in scores_by_eb[eb]] + mous_scores)
     _plot_flux(flux_table, ebs, out / "flux_consistency.png")
     _plot_flagging(ebs, data, out / "flagging.png")
     jsonio.write(
@@ -725,7 +747,9 @@ def qa_report(
             "eb_summaries": {eb: f"{eb}/{eb}.qa_summary.json" for eb in ebs},
         },
     )
-    context = page_context(mous, ebs, data, plots_of, fixes, flux_table, scores_by_eb, all_scores)
+    context = page_context(
+        mous, ebs, data, plots_of, fixes, flux_table, scores_by_eb, all_scores, imaging_view
+    )
     (out / "index.html").write_text(render("report.html.j2", **context))
     Path(log).parent.mkdir(parents=True, exist_ok=True)
     Path(log).write_text(

@@ -10,7 +10,8 @@ docs/qa.md are rendered from ``CHECKS`` (``thresholds_markdown`` makes the latte
 import math
 
 # The QA checks: what is measured, and the thresholds of the linear score ramp (1 at `good` or
-# better, 0 at `bad` or worse). `scope` is "eb" (qa_eb_summary) or "mous" (qa_report).
+# better, 0 at `bad` or worse). `scope` is "eb" (qa_eb_summary), "mous" (qa_report) or "image"
+# (imaging_sensitivity).
 CHECKS = {
     "flagged_fraction": {
         "title": "Flagged data",
@@ -191,6 +192,39 @@ CHECKS = {
         "scalar-averaged amplitude per integration and baseline: phase-transfer decorrelation "
         "(worst check source)",
     },
+    # The images (almacal.imaging.sensitivity, job imaging_sensitivity): every image of the
+    # MOUS (science images: the MOUS; calibrator images: their EB).
+    "image_rms_ratio": {
+        "title": "Image noise over expected",
+        "unit": "factor",
+        "good": 1.2,
+        "bad": 2.0,
+        "scope": "image",
+        "measure": "measured rms (before pb correction, pb-limited pixels beyond 3 beams of any "
+        "pixel above 20 x the robust noise; a cube: median over channels) over the expected "
+        "rms: the theoretical "
+        "(imager.apparentsens on statwt weights, the weighting's loss included), or for an mfs "
+        "image brighter than imaging.dynamic_range_limit x the theoretical, peak / that limit",
+    },
+    "image_check_source_offset": {
+        "title": "Check source image offset",
+        "unit": "beam",
+        "good": 0.1,
+        "bad": 0.5,
+        "scope": "image",
+        "measure": "offset of the imfit position in the check source's image (its EB, all "
+        "science spws) from its phase centre, in restoring beams sqrt(major x minor)",
+    },
+    "image_check_source_peak_ratio": {
+        "title": "Check source image peak / integrated",
+        "unit": "fraction",
+        "good": 0.9,
+        "bad": 0.7,
+        "scope": "image",
+        "measure": "fitted peak over integrated flux density of the check source's image (1 for "
+        "a point source; phase-transfer decorrelation spreads it); the pipeline's check-source "
+        "QA reports the same ratio",
+    },
     "flux_consistency": {
         "title": "Phase-calibrator flux consistency",
         "unit": "fraction",
@@ -282,6 +316,7 @@ def score_bands() -> list[tuple[str, str]]:
     return bands
 
 
+SCOPE_NAMES = {"eb": "EB", "mous": "MOUS (per EB)", "image": "image (MOUS or its EB)"}
 THRESHOLDS_HEADER = (
     "check",
     "title",
@@ -305,7 +340,7 @@ def thresholds_rows() -> list[tuple[str, ...]]:
             f"{spec['bad']:g}",
             "higher" if higher_is_better(check) else "lower",
             threshold_text(check),
-            "MOUS (per EB)" if spec["scope"] == "mous" else "EB",
+            SCOPE_NAMES[spec["scope"]],
         )
         for check, spec in CHECKS.items()
     ]
