@@ -33,7 +33,13 @@ rule all:
 # is valid (workflow/rules/common.smk).
 check_rules(
     workflow.rules,
-    {"mous_summary", "casa_commands", "qa_report", "imaging_sensitivity", "calibration_script"},
+    {
+        "mous_summary",
+        "casa_commands",
+        "qa_report",
+        "imaging_sensitivity",
+        "calibration_script",
+    },
     QA_RULES,
 )
 check_inputs()
