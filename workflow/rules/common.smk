@@ -484,7 +484,8 @@ def check_ms_state():
 
 # The delivery (workflow/rules/deliver.smk).
 def eb_steps(wildcards):
-    """The jobs of PROCESSING_ORDER that run for this EB (its raw data and config)."""
+    """The jobs of PROCESSING_ORDER that make this EB's .ms.split.cal (its raw data and config
+    decide which run): the steps of its calibration script; the imaging after it is not."""
     skipped = set()
     if not has_syscal(wildcards):
         skipped |= {"tsysflag", "gencal_tsys"}
@@ -492,7 +493,8 @@ def eb_steps(wildcards):
         skipped.add("gencal_antpos")
     if not has_wvr(wildcards):
         skipped.add("wvrgcal")
-    return [step for step in PROCESSING_ORDER if step not in skipped]
+    calibration = PROCESSING_ORDER[: PROCESSING_ORDER.index("applycal_split_cal") + 1]
+    return [step for step in calibration if step not in skipped]
 
 
 def eb_user_flag_files(wildcards):

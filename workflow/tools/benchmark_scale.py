@@ -405,6 +405,16 @@ def measure_dag(demo: dict, scratch: Path) -> dict:
 QA_PREFIXES = ("qa_", "eb_corrections", "mous_summary", "casa_commands")
 
 
+def passes(rules: dict[str, dict], visibility_gb: float) -> str:
+    """Bytes read / written by the jobs, in units of the science DATA: the passes over the data.
+    Snakemake's own process is left out: Linux adds the I/O of every child it has waited for to
+    the parent's /proc/<pid>/io, so its figures are the jobs' sum."""
+    jobs = [v for rule, v in rules.items() if rule != "snakemake"]
+    read = sum(v.get("read_gb", 0.0) for v in jobs) / visibility_gb
+    written = sum(v.get("written_gb", 0.0) for v in jobs) / visibility_gb
+    return f"{read:.1f}/{written:.1f}"
+
+
 def print_scaling(speedup: dict, dag: dict) -> None:
     print()
     print(
@@ -450,11 +460,7 @@ def print_tables(results: dict[str, dict]) -> None:
         row(f"{who}: disk used (GB)", [f"{x[f'{who}_disk_gb']:.2f}" for x in r])
         row(
             f"{who}: read / written, x DATA",
-            [
-                f"{sum(v['read_gb'] for k, v in x[f'{who}_rules'].items() if k != 'snakemake') / x['visibility_gb']:.1f}"
-                f"/{sum(v['written_gb'] for v in x[f'{who}_rules'].values()) / x['visibility_gb']:.1f}"
-                for x in r
-            ],
+            [f"{passes(x[f'{who}_rules'], x['visibility_gb'])}" for x in r],
         )
         row(f"{who}: target amplitude (Jy)", [f"{x[f'{who}_target_jy']:.4f}" for x in r])
     row(
@@ -492,24 +498,24 @@ def print_tables(results: dict[str, dict]) -> None:
 
 
 def fit_costs(results: dict[str, dict]) -> dict[str, dict[str, float]]:
-    """Per rule, peak memory (MB) and wall time (s) as base + per_gb x raw size (GB): the
-    least-squares slope (not below 0), the base raised so that the line passes over every
-    measured point."""
+    """Per rule, peak memory (MB) and wall time (s) as base + per_gb x raw size (GB): the slope
+    between the two largest sizes (the growth once the fixed costs are small; not below 0), the
+    base raised so that the line passes over every measured point."""
     costs = {}
     rules = sorted({rule for x in results.values() for rule in x["workflow_rules"]})
     for rule in rules:
         line = {}
         for key, name in (("max_rss_mb", "mem_mb"), ("seconds", "seconds")):
-            points = [
+            points = sorted(
                 (x["raw_gb"], x["workflow_rules"][rule][key])
                 for x in results.values()
                 if key in x["workflow_rules"].get(rule, {})
-            ]
+            )
             if len(points) < 2:
                 break
-            size, value = np.array(points).T
-            slope = max(0.0, float(np.polyfit(size, value, 1)[0]))
-            line[name] = round(float(np.max(value - slope * size)), 1)
+            (x0, y0), (x1, y1) = points[-2:]
+            slope = max(0.0, (y1 - y0) / (x1 - x0))
+            line[name] = round(max(y - slope * x for x, y in points), 1)
             line[f"{name}_per_gb"] = round(slope, 1)
         if len(line) == 4:
             costs[rule] = line

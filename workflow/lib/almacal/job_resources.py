@@ -3,7 +3,8 @@
 The costs are measured, not guessed: ``workflow/tools/benchmark_scale.py --write-costs`` runs
 one EB at three sizes (docs/benchmarks.md) and writes, per rule, the straight line through its
 peak memory (MB) and wall time (s) against the size of the EB's raw data (GB) to
-``job_costs.yaml`` beside this module. A job asks for ``MEMORY_MARGIN`` x the line at its EB's
+``job_costs.yaml`` beside this module (the slope between the two largest sizes, the base raised
+over every measured point). A job asks for ``MEMORY_MARGIN`` x the line at its EB's
 size (at least ``MIN_MEM_MB``) and ``RUNTIME_MARGIN`` x the line (at least
 ``MIN_RUNTIME_MIN`` minutes); a retry (Snakemake ``--retries``) asks for twice, three times, ...
 A rule without a measured line (a rule added since the benchmark ran) gets ``UNMEASURED``.
@@ -45,10 +46,10 @@ def costs() -> dict[str, Cost]:
 def mem_mb(rule: str, size_gb: float, attempt: int = 1) -> int:
     cost = costs().get(rule, UNMEASURED)
     need = MEMORY_MARGIN * (cost.mem_mb + cost.mem_mb_per_gb * size_gb)
-    return int(max(MIN_MEM_MB, need) * attempt)
+    return int(max(MIN_MEM_MB, need)) * attempt
 
 
 def runtime_min(rule: str, size_gb: float, attempt: int = 1) -> int:
     cost = costs().get(rule, UNMEASURED)
     need = RUNTIME_MARGIN * (cost.seconds + cost.seconds_per_gb * size_gb) / 60.0
-    return int(max(MIN_RUNTIME_MIN, need + 1) * attempt)
+    return int(max(MIN_RUNTIME_MIN, need + 1)) * attempt
