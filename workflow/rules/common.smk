@@ -485,7 +485,8 @@ def check_ms_state():
 # The delivery (workflow/rules/deliver.smk).
 def eb_steps(wildcards):
     """The jobs of PROCESSING_ORDER that make this EB's .ms.split.cal (its raw data and config
-    decide which run): the steps of its calibration script; the imaging after it is not."""
+    decide which run): the steps of its calibration script; the imaging after it is not.
+    """
     skipped = set()
     if not has_syscal(wildcards):
         skipped |= {"tsysflag", "gencal_tsys"}
