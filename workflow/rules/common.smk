@@ -98,15 +98,15 @@ def eb_size_mb(wildcards):
 
 
 def job_mem_mb(rule_name):
-    """Memory (MB) of a job of rule ``rule_name``: measured per rule against the EB's raw size
-    (almacal.job_resources), more on each retry."""
+    """Memory (MB) asked for by the jobs of ``rule_name``, from the measured cost of that
+    rule and the EB's raw size (almacal.job_resources); more on each retry."""
     return lambda wildcards, attempt: job_resources.mem_mb(
         rule_name, eb_size_mb(wildcards) / 1e3, attempt
     )
 
 
 def job_runtime(rule_name):
-    """Wall-time limit (minutes) of a job of rule ``rule_name``, as job_mem_mb."""
+    """Wall-time limit (minutes) of the jobs of ``rule_name``, as job_mem_mb."""
     return lambda wildcards, attempt: job_resources.runtime_min(
         rule_name, eb_size_mb(wildcards) / 1e3, attempt
     )
