@@ -254,7 +254,7 @@ def correctedampflag(
     try:
         with CasaJob(log=log, commands=commands, title=title) as job:
             copy = str(scratch / "bandpass_calibrator.ms")
-            nrows = lowgainflag.as_split_copy(vis, field_ids, copy)
+            nrows = lowgainflag.as_split_copy(job, vis, field_ids, copy)
             job.note(f"temporary copy {copy}: {nrows} rows of {', '.join(fields)} from {vis}")
             tables = lowgainflag.temporary_solves(
                 job, copy, scratch / "round1", ",".join(fields), spw_sel, ebc

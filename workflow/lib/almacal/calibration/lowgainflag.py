@@ -168,10 +168,11 @@ def read_gains(caltable: str) -> tuple[np.ndarray, ...]:
     return (*cols, np.abs(gains[0, 0]), flags[0, 0])
 
 
-def as_split_copy(vis: str, field_ids: list[int], copy: str) -> int:
+def as_split_copy(job, vis: str, field_ids: list[int], copy: str) -> int:
     """The rows of ``field_ids`` of ``vis`` as a new MS ``copy`` with the flags of the flag
-    version split_original (what split wrote) and no model or corrected data; ``vis`` is only
-    read. The number of rows."""
+    version split_original (what split wrote) and no model (neither a MODEL_DATA column nor the
+    virtual models setjy may have left in ``vis``'s metadata: delmod on the copy) or corrected
+    data; ``vis`` is only read. The number of rows."""
     from casatools import table
 
     version = Path(f"{vis}.flagversions/flags.{flag_state.SPLIT_ORIGINAL}")
@@ -204,6 +205,7 @@ def as_split_copy(vis: str, field_ids: list[int], copy: str) -> int:
             tb.removecols(extra)
     finally:
         tb.close()
+    job.task("delmod", vis=copy, otf=True, scr=False)
     return len(rows)
 
 
@@ -311,7 +313,7 @@ def lowgainflag(
     try:
         with CasaJob(log=log, commands=commands, title=f"automatic low-gain flags of {vis}") as job:
             copy = str(scratch / "bandpass_calibrator.ms")
-            nrows = as_split_copy(vis, field_ids, copy)
+            nrows = as_split_copy(job, vis, field_ids, copy)
             present = antennas_with_rows(copy)  # not the ANTENNA rows of unused pads
             diameters = {
                 a["id"]: float(a["diameter_m"]) for a in md["antennas"] if a["id"] in present
