@@ -18,12 +18,12 @@ EB = DEMO_EBS[1]
 FLAGS = Path("config/flags") / MOUS
 LINE = "antenna='DA45' spw='1' reason='QA: high phase scatter'\n"
 
-# QA of each product: its plot rule, and every EB's QA summary.
+# QA of each product: its plot rule (one for the solve tables), and every EB's QA summary.
 QA_OF = {
-    "bandpass": {"qa_plot_bandpass"},
-    "gaincal_phase_int": {"qa_plot_phase_int"},
-    "gaincal_phase_inf": {"qa_plot_phase_inf"},
-    "fluxscale": {"qa_plot_flux_inf"},
+    "bandpass": {"qa_plot_solves"},
+    "gaincal_phase_int": {"qa_plot_solves"},
+    "gaincal_phase_inf": {"qa_plot_solves"},
+    "fluxscale": {"qa_plot_solves"},
     # and the EB's imaging data and calibrator images (image.smk)
     "applycal_split_cal": {
         "qa_plot_calibrated",

@@ -316,10 +316,7 @@ def test_flag_edit_in_one_eb_remakes_only_its_qa_and_the_report(report, demo_run
     assert {e for _, e in jobs if e} == {eb}, f"jobs of other EBs planned: {sorted(jobs)}"
     qa_jobs = {rule for rule, _ in jobs if rule.startswith("qa_")}
     assert qa_jobs == {
-        "qa_plot_bandpass",
-        "qa_plot_phase_int",
-        "qa_plot_phase_inf",
-        "qa_plot_flux_inf",
+        "qa_plot_solves",
         "qa_plot_calibrated",
         "qa_plot_corrections",
         "qa_check_source",

@@ -33,10 +33,7 @@ MOUS_JOBS = {
 SPLIT_EDIT_JOBS = SPLIT_CHAIN | {
     "calibration_script",
     "eb_corrections",
-    "qa_plot_bandpass",
-    "qa_plot_phase_int",
-    "qa_plot_phase_inf",
-    "qa_plot_flux_inf",
+    "qa_plot_solves",
     "qa_plot_corrections",
     "qa_plot_calibrated",
     "qa_check_source",
@@ -60,12 +57,15 @@ def job_stats(text: str) -> Counter:
     return counts
 
 
-@pytest.mark.parametrize("name", ["fresh_workdir", "split_flag_edit", "phase_inf_solint"])
+@pytest.mark.parametrize(
+    "name", ["fresh_workdir", "split_flag_edit", "phase_inf_solint", "slurm_profile"]
+)
 def test_every_job_of_the_listing_is_found_grouped_or_not(name):
     text = listing(name)
     jobs = parse_dry_run(text)
     assert Counter(job.rule for job in jobs) == job_stats(text)
-    assert "Group job" in text  # the solve chains run as SLURM groups: their jobs are indented
+    # with the SLURM profile the jobs of an EB's groups are listed indented under "Group job"
+    assert ("Group job" in text) == (name == "slurm_profile")
     for job in jobs:
         assert job.mous == MOUS, job
         assert (job.eb is None) == (job.rule in MOUS_JOBS), job
@@ -128,8 +128,7 @@ def test_solint_change_names_the_config_value():
         "gaincal_ampli_inf",
         "fluxscale",
         "applycal_split_cal",
-        "qa_plot_phase_inf",
-        "qa_plot_flux_inf",
+        "qa_plot_solves",
         "qa_plot_calibrated",
         "qa_check_source",
         "qa_eb_summary",

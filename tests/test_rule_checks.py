@@ -1,5 +1,6 @@
 """The parse-time rule checks: a CASA rule missing from the processing order of
-casa_commands.log, or a cluster rule without a SLURM group, stops the workflow before any job."""
+casa_commands.log, or a cluster rule without a SLURM group in the SLURM profile, stops the
+workflow before any job."""
 
 import shutil
 import subprocess
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 pytestmark = pytest.mark.fast
 
@@ -22,13 +24,14 @@ rule extra_solve:
         caltable=directory(eb_path(".ms.split.extra")),
     log:
         **casa_logs("extra_solve"),
-{group}    script:
+    script:
         "../scripts/solve.py"
 """
 
 
-def workflow_copy(tmp_path: Path, extra: str = "") -> Path:
-    """The workflow's code and config in tmp_path, with ``extra`` appended to calibrate.smk."""
+def workflow_copy(tmp_path: Path, extra: str = "", groups: dict[str, str] | None = None) -> Path:
+    """The workflow's code and config in tmp_path, with ``extra`` appended to calibrate.smk and
+    ``groups`` added to the SLURM profile's groups."""
     for name in ("Snakefile", "config", "envs", "workflow"):
         source = ROOT / name
         if source.is_dir():
@@ -38,6 +41,10 @@ def workflow_copy(tmp_path: Path, extra: str = "") -> Path:
     (tmp_path / "resources").symlink_to(ROOT / "resources")
     with (tmp_path / "workflow/rules/calibrate.smk").open("a") as smk:
         smk.write(extra)
+    profile = tmp_path / "workflow/profiles/slurm/config.yaml"
+    settings = yaml.safe_load(profile.read_text())
+    settings["groups"].update(groups or {})
+    profile.write_text(yaml.safe_dump(settings))
     return tmp_path
 
 
@@ -58,15 +65,21 @@ def test_the_workflow_as_it_is_passes_the_checks(tmp_path):
 
 
 def test_a_casa_rule_missing_from_the_processing_order_is_refused(tmp_path):
-    run = dry_run(
-        workflow_copy(tmp_path, EXTRA_RULE.format(group='    group:\n        "calibrate"\n'))
-    )
+    run = dry_run(workflow_copy(tmp_path, EXTRA_RULE, groups={"extra_solve": "calibrate"}))
     assert run.returncode != 0
     assert "extra_solve records CASA commands but is in neither PROCESSING_ORDER" in run.stdout
     assert "has no group" not in run.stdout
 
 
 def test_a_rule_without_a_slurm_group_is_refused(tmp_path):
-    run = dry_run(workflow_copy(tmp_path, EXTRA_RULE.format(group="")))
+    run = dry_run(workflow_copy(tmp_path, EXTRA_RULE))
     assert run.returncode != 0
-    assert "extra_solve has no group" in run.stdout
+    assert (
+        "extra_solve has no group in" in run.stdout and "profiles/slurm/config.yaml" in run.stdout
+    )
+
+
+def test_a_slurm_group_for_a_rule_that_does_not_exist_is_refused(tmp_path):
+    run = dry_run(workflow_copy(tmp_path, groups={"qa_plot_bandpass": "calibrate"}))
+    assert run.returncode != 0
+    assert "groups rules that do not exist: ['qa_plot_bandpass']" in run.stdout

@@ -14,8 +14,6 @@ rule applycal_split_cal:
         **casa_logs("applycal_split_cal"),
     benchmark:
         "benchmarks/{mous}/{eb}/applycal_split_cal.tsv"
-    group:
-        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1

@@ -13,8 +13,6 @@ rule lowgainflag:
         **casa_logs("lowgainflag"),
     benchmark:
         "benchmarks/{mous}/{eb}/lowgainflag.tsv"
-    group:
-        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -44,8 +42,6 @@ rule correctedampflag:
         **casa_logs("correctedampflag"),
     benchmark:
         "benchmarks/{mous}/{eb}/correctedampflag.tsv"
-    group:
-        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -74,8 +70,6 @@ rule flag_split:
         **casa_logs("flag_split"),
     benchmark:
         "benchmarks/{mous}/{eb}/flag_split.tsv"
-    group:
-        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -102,8 +96,6 @@ rule setjy_flux_model:
         **casa_logs("setjy_flux_model"),
     benchmark:
         "benchmarks/{mous}/{eb}/setjy_flux_model.tsv"
-    group:
-        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -127,8 +119,6 @@ rule spwphaseup:
         **casa_logs("spwphaseup"),
     benchmark:
         "benchmarks/{mous}/{eb}/spwphaseup.tsv"
-    group:
-        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -167,8 +157,6 @@ for solve in SOLVES:
             **casa_logs(solve.rule),
         benchmark:
             f"benchmarks/{{mous}}/{{eb}}/{solve.rule}.tsv"
-        group:
-            "calibrate"
         conda:
             "../../envs/casa.yaml"
         threads: 1
@@ -196,8 +184,6 @@ rule fluxscale:
         **casa_logs("fluxscale"),
     benchmark:
         "benchmarks/{mous}/{eb}/fluxscale.tsv"
-    group:
-        "calibrate"
     conda:
         "../../envs/casa.yaml"
     threads: 1

@@ -4,6 +4,7 @@ import sys
 from pathlib import Path
 from types import SimpleNamespace
 
+import yaml
 from snakemake.utils import validate
 
 # The workflow's library (workflow/lib/almacal): importable here and, through PYTHONPATH, in
@@ -374,6 +375,9 @@ PROCESSING_ORDER = [
 # casa_commands.log; check_rules() counts them as PROCESSING_ORDER's.
 MOUS_PROCESSING_ORDER = ["image_continuum", "image_cubes"]
 
+# The SLURM group of each cluster rule, declared in the SLURM profile (its `groups:`), where
+# groups take effect; a local run or dry run has none.
+SLURM_PROFILE = Path(workflow.basedir, "workflow", "profiles", "slurm", "config.yaml")
 # Rules that run on their own on a cluster, outside the SLURM group jobs of an EB: a checkpoint
 # inside a group job can end Snakemake early with exit status 0 (snakemake/snakemake#823).
 # The MOUS's delivery package (workflow/rules/deliver.smk) is one job per MOUS, after every EB.
@@ -386,8 +390,11 @@ UNGROUPED_RULES = {
 
 
 def check_rules(rules, local_rules, qa_rules):
-    """Every CASA job in PROCESSING_ORDER (or QA_RULES); every cluster job in a group job."""
+    """Every CASA job in PROCESSING_ORDER (or QA_RULES); every cluster job in a SLURM group of
+    the SLURM profile (or UNGROUPED_RULES), and every group there a rule of the workflow.
+    """
     errors = []
+    groups = yaml.safe_load(SLURM_PROFILE.read_text()).get("groups") or {}
     for declared in rules:
         name = declared.name
         if name == "all" or name in local_rules:
@@ -401,13 +408,15 @@ def check_rules(rules, local_rules, qa_rules):
                 "(or MOUS_PROCESSING_ORDER, workflow/rules/common.smk) nor QA_RULES (workflow/rules/qa.smk), so its calls "
                 "would be missing from casa_commands.log"
             )
-        # the declared group (Rule.group reads None in local runs, where groups are inactive)
-        if declared._group is None and name not in UNGROUPED_RULES:
+        if name not in groups and name not in UNGROUPED_RULES:
             errors.append(
-                f"{name} has no group, so on SLURM it would run as a job of its own; give it a "
-                "group (prepare, calibrate, apply, corrections, image) or list it in "
-                "UNGROUPED_RULES"
+                f"{name} has no group in {SLURM_PROFILE}, so on SLURM it would run as a job of "
+                "its own; give it one there (prepare, calibrate, apply, corrections, image) or "
+                "list it in UNGROUPED_RULES"
             )
+    unknown = sorted(set(groups) - {r.name for r in rules})
+    if unknown:
+        errors.append(f"{SLURM_PROFILE} groups rules that do not exist: {unknown}")
     missing = [
         name
         for name in PROCESSING_ORDER + MOUS_PROCESSING_ORDER

@@ -22,8 +22,6 @@ rule targets_ms:
         **casa_logs("targets_ms"),
     benchmark:
         "benchmarks/{mous}/{eb}/targets_ms.tsv"
-    group:
-        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -53,8 +51,6 @@ rule image_calibrators:
         **casa_logs("image_calibrators"),
     benchmark:
         "benchmarks/{mous}/{eb}/image_calibrators.tsv"
-    group:
-        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -78,8 +74,6 @@ rule image_continuum:
         **mous_logs("image_continuum"),
     benchmark:
         "benchmarks/{mous}/image_continuum.tsv"
-    group:
-        "image"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -104,8 +98,6 @@ rule image_cubes:
         **mous_logs("image_cubes"),
     benchmark:
         "benchmarks/{mous}/image_cubes.tsv"
-    group:
-        "image"
     conda:
         "../../envs/casa.yaml"
     threads: 1

@@ -10,8 +10,6 @@ rule import_eb:
         **casa_logs("import_eb"),
     benchmark:
         "benchmarks/{mous}/{eb}/import_eb.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -33,8 +31,6 @@ rule flag_apriori:
         **casa_logs("flag_apriori"),
     benchmark:
         "benchmarks/{mous}/{eb}/flag_apriori.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -54,8 +50,6 @@ rule eb_choices:
         choices=eb_path(".ms.choices.json"),
     log:
         "logs/{mous}/{eb}/eb_choices.log",
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1

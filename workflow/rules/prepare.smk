@@ -11,8 +11,6 @@ rule tsysflag:
         **casa_logs("tsysflag"),
     benchmark:
         "benchmarks/{mous}/{eb}/tsysflag.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -42,8 +40,6 @@ rule gencal_tsys:
         **casa_logs("gencal_tsys"),
     benchmark:
         "benchmarks/{mous}/{eb}/gencal_tsys.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -69,8 +65,6 @@ rule gencal_antpos:
         **casa_logs("gencal_antpos"),
     benchmark:
         "benchmarks/{mous}/{eb}/gencal_antpos.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -94,8 +88,6 @@ rule wvrgcal:
         **casa_logs("wvrgcal"),
     benchmark:
         "benchmarks/{mous}/{eb}/wvrgcal.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -126,8 +118,6 @@ rule split_eb:
         **casa_logs("split_eb"),
     benchmark:
         "benchmarks/{mous}/{eb}/split_eb.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1

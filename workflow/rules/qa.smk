@@ -1,16 +1,19 @@
 # Quality assessment: plots per calibration product, numbers and scores per EB, and one static
-# HTML report per MOUS (results/<mous>/qa/index.html). Each plot rule reads only the product it
-# plots, so an edit reruns only the stale plots. Readers of {eb}.ms.split wait for the final
+# HTML report per MOUS (results/<mous>/qa/index.html). A plot job reads only the products it
+# plots (the solve tables' plots share one job: a second each), so an edit reruns only the stale
+# plots. Readers of {eb}.ms.split wait for the final
 # applycal ({eb}.ms.split.cal.json), which changes its flags while it runs.
 
 # The plots of one EB, in results/<mous>/<eb>/qa/ (the report copies them into its folder), and
-# the rules that make them: one gain plot per table of the solve table with a gain qa_plot.
-GAIN_PLOTS = [s for s in SOLVES if s.qa_plot in ("gain_phase", "gain_amplitude")]
+# the rules that make them: the solve tables with a QA plot are plotted in one job.
+PLOTTED_SOLVES = [s for s in SOLVES if s.qa_plot]
 QA_EB_PLOTS = [
     "results/{mous}/{eb}/qa/{eb}.tsys.png",
-    "results/{mous}/{eb}/qa/{eb}.bandpass_amplitude.png",
-    "results/{mous}/{eb}/qa/{eb}.bandpass_phase.png",
-    *[f"results/{{mous}}/{{eb}}/qa/{{eb}}.{s.name}.png" for s in GAIN_PLOTS],
+    *[
+        f"results/{{mous}}/{{eb}}/qa/{{eb}}.{name}.png"
+        for s in PLOTTED_SOLVES
+        for name in s.qa_plot_names
+    ],
     "results/{mous}/{eb}/qa/{eb}.calibrated_uvdist.png",
     "results/{mous}/{eb}/qa/{eb}.calibrated_time.png",
     "results/{mous}/{eb}/qa/{eb}.calibrated_frequency.png",
@@ -18,8 +21,7 @@ QA_EB_PLOTS = [
 ]
 QA_RULES = [
     "qa_plot_tsys",
-    "qa_plot_bandpass",
-    *[f"qa_plot_{s.name}" for s in GAIN_PLOTS],
+    "qa_plot_solves",
     "qa_plot_calibrated",
     "qa_check_source",
     "qa_eb_summary",
@@ -43,8 +45,6 @@ rule eb_corrections:
         **casa_logs("eb_corrections"),
     benchmark:
         "benchmarks/{mous}/{eb}/eb_corrections.tsv"
-    group:
-        "corrections"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -67,8 +67,6 @@ rule qa_plot_corrections:
         "logs/{mous}/{eb}/qa_plot_corrections.log",
     benchmark:
         "benchmarks/{mous}/{eb}/qa_plot_corrections.tsv"
-    group:
-        "corrections"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -90,8 +88,6 @@ rule qa_plot_tsys:
         **casa_logs("qa_plot_tsys"),
     benchmark:
         "benchmarks/{mous}/{eb}/qa_plot_tsys.tsv"
-    group:
-        "prepare"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -102,56 +98,30 @@ rule qa_plot_tsys:
         "../scripts/qa_plot_tsys.py"
 
 
-rule qa_plot_bandpass:
-    """Bandpass amplitude and phase vs channel per antenna ({eb}.ms.split.bandpass)."""
+rule qa_plot_solves:
+    """Bandpass amplitude and phase vs channel, gain phase or amplitude vs time, per antenna: the
+    solve tables with a QA plot (almacal.solves), in one job."""
     input:
-        bandpass=eb_path(".ms.split.bandpass"),
+        **{solve.name: eb_path(solve.suffix) for solve in PLOTTED_SOLVES},
         metadata=eb_path(".ms.metadata.json"),
     output:
-        amplitude="results/{mous}/{eb}/qa/{eb}.bandpass_amplitude.png",
-        phase="results/{mous}/{eb}/qa/{eb}.bandpass_phase.png",
+        **{
+            name: f"results/{{mous}}/{{eb}}/qa/{{eb}}.{name}.png"
+            for solve in PLOTTED_SOLVES
+            for name in solve.qa_plot_names
+        },
     log:
-        **casa_logs("qa_plot_bandpass"),
+        **casa_logs("qa_plot_solves"),
     benchmark:
-        "benchmarks/{mous}/{eb}/qa_plot_bandpass.tsv"
-    group:
-        "calibrate"
+        "benchmarks/{mous}/{eb}/qa_plot_solves.tsv"
     conda:
         "../../envs/casa.yaml"
     threads: 1
     resources:
-        mem_mb=job_mem_mb("qa_plot_bandpass"),
-        runtime=job_runtime("qa_plot_bandpass"),
+        mem_mb=job_mem_mb("qa_plot_solves"),
+        runtime=job_runtime("qa_plot_solves"),
     script:
-        "../scripts/qa_plot_bandpass.py"
-
-
-for solve in GAIN_PLOTS:
-
-    rule:
-        name:
-            f"qa_plot_{solve.name}"
-        input:
-            caltable=eb_path(solve.suffix),
-            metadata=eb_path(".ms.metadata.json"),
-        output:
-            plot=f"results/{{mous}}/{{eb}}/qa/{{eb}}.{solve.name}.png",
-        log:
-            **casa_logs(f"qa_plot_{solve.name}"),
-        benchmark:
-            f"benchmarks/{{mous}}/{{eb}}/qa_plot_{solve.name}.tsv"
-        group:
-            "calibrate"
-        conda:
-            "../../envs/casa.yaml"
-        threads: 1
-        resources:
-            mem_mb=job_mem_mb(f"qa_plot_{solve.name}"),
-            runtime=job_runtime(f"qa_plot_{solve.name}"),
-        params:
-            quantity=solve.qa_plot.removeprefix("gain_"),
-        script:
-            "../scripts/qa_plot_gain.py"
+        "../scripts/qa_plot_solves.py"
 
 
 rule qa_plot_calibrated:
@@ -170,8 +140,6 @@ rule qa_plot_calibrated:
         **casa_logs("qa_plot_calibrated"),
     benchmark:
         "benchmarks/{mous}/{eb}/qa_plot_calibrated.tsv"
-    group:
-        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -196,8 +164,6 @@ rule qa_check_source:
         **casa_logs("qa_check_source"),
     benchmark:
         "benchmarks/{mous}/{eb}/qa_check_source.tsv"
-    group:
-        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1
@@ -236,8 +202,6 @@ rule qa_eb_summary:
         **casa_logs("qa_eb_summary"),
     benchmark:
         "benchmarks/{mous}/{eb}/qa_eb_summary.tsv"
-    group:
-        "apply"
     conda:
         "../../envs/casa.yaml"
     threads: 1

@@ -58,6 +58,14 @@ class Solve:
     def settings(self) -> str:
         return self.config or self.name
 
+    @property
+    def qa_plot_names(self) -> tuple[str, ...]:
+        """The QA plots of the table, as ``qa/<eb>.<name>.png``: the bandpass's amplitude and
+        phase, a gain table's one plot, none without qa_plot."""
+        if self.qa_plot == "bandpass":
+            return (f"{self.name}_amplitude", f"{self.name}_phase")
+        return (self.name,) if self.qa_plot else ()
+
 
 SOLVES: tuple[Solve, ...] = (
     Solve(

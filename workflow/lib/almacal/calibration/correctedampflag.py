@@ -39,9 +39,12 @@ import numpy as np
 
 from almacal import channels, choices, jsonio
 from almacal.calibration import lowgainflag
+from almacal.chunks import row_chunks
 from almacal.flag_files import utc_text
 
 RULES = ("antint", "baseline")
+# visibilities read at a time: the job's memory does not grow with the EB's size
+CHUNK_VISIBILITIES = 2**21
 MAD_SCALE = 1.4826
 
 
@@ -195,14 +198,22 @@ def read_samples(ms: str, spws: list[int], inner: dict[int, np.ndarray]) -> list
         for spw in spws:
             ddis = [i for i, s in enumerate(ddi_spw) if s == spw]
             sel = tb.query(f"DATA_DESC_ID IN [{','.join(map(str, ddis))}] && ANTENNA1 != ANTENNA2")
-            data, flag = sel.getcol("CORRECTED_DATA"), sel.getcol("FLAG")  # [corr, chan, row]
-            a1, a2, time, interval = (
-                sel.getcol(c) for c in ("ANTENNA1", "ANTENNA2", "TIME", "INTERVAL")
-            )
-            sel.close()
-            use = ~flag & inner[spw][None, :, None]
-            count = use.sum(axis=1)
-            mean = np.where(use, data, 0).sum(axis=1) / np.maximum(count, 1)
+            try:
+                a1, a2, time, interval = (
+                    sel.getcol(c) for c in ("ANTENNA1", "ANTENNA2", "TIME", "INTERVAL")
+                )
+                ncorr, nchan = sel.getcell("FLAG", 0).shape if sel.nrows() else (0, 0)
+                total = np.zeros((ncorr, sel.nrows()), np.complex64)  # CORRECTED_DATA's type
+                count = np.zeros((ncorr, sel.nrows()), int)
+                for start, nrow in row_chunks(sel.nrows(), ncorr * nchan, CHUNK_VISIBILITIES):
+                    rows = {"startrow": start, "nrow": nrow}
+                    data = sel.getcol("CORRECTED_DATA", **rows)  # [corr, chan, row]
+                    use = ~sel.getcol("FLAG", **rows) & inner[spw][None, :, None]
+                    count[:, start : start + nrow] = use.sum(axis=1)
+                    total[:, start : start + nrow] = np.where(use, data, 0).sum(axis=1)
+            finally:
+                sel.close()
+            mean = total / np.maximum(count, 1)
             out.append(Samples(spw, a1, a2, time, interval, np.abs(mean), count == 0))
     finally:
         tb.close()

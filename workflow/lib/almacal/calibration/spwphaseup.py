@@ -33,6 +33,7 @@ import numpy as np
 
 from almacal import choices, jsonio
 from almacal.casa_job import CasaJob
+from almacal.chunks import row_chunks
 
 LN2 = float(np.log(2.0))
 
@@ -251,9 +252,7 @@ def _phase_calibrator_rows(vis: str, fields: list[str], spw: int) -> dict | None
                 return None
             reduction = RowReduction()
             per_row = int(np.prod(sub.getcell("FLAG", 0).shape))
-            step = max(1, CHUNK_VISIBILITIES // per_row)
-            for start in range(0, sub.nrows(), step):
-                nrow = min(step, sub.nrows() - start)
+            for start, nrow in row_chunks(sub.nrows(), per_row, CHUNK_VISIBILITIES):
                 reduction.add(
                     np.transpose(sub.getcol("DATA", startrow=start, nrow=nrow), (2, 1, 0)),
                     np.transpose(sub.getcol("FLAG", startrow=start, nrow=nrow), (2, 1, 0)),

@@ -18,6 +18,7 @@ import matplotlib.dates as mdates  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from almacal import chunks  # noqa: E402
 from almacal.eb_metadata import CORRELATION_NAMES  # noqa: E402
 
 DPI = 90
@@ -171,10 +172,8 @@ CHUNK_VISIBILITIES = 2**21
 
 
 def row_chunks(nrow: int, per_row: int) -> list[tuple[int, int]]:
-    """(start, count) of consecutive chunks of rows, at most CHUNK_VISIBILITIES visibilities each
-    (``per_row``: correlations x channels of a row)."""
-    step = max(1, CHUNK_VISIBILITIES // max(1, per_row))
-    return [(start, min(step, nrow - start)) for start in range(0, nrow, step)]
+    """The QA's chunks of rows: ``almacal.chunks.row_chunks`` of CHUNK_VISIBILITIES."""
+    return chunks.row_chunks(nrow, per_row, CHUNK_VISIBILITIES)
 
 
 def read_reduced_visibilities(

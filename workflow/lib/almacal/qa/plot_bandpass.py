@@ -1,23 +1,18 @@
-"""QA plots of {eb}.ms.split.bandpass: amplitude and phase vs channel per antenna."""
+"""QA plots of a bandpass table: amplitude and phase vs channel per antenna."""
 
 from pathlib import Path
 
 import numpy as np
 from matplotlib.lines import Line2D
 
-from almacal import jsonio
-from almacal.casa_job import CasaJob
 from almacal.qa import common as qa_common
 
 
-def qa_plot_bandpass(
-    *, bandpass: str, metadata: str, amplitude: str, phase: str, log: str, commands: str
+def plot_bandpass(
+    cal: qa_common.CalTable, bandpass: str, md: dict, *, amplitude: str, phase: str
 ) -> None:
-    md = jsonio.load(metadata)
+    """Amplitude and phase of the bandpass table ``bandpass`` (read as ``cal``) vs channel."""
     eb = qa_common.eb_name(md)
-    with CasaJob(log=log, commands=commands, title=f"QA plots: bandpass of {eb}") as job:
-        cal = qa_common.read_caltable(bandpass)
-        job.note(f"read {bandpass}: spws {sorted(cal.spws)}")
     pols = qa_common.receptors(md)
     refants = {int(r) for rows in cal.spws.values() for r in rows.refant if r >= 0}
     for quantity, plot in (("amplitude", amplitude), ("phase", phase)):

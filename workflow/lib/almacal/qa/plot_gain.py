@@ -5,22 +5,17 @@ from pathlib import Path
 import numpy as np
 from matplotlib.lines import Line2D
 
-from almacal import jsonio
-from almacal.casa_job import CasaJob
 from almacal.qa import common as qa_common
 
 
-def qa_plot_gain(
-    *, caltable: str, metadata: str, plot: str, quantity: str, log: str, commands: str
+def plot_gain(
+    cal: qa_common.CalTable, caltable: str, md: dict, *, plot: str, quantity: str
 ) -> None:
+    """Phase or amplitude of the gaincal table ``caltable`` (read as ``cal``) vs time."""
     if quantity not in ("phase", "amplitude"):
         raise ValueError(f"quantity must be 'phase' or 'amplitude', not {quantity!r}")
-    md = jsonio.load(metadata)
     eb = qa_common.eb_name(md)
     name = Path(caltable).name
-    with CasaJob(log=log, commands=commands, title=f"QA plot: {name}") as job:
-        cal = qa_common.read_caltable(caltable)
-        job.note(f"read {caltable}: spws {sorted(cal.spws)}, fields {cal.fields}")
     pols = qa_common.receptors(md)
     refants = {int(r) for rows in cal.spws.values() for r in rows.refant if r >= 0}
     title = f"{eb}: {quantity} vs time per antenna ({name})"

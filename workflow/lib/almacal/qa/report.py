@@ -27,18 +27,16 @@ from almacal.qa.imaging_view import copy_images, imaging_context, load_records
 from almacal.solves import SOLVES, Solve
 
 TEMPLATES = Path(__file__).parent / "templates"
-# The two plots of a solve with qa_plot "bandpass" (qa_plot_bandpass): file-name part, title and
-# caption ({title}: the solve's qa_title or name, {table}: its caltable's suffix).
+# The two plots of a solve with qa_plot "bandpass" (Solve.qa_plot_names): title and caption
+# ({title}: the solve's qa_title or name, {table}: its caltable's suffix).
 BANDPASS_PLOTS = (
     (
-        "amplitude",
         "amplitude",
         "{title} amplitude vs channel per antenna (<eb>{table}, "
         "normalised); flagged channels left out.",
     ),
-    ("phase", "phase", "{title} phase vs channel per antenna."),
+    ("phase", "{title} phase vs channel per antenna."),
 )
-GAIN_PLOTS = ("gain_phase", "gain_amplitude")
 STAGE_NAMES = {
     "apriori": "a-priori",
     "split": "split",
@@ -52,20 +50,14 @@ def solve_plots(solve: Solve) -> dict[str, tuple[str, str]]:
     if solve.qa_plot == "bandpass":
         title = solve.qa_title or solve.name.capitalize()
         return {
-            f".{solve.name}_{part}.png": (
+            f".{plot}.png": (
                 f"{title} {name}",
                 caption.format(title=title, table=solve.suffix),
             )
-            for part, name, caption in BANDPASS_PLOTS
+            for plot, (name, caption) in zip(solve.qa_plot_names, BANDPASS_PLOTS, strict=True)
         }
-    if solve.qa_plot in GAIN_PLOTS:
-        return {
-            f".{solve.name}.png": (
-                solve.qa_title or solve.name,
-                solve.qa_caption or solve.description,
-            )
-        }
-    return {}
+    title, caption = solve.qa_title or solve.name, solve.qa_caption or solve.description
+    return {f".{plot}.png": (title, caption) for plot in solve.qa_plot_names}
 
 
 def plot_sections(solves: tuple[Solve, ...] = SOLVES) -> dict[str, tuple[str, str]]:
