@@ -350,17 +350,8 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     shutil.rmtree(script_dir, ignore_errors=True)
     script_dir.mkdir()
     io_log = script_dir / "io.jsonl"
-    name, flux, spix = flux_model(params)
-    script = ROOT / "workflow/tools/reducer_calibration.py"
-    args = [str(raw["asdm"]), EB, str(raw["antpos"]), refant(params), str(flux), str(spix)]
-    args.append(str(params["ref_freq_ghz"]))
-    runner = (
-        "import sys, runpy, almacal; from casatasks import casalog; "
-        f"casalog.setlogfile({str(folder / 'script.casa.log')!r}); "
-        f"sys.argv = [{str(script)!r}, *{args!r}]; "
-        f"runpy.run_path({str(script)!r}, run_name='__main__')"
-    )
-    result["script_s"] = timed([sys.executable, "-c", runner], script_dir, io_log)
+    command = script_command(raw, params, folder / "script.casa.log")
+    result["script_s"] = timed(command, script_dir, io_log)
     result["script_disk_gb"] = disk_gb(script_dir)
     result["script_target_jy"] = target_amplitude(script_dir / f"{EB}.ms.split.cal", target)
     result["script_rules"] = io_by_rule(io_log)
@@ -368,6 +359,40 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     shutil.rmtree(script_dir)
     (folder / "result.json").write_text(json.dumps(result, indent=1))
     return result
+
+
+def script_command(raw: dict[str, Path], params: dict, casa_log: Path, eb: str = EB) -> list[str]:
+    """The reducer's plain script (one process) on the simulated EB, as EB ``eb``."""
+    name, flux, spix = flux_model(params)
+    script = ROOT / "workflow/tools/reducer_calibration.py"
+    args = [str(raw["asdm"]), eb, str(raw["antpos"]), refant(params), str(flux), str(spix)]
+    args.append(str(params["ref_freq_ghz"]))
+    runner = (
+        "import sys, runpy, almacal; from casatasks import casalog; "
+        f"casalog.setlogfile({str(casa_log)!r}); "
+        f"sys.argv = [{str(script)!r}, *{args!r}]; "
+        f"runpy.run_path({str(script)!r}, run_name='__main__')"
+    )
+    return [sys.executable, "-c", runner]
+
+
+def scripts_in_parallel(raw: dict, params: dict, folder: Path, ebs: tuple, parallel: int) -> float:
+    """Wall time of the plain script on every EB of ``ebs``, ``parallel`` processes at a time."""
+    env = {**os.environ, **CASA_ENV}
+    start = time.perf_counter()
+    for first in range(0, len(ebs), parallel):
+        running = []
+        for eb in ebs[first : first + parallel]:
+            work = folder / eb
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            command = script_command(raw, params, work / "script.casa.log", eb)
+            running.append(subprocess.Popen(command, cwd=work, env=env, stdout=subprocess.DEVNULL))
+        if any(process.wait() for process in running):
+            raise RuntimeError(f"the plain script failed in {folder}")
+    seconds = time.perf_counter() - start
+    shutil.rmtree(folder)
+    return seconds
 
 
 def eb_names(count: int) -> tuple[str, ...]:
@@ -391,6 +416,12 @@ def measure_speedup(demo: dict, scratch: Path) -> dict:
             [*command, *targets, "--configfile", str(config)], work, work / "io.jsonl"
         )
         shutil.rmtree(work / "results")
+    # the same EBs through the plain script, one and two processes at a time: what two cores
+    # give this work on this machine without Snakemake (the jobs share memory bandwidth and disk)
+    for parallel in (1, 2):
+        result[f"script_parallel{parallel}_s"] = scripts_in_parallel(
+            raw, params, folder / f"script{parallel}", ebs, parallel
+        )
     return result
 
 
@@ -431,6 +462,12 @@ def print_scaling(speedup: dict, dag: dict) -> None:
         f"{speedup['cores1_s']:.1f} s on 1 core, {speedup['cores2_s']:.1f} s on 2 cores, "
         f"speed-up {speedup['cores1_s'] / speedup['cores2_s']:.2f} (>= 1.9)"
     )
+    if "script_parallel1_s" in speedup:
+        one, two = speedup["script_parallel1_s"], speedup["script_parallel2_s"]
+        print(
+            f"  the plain script on the same EBs, one / two processes at a time: {one:.1f} s / "
+            f"{two:.1f} s, speed-up {one / two:.2f}"
+        )
     print(
         "dry run (plan only): "
         + ", ".join(f"{n} EB(s) {dag[f'ebs{n}_s']:.1f} s" for n in DAG_EBS)

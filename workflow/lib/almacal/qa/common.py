@@ -280,6 +280,19 @@ def antenna_grid(n: int, title: str, panel=(3.3, 2.3), ncols: int | None = None)
     for ax in axes[n:]:
         ax.set_visible(False)
     fig.suptitle(title, fontsize=13)
+    # fixed margins in inches (title and legend above, tick labels and axis labels on the outer
+    # panels, each panel's title; the x labels of a last, partial row's neighbours above it):
+    # tight_layout measured every tick label of every panel, half a plot job's time
+    width, height = fig.get_figwidth(), fig.get_figheight()
+    fig.subplots_adjust(
+        left=0.8 / width,
+        right=1 - 0.2 / width,
+        bottom=0.65 / height,
+        top=1 - 1.05 / height,  # with a one-row legend (save() makes room for more rows)
+        wspace=0.2 / panel[0],
+        hspace=0.75 / panel[1],
+    )
+    fig.almacal_fixed_layout = True
     return fig, axes[:n], ncols
 
 
@@ -318,21 +331,31 @@ def time_axis(ax) -> None:
     ax.xaxis.set_major_formatter(mdates.ConciseDateFormatter(locator, show_offset=False))
 
 
+LEGEND_ROW_INCHES = 0.22
+
+
 def figure_legend(fig, handles, labels, ncol: int | None = None) -> None:
+    ncol = ncol or min(len(labels), 8)
     fig.legend(
         handles,
         labels,
         loc="upper center",
         bbox_to_anchor=(0.5, 1 - 0.42 / fig.get_figheight()),
-        ncol=ncol or min(len(labels), 8),
+        ncol=ncol,
         frameon=False,
         fontsize=9,
     )
+    fig.almacal_legend_rows = math.ceil(len(labels) / max(1, ncol))
 
 
 def save(fig, path: str) -> None:
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
+    if getattr(fig, "almacal_fixed_layout", False):  # antenna_grid's margins, and the legend's
+        extra_rows = max(0, getattr(fig, "almacal_legend_rows", 1) - 1)
+        top = fig.subplotpars.top - extra_rows * LEGEND_ROW_INCHES / fig.get_figheight()
+        fig.subplots_adjust(top=top)
+    else:
+        fig.tight_layout(rect=(0, 0, 1, 1 - 0.75 / fig.get_figheight()))
     fig.savefig(path, dpi=DPI)
     plt.close(fig)
 
