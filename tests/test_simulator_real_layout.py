@@ -25,6 +25,7 @@ import pytest
 import yaml
 from truth import read_visibilities, source_spectrum, time_index, true_corruption
 
+from almasim import data as sim_data
 from almasim import setup as sim_setup
 from almasim import simulate_eb
 
@@ -46,14 +47,18 @@ def real(tmp_path_factory):
     work = tmp_path_factory.mktemp("real_layout")
     params = yaml.safe_load(PARAMS.read_text())
     asdm, truth = work / EB, work / f"{EB}.truth.json"
-    simulate_eb(
-        params=params,
-        eb=EB,
-        asdm=str(asdm),
-        truth=str(truth),
-        antpos_json=str(work / f"{EB}.antennapos.json"),
-        log=str(work / "simulate.casa.log"),
-    )
+    # in chunks of 2^14 visibilities (a few dozen rows), so that the chunked writing and
+    # verification a large EB takes are what these tests check against the truth
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(sim_data, "CHUNK_VISIBILITIES", 2**14)
+        simulate_eb(
+            params=params,
+            eb=EB,
+            asdm=str(asdm),
+            truth=str(truth),
+            antpos_json=str(work / f"{EB}.antennapos.json"),
+            log=str(work / "simulate.casa.log"),
+        )
     cwd = os.getcwd()
     os.chdir(work)  # CASA tasks drop stray files in the working directory
     try:

@@ -350,6 +350,7 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     shutil.rmtree(script_dir, ignore_errors=True)
     script_dir.mkdir()
     io_log = script_dir / "io.jsonl"
+    (folder / "script.casa.log").unlink(missing_ok=True)  # CASA appends to a log
     command = script_command(raw, params, folder / "script.casa.log")
     result["script_s"] = timed(command, script_dir, io_log)
     result["script_disk_gb"] = disk_gb(script_dir)
