@@ -11,11 +11,15 @@ flux file has no row for a flux calibrator and spw, the flux densities the ASDM'
 carries (the ALMA calibrator catalogue values at import, as the pipeline's hifa_importdata reads
 them) are used instead, at their own frequency, with the spectral index fitted across the
 source's spws (0 with a single frequency); the log, the commands record and the JSON say so.
-The manual models are virtual (``usescratch=False``, kept in the MS's metadata, evaluated on the
-fly by the solves): no MODEL_DATA column is written, which would cost a pass over the whole MS. A
-solar-system body's model is written to MODEL_DATA (CASA has no virtual model for an ephemeris
-object). The job first deletes every model (delmod: virtual models
-and a MODEL_DATA column if one exists), so every field but the flux calibrators is a 1 Jy point
+Every model is written to MODEL_DATA (``usescratch=True``), as a reducer's script does: one
+write of the column here saves more in the solves than it costs. A virtual model
+(``usescratch=False``) is evaluated on the fly by every solve that reads the flux calibrator:
+measured on a 1.5 GB EB, a phase solve on the bandpass/flux calibrator took 5.8-6.2 s with the
+virtual model and 3.1-3.9 s with MODEL_DATA, and the six solves of an EB took 41 s longer at
+5 GB than the script's, while writing MODEL_DATA costs setjy 2 s at 1.5 GB and 9 s at 5 GB
+(docs/benchmarks.md). A solar-system body's model needs MODEL_DATA anyway (CASA has no virtual
+model for an ephemeris object). The job first deletes every model (delmod: virtual models and
+the MODEL_DATA column if one exists), so every field but the flux calibrators is a 1 Jy point
 source and the model it leaves does not depend on what ran before.
 """
 
@@ -186,7 +190,7 @@ def setjy_flux_model(
                         fluxdensity=entry["fluxdensity_jy"],
                         spix=[entry["spix"]],
                         reffreq=entry["reffreq"],
-                        usescratch=False,
+                        usescratch=True,
                     )
                     models.append({"field": field, "spw": spw, **entry})
         jsonio.write(model, {"flux_calibrators": roles["flux"], "models": models})
