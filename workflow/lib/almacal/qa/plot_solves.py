@@ -1,6 +1,6 @@
 """QA plots of the solve tables of one EB (``almacal.solves.SOLVES`` with a ``qa_plot``), made in
 one job: the bandpass's amplitude and phase vs channel, each gain table's phase or amplitude vs
-time. One process for all of them: each plot takes about a second, most of it start-up."""
+time. One process for all of them: as four jobs they cost a process start-up each."""
 
 from almacal import jsonio
 from almacal.casa_job import CasaJob
