@@ -149,9 +149,9 @@ def test_a_value_that_is_no_literal_is_refused_in_a_kept_call_only(tmp_path):
 
 
 @pytest.mark.fast
-def test_temporary_superseded_and_report_calls_are_left_out(tmp_path):
+def test_temporary_and_superseded_calls_are_left_out(tmp_path):
     """The WVR job's form: wvrgcal, the assessment's solves in a temporary folder, rmtables,
-    wvrgcal again with more wvrflag, a flag summary: only the second wvrgcal is kept."""
+    wvrgcal again with more wvrflag: only the second wvrgcal is kept."""
     ms, table = f"{WORK}/E.ms", f"{WORK}/E.ms.wvrgcal"
     calls = [
         ("wvrgcal", {"vis": ms, "caltable": table, "wvrflag": []}),
@@ -161,7 +161,6 @@ def test_temporary_superseded_and_report_calls_are_left_out(tmp_path):
         ),
         ("rmtables", {"tablenames": [table]}),
         ("wvrgcal", {"vis": ms, "caltable": table, "wvrflag": ["DA45"]}),
-        ("flagdata", {"vis": ms, "mode": "summary"}),
     ]
     record = read_record(write_record(tmp_path / "w.casa_commands.py", "wvr", calls), "wvrgcal")
     kept = [item for item in kept_calls(record, Paths(WORK, "raw/E")) if isinstance(item, Call)]

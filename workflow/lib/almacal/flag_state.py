@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from almacal.casa_job import CasaJob
+from almacal.flag_counts import flag_summary
 
 # Flag versions, in the order jobs write them.
 ORIGINAL = "Original"  # as imported (importasdm's own backup)
@@ -63,23 +64,8 @@ def apply_flag_commands(job: CasaJob, vis: str, commands: list, reason: str) -> 
 
 
 def summary(job: CasaJob, vis: str) -> dict[str, Any]:
-    """Flag fractions of ``vis``: total and per antenna, spw, field and correlation."""
-    result = job.task("flagdata", vis=vis, mode="summary", flagbackup=False)
-
-    def fractions(entries: dict) -> dict[str, float]:
-        return {
-            key: round(val["flagged"] / val["total"], 6) if val["total"] else 0.0
-            for key, val in sorted(entries.items())
-        }
-
-    return {
-        "flagged_fraction": round(result["flagged"] / result["total"], 6)
-        if result["total"]
-        else 0.0,
-        "total": float(result["total"]),
-        **{
-            by: fractions(result[by])
-            for by in ("antenna", "spw", "field", "correlation")
-            if by in result
-        },
-    }
+    """Flag fractions of ``vis``: total and per antenna, spw, field and correlation
+    (``flag_counts.flag_summary``: flagdata's summary counts), noted in the job's log."""
+    result = flag_summary(vis)
+    job.note(f"{vis}: {result['flagged_fraction']:.4%} of {result['total']:.0f} values flagged")
+    return result

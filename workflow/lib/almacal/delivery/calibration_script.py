@@ -17,8 +17,7 @@ in processing order. What each job's calls become:
   lines in ``gencal_tsys``'s) and their notes are kept as comments;
 - a table the job made again later in the same job (wvrgcal after the assessment adds
   radiometers to ``wvrflag``): only the last call;
-- ``flagdata(mode='summary')`` (a report) and ``flagmanager(mode='delete')`` (see
-  ``_save_flags``): left out;
+- ``flagmanager(mode='delete')`` (see ``_save_flags``): left out;
 - jobs that make their product with casatools rather than a task (``DELIVERED``: the amplitude
   renormalisation table) are a step that unpacks the workflow's product shipped beside the
   script; jobs that only decide with casatools (``tsysflag``, ``lowgainflag``,
@@ -79,7 +78,7 @@ reads beside itself (`script_dir`, --script-dir): {shipped}.
 
 Left out (they decide, they do not calibrate; their results are in the calls below): the
 temporary solves of the WVR assessment and of the low-gain and calibrator-outlier flag
-heuristics, flag summaries. Automatic flags (Tsys, low gain, calibrator outliers) are applied
+heuristics. Automatic flags (Tsys, low gain, calibrator outliers) are applied
 as the workflow applied them: their lines are in the flagdata calls of the steps that apply them.
 """
 
@@ -285,8 +284,6 @@ def kept_calls(record: Record, paths: Paths) -> list[Call | Note]:
         if isinstance(item, Note):
             items.append(item)
         elif paths.touches_temporary(item):
-            continue
-        elif item.task == "flagdata" and item.kwargs.get("mode") == "summary":
             continue
         elif item.task == "flagmanager" and item.kwargs.get("mode") == "delete":
             continue

@@ -1,8 +1,8 @@
 """QA numbers of one EB in one JSON: flags per stage, solution statistics, fluxscale, calibrated
 calibrator phase rms, Tsys and bandpass statistics, and the QA scores worst-first.
 
-Flag fractions per stage come from the flagdata summaries the calibration jobs wrote; the
-cross-correlation fractions, the solution counts and the phase rms are read here from the
+Flag fractions per stage come from the flag summaries the calibration jobs wrote; the
+cross-correlation fractions (both ``almacal.flag_counts``), the solution counts and the phase rms are read here from the
 measurement sets and caltables with casatools. The caltables, the fields they are solved on and
 whether a solve combines scans come from the solve table (``almacal.solves``); the scores and
 their thresholds from ``almacal.qa.scores``.
@@ -16,6 +16,7 @@ import numpy as np
 
 from almacal import choices, jsonio
 from almacal.casa_job import CasaJob
+from almacal.flag_counts import flag_summary
 from almacal.qa import common as qa_common
 from almacal.qa import scores as qa_scores
 from almacal.qa.antennas import antenna_checks, antenna_scores, findings_json, tsys_levels
@@ -67,84 +68,6 @@ def _stages(eb: str, apriori: dict, split: dict, user: dict, cal: dict) -> list[
         }
         for stage, product, description, summary in entries
     ]
-
-
-def _flagged_per_row(sub) -> tuple[np.ndarray, float]:
-    """Flagged values of each row of a (one-spw) table selection, and the values per row."""
-    n = sub.nrows()
-    per_row = np.zeros(n)
-    if n == 0:
-        return per_row, 0.0
-    shape = sub.getcell("FLAG", 0).shape  # [corr, chan]
-    for start, nrow in qa_common.row_chunks(n, int(np.prod(shape))):  # bounded memory
-        flag = sub.getcol("FLAG", startrow=start, nrow=nrow)
-        per_row[start : start + nrow] = flag.sum(axis=(0, 1))
-    return per_row, float(np.prod(shape))
-
-
-def _add_counts(
-    flagged: dict,
-    total: dict,
-    names: list[str],
-    column: np.ndarray,
-    per_row: np.ndarray,
-    size: float,
-) -> None:
-    """Add one spw's flagged and total values per name (antenna or field) of an index column."""
-    for index in np.unique(column):
-        rows = column == index
-        name = names[int(index)]
-        flagged[name] = flagged.get(name, 0.0) + per_row[rows].sum()
-        total[name] = total.get(name, 0.0) + size * rows.sum()
-
-
-def _cross_flags(ms: str, antennas: list[str]) -> dict:
-    """Flagged fraction of the cross-correlations of ``ms``: total, per antenna, field and spw."""
-    from casatools import table
-
-    fields, ddi_spw, _ = qa_common.ms_layout(ms)
-    flagged = {"antenna": {}, "field": {}, "spw": {}}
-    total = {"antenna": {}, "field": {}, "spw": {}}
-    tb = table()
-    tb.open(ms)
-    try:
-        for ddi in sorted(int(d) for d in np.unique(tb.getcol("DATA_DESC_ID"))):
-            sub = tb.query(f"DATA_DESC_ID=={ddi} && ANTENNA1!=ANTENNA2")
-            try:
-                n = sub.nrows()
-                per_row, size = _flagged_per_row(sub)
-                keys = {
-                    "antenna": (sub.getcol("ANTENNA1"), sub.getcol("ANTENNA2")),
-                    "field": (sub.getcol("FIELD_ID"),),
-                }
-            finally:
-                sub.close()
-            if n == 0:
-                continue
-            spw = str(ddi_spw[ddi])
-            flagged["spw"][spw] = flagged["spw"].get(spw, 0.0) + per_row.sum()
-            total["spw"][spw] = total["spw"].get(spw, 0.0) + size * n
-            for by, columns in keys.items():
-                for column in columns:
-                    _add_counts(
-                        flagged[by],
-                        total[by],
-                        antennas if by == "antenna" else fields,
-                        column,
-                        per_row,
-                        size,
-                    )
-    finally:
-        tb.close()
-    n_flagged, n_total = sum(flagged["spw"].values()), sum(total["spw"].values())
-    return {
-        "flagged_fraction": round(n_flagged / n_total, 6) if n_total else 0.0,
-        "total": n_total,
-        **{
-            by: {k: round(flagged[by][k] / total[by][k], 6) for k in sorted(total[by])}
-            for by in flagged
-        },
-    }
 
 
 def _solint_intervals(times: np.ndarray, solint: str) -> int:
@@ -275,7 +198,6 @@ class Products:
 
 def _read_products(
     eb: str,
-    antennas: list[str],
     calibrators: list[str],
     phase_calibrators: list[str],
     pols: list[str],
@@ -292,8 +214,8 @@ def _read_products(
         tsys_table = qa_common.read_caltable(tsys) if tsys else None
         products = Products(
             cross={
-                "before_solves": _cross_flags(split, antennas),
-                "calibrated": _cross_flags(cal, antennas),
+                "before_solves": flag_summary(split, cross_only=True),
+                "calibrated": flag_summary(cal, cross_only=True),
             },
             chunks=_data_intervals(split),
             tables=tables,
@@ -632,10 +554,8 @@ def qa_eb_summary(
     ebc = choices.load(eb_choices)
     md = ebc.metadata
     eb = qa_common.eb_name(md)
-    antennas = [a["name"] for a in md["antennas"]]
     products = _read_products(
         eb,
-        antennas,
         ebc.calibrators,
         ebc.roles["phase"],
         qa_common.receptors(md),
@@ -675,7 +595,7 @@ def qa_eb_summary(
             "eb": eb,
             "field_roles": ebc.roles,
             "choices": jsonio.load(eb_choices),
-            "antennas": antennas,
+            "antennas": [a["name"] for a in md["antennas"]],
             "flagging": {
                 "stages": stages,
                 "cross_correlations": products.cross,

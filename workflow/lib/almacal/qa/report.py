@@ -255,7 +255,7 @@ def _plot_flagging(ebs: list[str], summaries: dict[str, dict], path: Path) -> No
     ax.set_ylim(0, 1)
     ax.grid(alpha=0.3, axis="y")
     ax.legend(fontsize=8, ncol=3, loc="upper left")
-    ax.set_title("Flagged fraction per EB after each stage (flagdata summaries)", fontsize=12)
+    ax.set_title("Flagged fraction per EB after each stage (flag summaries)", fontsize=12)
     fig.tight_layout()
     fig.savefig(path, dpi=qa_common.DPI)
     plt.close(fig)
