@@ -32,6 +32,7 @@ pipeline and the ALMA scripts); spws that do not exceed it are written with unit
 """
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -147,37 +148,73 @@ def atmospheric_line_channels(freqs_hz: np.ndarray, site: dict, min_opacity: flo
     return np.nonzero(tau - smooth > min_opacity)[0]
 
 
-def read_autocorrelations(vis: str, spw: int) -> dict[str, np.ndarray]:
-    """Autocorrelation rows of one spw: real DATA [pol, chan, row], antenna, field, scan, time."""
+@dataclass(frozen=True)
+class AutoSpectra:
+    """The autocorrelations of one spw averaged per field, scan and antenna (one group each):
+    the mean of the real part of DATA over the group's rows, all rows (flags are not used)."""
+
+    field: np.ndarray  # [group]
+    scan: np.ndarray
+    antenna: np.ndarray
+    rows: np.ndarray  # rows averaged
+    start: np.ndarray  # first and last TIME
+    end: np.ndarray
+    mean: np.ndarray  # [pol, chan, group]
+
+    def spectrum(self, groups: np.ndarray, nant: int) -> np.ndarray:
+        """Mean spectrum per antenna over the rows of the selected ``groups``: [ant, pol, chan],
+        NaN for an antenna without rows."""
+        out = np.full((nant,) + self.mean.shape[:2], np.nan)
+        for ant in np.unique(self.antenna[groups]):
+            here = groups & (self.antenna == ant)
+            weight = self.rows[here]
+            out[ant] = (self.mean[:, :, here] * weight).sum(axis=2) / weight.sum()
+        return out
+
+
+def mean_autocorrelations(vis: str, spw: int, field_ids: list[int]) -> AutoSpectra:
+    """Autocorrelations of ``spw`` and the fields ``field_ids``, averaged per field, scan and
+    antenna by one TaQL GROUPBY query: casacore reads the rows once and keeps only the sums, so
+    memory stays bounded whatever the size of the MS (reading the rows into numpy took 1.5 GB
+    at 5 GB)."""
     from casatools import table
 
+    if '"' in vis:
+        raise ValueError(f"{vis}: a path with a double quote cannot be named in a TaQL query")
     tb = table()
     tb.open(f"{vis}/DATA_DESCRIPTION")
-    ddids = np.nonzero(tb.getcol("SPECTRAL_WINDOW_ID") == spw)[0]
+    ddids = [int(d) for d in np.nonzero(tb.getcol("SPECTRAL_WINDOW_ID") == spw)[0]]
     tb.close()
     tb.open(vis)
-    sel = tb.query(f"ANTENNA1==ANTENNA2 && DATA_DESC_ID IN {[int(d) for d in ddids]}")
     try:
-        if sel.nrows() == 0:  # no autocorrelations (e.g. VLA data)
-            empty = np.array([], dtype=int)
-            return {
-                "data": np.zeros((0, 0, 0)),
-                "antenna": empty,
-                "field": empty,
-                "scan": empty,
-                "time": np.array([]),
+        # (TaQL's aggregates of integers are 64-bit, which casatools cannot return: * 1.0)
+        query = tb.taql(
+            "SELECT gmin(FIELD_ID) * 1.0 AS FLD, gmin(SCAN_NUMBER) * 1.0 AS SCN, "
+            "gmin(ANTENNA1) * 1.0 AS ANT, gcount() * 1.0 AS NROW, gmin(TIME) AS T0, "
+            f'gmax(TIME) AS T1, gmeans(real(DATA)) AS MEAN FROM "{vis}" '
+            f"WHERE ANTENNA1==ANTENNA2 AND DATA_DESC_ID IN {ddids} AND FIELD_ID IN {field_ids} "
+            "GROUPBY FIELD_ID, SCAN_NUMBER, ANTENNA1"
+        )
+        try:
+            empty = query.nrows() == 0  # no autocorrelations (e.g. VLA data)
+            columns = {
+                name: np.array([]) if empty else query.getcol(name)
+                for name in ("FLD", "SCN", "ANT", "NROW", "T0", "T1")
             }
-        out = {
-            "data": sel.getcol("DATA").real,
-            "antenna": sel.getcol("ANTENNA1"),
-            "field": sel.getcol("FIELD_ID"),
-            "scan": sel.getcol("SCAN_NUMBER"),
-            "time": sel.getcol("TIME"),
-        }
+            mean = np.zeros((0, 0, 0)) if empty else query.getcol("MEAN")
+        finally:
+            query.close()
     finally:
-        sel.close()
         tb.close()
-    return out
+    return AutoSpectra(
+        field=columns["FLD"].astype(int),
+        scan=columns["SCN"].astype(int),
+        antenna=columns["ANT"].astype(int),
+        rows=columns["NROW"],
+        start=columns["T0"],
+        end=columns["T1"],
+        mean=mean,
+    )
 
 
 def spw_frequencies(vis: str) -> list[np.ndarray]:
@@ -188,16 +225,6 @@ def spw_frequencies(vis: str) -> list[np.ndarray]:
     freqs = [tb.getcell("CHAN_FREQ", i) for i in range(tb.nrows())]
     tb.close()
     return freqs
-
-
-def mean_spectrum(autos: dict, rows: np.ndarray, nant: int) -> np.ndarray:
-    """Mean autocorrelation spectrum per antenna of the selected rows: [ant, pol, chan]."""
-    data = autos["data"][:, :, rows]
-    ant = autos["antenna"][rows]
-    out = np.full((nant,) + data.shape[:2], np.nan)
-    for a in np.unique(ant):
-        out[a] = data[:, :, ant == a].mean(axis=2)
-    return out
 
 
 def scaling_spectra(
@@ -234,15 +261,14 @@ def target_field_ids(md: dict, targets: list[str]) -> dict[str, list[int]]:
 
 
 def not_applicable(
-    vis: str, targets: list[str], bandpass: str, bandpass_id: int, spws: list[int]
+    targets: list[str], bandpass: str, bandpass_id: int, autos: dict[int, AutoSpectra]
 ) -> str | None:
     """Why the renormalisation cannot apply to these data (None when it can): it needs targets
-    and the autocorrelations of the bandpass calibrator (the reference spectrum)."""
+    and the autocorrelations of the bandpass calibrator (the reference spectrum) in every spw."""
     if not targets:
         return "the EB has no target field"
-    for spw in spws:
-        autos = read_autocorrelations(vis, spw)
-        if not (autos["field"] == bandpass_id).any():
+    for spw, auto in autos.items():
+        if not (auto.field == bandpass_id).any():
             return f"the data carry no autocorrelations of the bandpass calibrator {bandpass} in spw {spw}"
     return None
 
@@ -291,7 +317,9 @@ def renorm_factors(
     }
     arrays: dict[str, np.ndarray] = {}
     with CasaJob(log=log, commands=commands, title=f"renormalisation factors of {vis}") as job:
-        missing = not_applicable(vis, targets, bandpass, field_id[bandpass], spws)
+        fields = sorted({field_id[bandpass], *(i for ids in target_fields.values() for i in ids)})
+        autos = {spw: mean_autocorrelations(vis, spw, fields) for spw in spws}
+        missing = not_applicable(targets, bandpass, field_id[bandpass], autos)
         if missing:
             report.update(
                 max_rn=1.0,
@@ -324,23 +352,17 @@ def renorm_factors(
             }
             bandwidth_mhz = abs(nu[-1] - nu[0]) / 1e6
             segments = max(1, math.ceil(bandwidth_mhz / float(settings["segment_mhz"]) - 1e-9))
-            autos = read_autocorrelations(vis, spw)
-            bp_rows = autos["field"] == field_id[bandpass]
-            if not bp_rows.any():
-                raise ValueError(
-                    f"{vis}: no autocorrelations of the bandpass calibrator {bandpass} "
-                    f"in spw {spw}: cannot renormalise"
-                )
-            reference = mean_spectrum(autos, bp_rows, nant)
+            auto = autos[spw]
+            reference = auto.spectrum(auto.field == field_id[bandpass], nant)
             for target, ids in target_fields.items():
                 stats = report["fields"].setdefault(target, {}).setdefault(str(spw), {"scans": {}})
-                rows = np.isin(autos["field"], ids)
-                for scan in np.unique(autos["scan"][rows]):
+                groups = np.isin(auto.field, ids)
+                for scan in np.unique(auto.scan[groups]):
                     per_field = {}
-                    for fid in np.unique(autos["field"][rows & (autos["scan"] == scan)]):
-                        here = rows & (autos["scan"] == scan) & (autos["field"] == fid)
+                    for fid in np.unique(auto.field[groups & (auto.scan == scan)]):
+                        here = groups & (auto.scan == scan) & (auto.field == fid)
                         scaling = scaling_spectra(
-                            mean_spectrum(autos, here, nant),
+                            auto.spectrum(here, nant),
                             reference,
                             use,
                             segments,
@@ -349,7 +371,7 @@ def renorm_factors(
                         key = f"{target}/{spw}/{int(scan)}/{int(fid)}"
                         arrays[key] = scaling
                         arrays[f"{key}/time"] = np.array(
-                            [autos["time"][here].min(), autos["time"][here].max()]
+                            [auto.start[here].min(), auto.end[here].max()]
                         )
                         median = np.nanmedian(scaling, axis=(0, 1))
                         per_field[str(int(fid))] = {
