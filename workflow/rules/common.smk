@@ -20,6 +20,7 @@ from almacal import choices, inputs, job_resources, jsonio, ms_state, raw_data
 from almacal import flag_files as user_flags
 from almacal.imaging import params as imaging_params
 from almacal.solves import BY_NAME as SOLVE_TABLE
+from almacal.qa.plot_files import eb_plot_suffixes
 from almacal.solves import SOLVES
 
 # A config of your own (`--configfile my.yaml` or `--config mous=...`) names the MOUSes to

@@ -187,9 +187,9 @@ def flux_model(params: dict) -> tuple[str, float, float]:
 
 def eb_qa_plots() -> list[str]:
     """The QA plots of the EB: those its section of the QA report shows."""
-    from almacal.qa.report import PLOTS
+    from almacal.qa.plot_files import eb_plot_suffixes
 
-    return [f"results/{MOUS}/{EB}/qa/{EB}{suffix}" for suffix in PLOTS]
+    return [f"results/{MOUS}/{EB}/qa/{EB}{suffix}" for suffix in eb_plot_suffixes()]
 
 
 def write_config(
@@ -226,8 +226,28 @@ def write_config(
     return path
 
 
-def timed(command: list[str], cwd: Path, io_log: Path) -> float:
+DROP_CACHES = Path("/proc/sys/vm/drop_caches")
+COLD_STARTS: list[bool] = []  # whether the page cache could be dropped, per cold run
+
+
+def drop_page_cache() -> None:
+    """Write dirty pages and empty the kernel's page cache (permitted to root only), so that a
+    run reads its input from disk, as a reducer's first run on fresh data does, whatever the run
+    before it left in memory; recorded in COLD_STARTS."""
+    os.sync()
+    try:
+        DROP_CACHES.write_text("1\n")
+    except OSError:
+        COLD_STARTS.append(False)
+    else:
+        COLD_STARTS.append(True)
+
+
+def timed(command: list[str], cwd: Path, io_log: Path, cold: bool = False) -> float:
+    """Wall time of ``command``; after drop_page_cache when ``cold`` (not timed)."""
     env = {**os.environ, **CASA_ENV, "ALMACAL_IO_LOG": str(io_log)}
+    if cold:
+        drop_page_cache()
     start = time.perf_counter()
     done = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True)
     if done.returncode:
@@ -324,7 +344,9 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     io_log = work / "io.jsonl"
     snakemake = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--cores", "1"]
     cal = f"results/{MOUS}/{EB}/{EB}.ms.split.cal"
-    result["workflow_s"] = timed([*snakemake, cal, "--configfile", str(config)], work, io_log)
+    result["workflow_s"] = timed(
+        [*snakemake, cal, "--configfile", str(config)], work, io_log, cold=True
+    )
     qa = [f"results/{MOUS}/{EB}/qa/{EB}.qa_summary.json", *eb_qa_plots()]
     result["workflow_qa_s"] = timed([*snakemake, *qa, "--configfile", str(config)], work, io_log)
     result["workflow_disk_gb"] = disk_gb(work / "results")
@@ -340,7 +362,10 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     overlay = plain / "without_heuristics.yaml"
     overlay.write_text(yaml.safe_dump(WITHOUT_HEURISTICS))
     result["workflow_plain_s"] = timed(
-        [*snakemake, cal, "--configfile", str(config), str(overlay)], plain, plain / "io.jsonl"
+        [*snakemake, cal, "--configfile", str(config), str(overlay)],
+        plain,
+        plain / "io.jsonl",
+        cold=True,
     )
     result["workflow_plain_target_jy"] = target_amplitude(plain / cal, target)
     result["workflow_plain_rules"] = rule_seconds(plain / "benchmarks")
@@ -352,12 +377,13 @@ def measure(size_name: str, size: Size, demo: dict, scratch: Path) -> dict:
     io_log = script_dir / "io.jsonl"
     (folder / "script.casa.log").unlink(missing_ok=True)  # CASA appends to a log
     command = script_command(raw, params, folder / "script.casa.log")
-    result["script_s"] = timed(command, script_dir, io_log)
+    result["script_s"] = timed(command, script_dir, io_log, cold=True)
     result["script_disk_gb"] = disk_gb(script_dir)
     result["script_target_jy"] = target_amplitude(script_dir / f"{EB}.ms.split.cal", target)
     result["script_rules"] = io_by_rule(io_log)
     result["script_tasks"] = task_seconds(folder / "script.casa.log")
     shutil.rmtree(script_dir)
+    result["page_cache_dropped"] = all(COLD_STARTS)
     (folder / "result.json").write_text(json.dumps(result, indent=1))
     return result
 
@@ -380,6 +406,7 @@ def script_command(raw: dict[str, Path], params: dict, casa_log: Path, eb: str =
 def scripts_in_parallel(raw: dict, params: dict, folder: Path, ebs: tuple, parallel: int) -> float:
     """Wall time of the plain script on every EB of ``ebs``, ``parallel`` processes at a time."""
     env = {**os.environ, **CASA_ENV}
+    drop_page_cache()
     start = time.perf_counter()
     for first in range(0, len(ebs), parallel):
         running = []
@@ -414,7 +441,7 @@ def measure_speedup(demo: dict, scratch: Path) -> dict:
         targets = [f"results/{MOUS}/{eb}/{eb}.ms.split.cal" for eb in ebs]
         command = [SNAKEMAKE, "--snakefile", str(ROOT / "Snakefile"), "--cores", str(cores)]
         result[f"cores{cores}_s"] = timed(
-            [*command, *targets, "--configfile", str(config)], work, work / "io.jsonl"
+            [*command, *targets, "--configfile", str(config)], work, work / "io.jsonl", cold=True
         )
         shutil.rmtree(work / "results")
     # the same EBs through the plain script, one and two processes at a time: what two cores
@@ -479,7 +506,9 @@ def print_scaling(speedup: dict, dag: dict) -> None:
 def print_tables(results: dict[str, dict]) -> None:
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, Python "
-        f"{platform.python_version()}; workflow and script on one core"
+        f"{platform.python_version()}; workflow and script on one core; page cache dropped "
+        "before each run: "
+        + ("yes" if all(x.get("page_cache_dropped") for x in results.values()) else "no")
     )
     header = f"{'figure':<46}" + "".join(f"{name:>12}" for name in results)
     print(header)
@@ -596,17 +625,6 @@ def main() -> int:
         results[name] = measure(name, SIZES[name], demo, scratch)
         print(f"{name}: done", file=sys.stderr)
     print_tables(results)
-    if args.skip_scaling:
-        return 0
-    if not args.reuse:
-        scaling = scratch / "scaling.json"
-        scaling.write_text(
-            json.dumps(
-                {"speedup": measure_speedup(demo, scratch), "dag": measure_dag(demo, scratch)}
-            )
-        )
-    saved = json.loads((scratch / "scaling.json").read_text())
-    print_scaling(saved["speedup"], saved["dag"])
     if args.write_costs:
         from almacal import job_resources
 
@@ -619,6 +637,17 @@ def main() -> int:
         table = {"sizes_gb": {n: round(x["raw_gb"], 3) for n, x in results.items()}}
         table["rules"] = fit_costs(results)
         job_resources.COSTS.write_text(header + yaml.safe_dump(table, sort_keys=True))
+    if args.skip_scaling:
+        return 0
+    if not args.reuse:
+        scaling = scratch / "scaling.json"
+        scaling.write_text(
+            json.dumps(
+                {"speedup": measure_speedup(demo, scratch), "dag": measure_dag(demo, scratch)}
+            )
+        )
+    saved = json.loads((scratch / "scaling.json").read_text())
+    print_scaling(saved["speedup"], saved["dag"])
     return 0
 
 

@@ -24,6 +24,7 @@ from almacal.qa import scores as qa_scores
 from almacal.qa.antennas import CHECK_OF
 from almacal.qa.eb_summary import RUNNING_MEDIAN
 from almacal.qa.imaging_view import copy_images, imaging_context, load_records
+from almacal.qa.plot_files import eb_plot_suffixes
 from almacal.solves import SOLVES, Solve
 
 TEMPLATES = Path(__file__).parent / "templates"
@@ -61,8 +62,9 @@ def solve_plots(solve: Solve) -> dict[str, tuple[str, str]]:
 
 
 def plot_sections(solves: tuple[Solve, ...] = SOLVES) -> dict[str, tuple[str, str]]:
-    """Per-EB plots, by file-name suffix: section heading and caption, in page order."""
-    return {
+    """Per-EB plots, by file-name suffix: section heading and caption, in page order
+    (plot_files.eb_plot_suffixes)."""
+    sections = {
         ".tsys.png": (
             "Tsys",
             "Tsys vs frequency per antenna from <eb>.ms.tsys; one line per Tsys "
@@ -92,6 +94,7 @@ def plot_sections(solves: tuple[Solve, ...] = SOLVES) -> dict[str, tuple[str, st
             "scan; shaded: atmospheric-line channels left out).",
         ),
     }
+    return {suffix: sections[suffix] for suffix in eb_plot_suffixes(solves)}
 
 
 PLOTS = plot_sections()
