@@ -8,7 +8,6 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from almacal import ms_state
 from almacal.casa_job import CasaJob
 from almacal.flag_counts import flag_summary
 
@@ -18,17 +17,6 @@ APRIORI = "apriori"  # {eb}.ms after the a-priori flags
 RAW_USER = "raw_user"  # {eb}.ms after the raw-stage user flags (what the split sees)
 SPLIT_ORIGINAL = "split_original"  # {eb}.ms.split as split wrote it
 SPLIT_USER = "split_user"  # {eb}.ms.split after edge channels and split-stage user flags
-
-# The version each in-place writer of an MS (almacal.ms_state.WRITERS) leaves its flags at when
-# it completes; a writer not named leaves them as it found them (setjy_flux_model).
-LEFT_BY = {
-    ".ms": {"import_eb": ORIGINAL, "flag_apriori": APRIORI, "split_eb": APRIORI},
-    ".ms.split": {
-        "split_eb": SPLIT_ORIGINAL,
-        "flag_split": SPLIT_USER,
-        "applycal_split_cal": SPLIT_USER,
-    },
-}
 
 
 def forget(vis: str) -> None:
@@ -51,25 +39,10 @@ def save(job: CasaJob, vis: str, version: str, comment: str) -> None:
     job.task("flagmanager", vis=vis, mode="save", versionname=version, comment=comment)
 
 
-def recorded_version(vis: str, record: list[dict]) -> str | None:
-    """The version the flags of ``vis`` are at by its state record (``ms_state.writing`` yields it
-    as the job found it): the one the last flag-changing writer left, when every writer of the
-    record completed; None when that is not known (no record, a writer killed half way)."""
-    if not record or any(w["status"] != "completed" for w in record):
-        return None
-    left = LEFT_BY[ms_state.kind(vis)]
-    return next((left[w["job"]] for w in reversed(record) if w["job"] in left), None)
-
-
-def restore(job: CasaJob, vis: str, version: str, record: list[dict] | None = None) -> None:
-    """Bring the flags of ``vis`` back to ``version``; fail if it was never saved. Skipped when
-    ``record`` (the MS's state record as the job found it) says the flags are at that version
-    already: in a clean run every restore at the start of a job is (1 s per 5 GB)."""
+def restore(job: CasaJob, vis: str, version: str) -> None:
+    """Bring the flags of ``vis`` back to ``version``; fail if it was never saved."""
     if version not in versions(vis):
         raise RuntimeError(f"{vis}: flag version {version!r} missing; rerun the job that makes it")
-    if record is not None and recorded_version(vis, record) == version:
-        job.note(f"{vis}: flags at version {version!r} already (its state record): not restored")
-        return
     job.task("flagmanager", vis=vis, mode="restore", versionname=version, merge="replace")
 
 

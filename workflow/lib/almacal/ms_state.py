@@ -56,8 +56,7 @@ def _write(ms: str | Path, writes: list[dict]) -> None:
     os.replace(tmp, path)
 
 
-def kind(ms: str | Path) -> str:
-    """The key of ``ms`` in WRITERS."""
+def _kind(ms: str | Path) -> str:
     return ".ms.split" if str(ms).endswith(".ms.split") else ".ms"
 
 
@@ -65,15 +64,13 @@ def kind(ms: str | Path) -> str:
 def writing(ms: str | Path, job: str, summary: str | Path):
     """Record that ``job`` changes ``ms`` in place: started now, completed (with the digest of
     ``summary``) when the block ends without an error. The entries of ``job`` and of the writers
-    after it are dropped when it starts: their state is gone. Yields the record as the job found
-    it (``read``), from which flag_state.restore knows the MS's flags."""
-    order = [name for name, _ in WRITERS[kind(ms)]]
+    after it are dropped when it starts: their state is gone."""
+    order = [name for name, _ in WRITERS[_kind(ms)]]
     position = order.index(job)
-    found = read(ms)
-    kept = [w for w in found if w["job"] in order[:position]]
+    kept = [w for w in read(ms) if w["job"] in order[:position]]
     if Path(ms).is_dir():  # (the job that creates the MS records it when it ends)
         _write(ms, [*kept, {"job": job, "status": "started"}])
-    yield found
+    yield
     _write(
         ms,
         [

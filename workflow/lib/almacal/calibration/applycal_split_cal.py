@@ -80,10 +80,10 @@ def applycal_split_cal(
     plan = applycal_plan(choices.load(eb_choices).roles, tables, spwmap)
     flag_state.forget(cal)
     with (
-        ms_state.writing(vis, "applycal_split_cal", summary) as record,
+        ms_state.writing(vis, "applycal_split_cal", summary),
         CasaJob(log=log, commands=commands, title=f"final applycal and split of {vis}") as job,
     ):
-        flag_state.restore(job, vis, flag_state.SPLIT_USER, record)
+        flag_state.restore(job, vis, flag_state.SPLIT_USER)
         try:
             for step in plan:
                 job.task(

@@ -20,10 +20,10 @@ def online_flag_count(ms: str) -> int:
 def flag_apriori(*, ms: str, metadata: str, summary: str, log: str, commands: str) -> None:
     md = jsonio.load(metadata)
     with (
-        ms_state.writing(ms, "flag_apriori", summary) as record,
+        ms_state.writing(ms, "flag_apriori", summary),
         CasaJob(log=log, commands=commands, title=f"a-priori flags of {ms}") as job,
     ):
-        flag_state.restore(job, ms, flag_state.ORIGINAL, record)
+        flag_state.restore(job, ms, flag_state.ORIGINAL)
         online = online_flag_count(ms)
         if online:
             job.task(

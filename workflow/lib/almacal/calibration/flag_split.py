@@ -41,10 +41,10 @@ def flag_split(
         if errors:
             raise user_flags.FlagFileError("\n".join(errors))
     with (
-        ms_state.writing(vis, "flag_split", summary) as record,
+        ms_state.writing(vis, "flag_split", summary),
         CasaJob(log=log, commands=commands, title=f"split-stage flags of {vis}") as job,
     ):
-        flag_state.restore(job, vis, flag_state.SPLIT_ORIGINAL, record)
+        flag_state.restore(job, vis, flag_state.SPLIT_ORIGINAL)
         edges = channels.edge_selection(md, spws, edge_channel_fraction)
         if edges:
             job.task("flagdata", vis=vis, mode="manual", spw=edges, flagbackup=False)

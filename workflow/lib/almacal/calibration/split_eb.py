@@ -74,11 +74,11 @@ def split_eb(
     user_commands = user_flags.stage_commands(flag_files, md, eb, "raw", science)
     flag_state.forget(split)
     with (
-        ms_state.writing(ms, "split_eb", summary) as record,
+        ms_state.writing(ms, "split_eb", summary),
         ms_state.writing(split, "split_eb", summary),
         CasaJob(log=log, commands=commands, title=f"a-priori calibration and split of {ms}") as job,
     ):
-        flag_state.restore(job, ms, flag_state.APRIORI, record)
+        flag_state.restore(job, ms, flag_state.APRIORI)
         n_user = flag_state.apply_flag_commands(job, ms, user_commands, "raw-stage user flags")
         flag_state.save(job, ms, flag_state.RAW_USER, "a-priori and raw-stage user flags")
         gaintables = []
