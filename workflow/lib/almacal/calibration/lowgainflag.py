@@ -35,11 +35,13 @@ from pathlib import Path
 import numpy as np
 
 from almacal import channels, choices, flag_state, jsonio
+from almacal.chunks import row_chunks
 from almacal.flag_files import utc_text
 
 TESTS = ("nmedian", "toomany")
 MINSNR = 2.0  # the pipeline's gaincals of this stage
 BANDPASS_SOLINT = "inf,7.8125MHz"
+FLAG_CHUNK_VALUES = 2**24  # flags copied at a time into the copy (as_split_copy)
 
 
 @dataclass
@@ -189,22 +191,22 @@ def as_split_copy(job, vis: str, field_ids: list[int], copy: str) -> int:
         sel.close()
     finally:
         tb.close()
-    tb.open(str(version))
+    saved, out = table(), table()
+    saved.open(str(version))
+    out.open(copy, nomodify=False)
     try:
-        sub = tb.selectrows(rows)
-        flag, flag_row = sub.getcol("FLAG"), sub.getcol("FLAG_ROW")
+        sub = saved.selectrows(rows)  # row k of sub is row k of the copy
+        per_row = int(np.prod(sub.getcell("FLAG", 0).shape)) if len(rows) else 1
+        for start, nrow in row_chunks(len(rows), per_row, FLAG_CHUNK_VALUES):  # bounded memory
+            for column in ("FLAG", "FLAG_ROW"):
+                out.putcol(column, sub.getcol(column, start, nrow), start, nrow)
         sub.close()
-    finally:
-        tb.close()
-    tb.open(copy, nomodify=False)
-    try:
-        tb.putcol("FLAG", flag)
-        tb.putcol("FLAG_ROW", flag_row)
-        extra = [c for c in ("MODEL_DATA", "CORRECTED_DATA") if c in tb.colnames()]
+        extra = [c for c in ("MODEL_DATA", "CORRECTED_DATA") if c in out.colnames()]
         if extra:
-            tb.removecols(extra)
+            out.removecols(extra)
     finally:
-        tb.close()
+        saved.close()
+        out.close()
     job.task("delmod", vis=copy, otf=True, scr=False)
     return len(rows)
 
