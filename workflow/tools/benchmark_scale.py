@@ -240,6 +240,16 @@ def evict_from_page_cache(folder: Path) -> None:
                 os.close(fd)
 
 
+def slurm_controller_missing() -> bool:
+    """True when SLURM's client is installed but its controller does not answer: the SLURM
+    executor plugin runs scontrol at every snakemake start (its import), and scontrol then waits
+    about 9 s before giving up, which every snakemake invocation measured here would include."""
+    if shutil.which("scontrol") is None:
+        return False
+    ping = subprocess.run(["scontrol", "ping"], capture_output=True, text=True)
+    return " is UP" not in ping.stdout
+
+
 def timed(command: list[str], cwd: Path, io_log: Path, cold: Path | None = None) -> float:
     """Wall time of ``command``; with the files of ``cold`` (the raw data) evicted from the page
     cache first (not timed)."""
@@ -613,6 +623,11 @@ def main() -> int:
         "--skip-scaling", action="store_true", help="no speed-up and dry-run measurements"
     )
     args = parser.parse_args()
+    if not args.reuse and slurm_controller_missing():
+        parser.error(
+            "SLURM's client is installed but no controller answers (scontrol ping): every "
+            "snakemake start would wait 9 s for it; start one (tests/slurm/one_node_cluster.sh)"
+        )
     demo = yaml.safe_load((ROOT / "resources/demo_mous.yaml").read_text())
     scratch = Path(args.scratch).resolve()
     results = {}
