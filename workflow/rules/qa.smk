@@ -7,7 +7,9 @@
 # The plots of one EB, in results/<mous>/<eb>/qa/ (the report copies them into its folder), and
 # the rules that make them: the solve tables with a QA plot are plotted in one job.
 PLOTTED_SOLVES = [s for s in SOLVES if s.qa_plot]
-QA_EB_PLOTS = ["results/{mous}/{eb}/qa/{eb}" + suffix for suffix in eb_plot_suffixes()]
+QA_EB_PLOTS = [
+    f"results/{{mous}}/{{eb}}/qa/{{eb}}{suffix}" for suffix in eb_plot_suffixes()
+]
 QA_RULES = [
     "qa_plot_tsys",
     "qa_plot_solves",
