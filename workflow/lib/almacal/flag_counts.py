@@ -13,16 +13,10 @@ from typing import Any
 import numpy as np
 
 from almacal.chunks import row_chunks
+from almacal.eb_metadata import CORRELATION_NAMES
 
 # visibilities read at a time
 CHUNK_VISIBILITIES = 2**21
-
-# casacore's Stokes enumeration (the POLARIZATION table's CORR_TYPE)
-STOKES_NAMES = {
-    1: "I", 2: "Q", 3: "U", 4: "V",
-    5: "RR", 6: "RL", 7: "LR", 8: "LL",
-    9: "XX", 10: "XY", 11: "YX", 12: "YY",
-}  # fmt: skip
 
 BY = ("antenna", "spw", "field", "correlation")
 
@@ -99,7 +93,7 @@ def flag_summary(vis: str, cross_only: bool = False) -> dict[str, Any]:
             for k, corr_type in enumerate(corr_types[ddi_pol[ddi]]):
                 add(
                     "correlation",
-                    STOKES_NAMES[int(corr_type)],
+                    CORRELATION_NAMES.get(int(corr_type), str(corr_type)),
                     per_corr[:, k].sum(),
                     nchan * len(per_row),
                 )

@@ -2,10 +2,10 @@
 calibrator phase rms, Tsys and bandpass statistics, and the QA scores worst-first.
 
 Flag fractions per stage come from the flag summaries the calibration jobs wrote; the
-cross-correlation fractions (both ``almacal.flag_counts``), the solution counts and the phase rms are read here from the
-measurement sets and caltables with casatools. The caltables, the fields they are solved on and
-whether a solve combines scans come from the solve table (``almacal.solves``); the scores and
-their thresholds from ``almacal.qa.scores``.
+cross-correlation fractions (both ``almacal.flag_counts``), the solution counts and the phase
+rms are read here from the measurement sets and caltables with casatools. The caltables, the
+fields they are solved on and whether a solve combines scans come from the solve table
+(``almacal.solves``); the scores and their thresholds from ``almacal.qa.scores``.
 """
 
 import re
